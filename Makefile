@@ -1,0 +1,37 @@
+# orderflow — common tasks. `make help` lists them.
+SHELL := /bin/bash
+GO ?= go
+NODES ?= 1
+GOTESTFLAGS ?= -race -timeout 30m
+
+.PHONY: help build run demo test test-short vet kafka-jars kafka-up kafka-down kafka-meta bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/orderflow
+	$(GO) build -o bin/orderflow ./cmd/orderflow
+
+demo: build ## the main job: the whole system on an embedded broker
+	./bin/orderflow demo
+
+test: ## go vet + go test -race against a real Kafka broker (started if KAFKA_BROKERS is unset)
+	deploy/kafka/with-broker.sh bash -c '$(GO) vet ./... && $(GO) test $(GOTESTFLAGS) ./...'
+
+test-short: ## unit tests only, no broker (tests needing one skip)
+	$(GO) vet ./... && $(GO) test -short ./...
+
+kafka-jars: ## fetch the Kafka jars from Maven Central into deploy/kafka/.cache
+	deploy/kafka/fetch.sh
+
+kafka-up: ## start a local KRaft Kafka (NODES=1 or 3) on 127.0.0.1:19092...
+	deploy/kafka/start.sh $(NODES)
+
+kafka-down: ## stop the local Kafka, leaving no process behind
+	deploy/kafka/stop.sh
+
+kafka-meta: ## print the local Kafka's metadata
+	$(GO) run ./deploy/kafka/kmeta -brokers "$$(cat deploy/kafka/.run/bootstrap)"
+
+clean: ## remove build output and broker run dirs (keeps the jar cache)
+	rm -rf bin deploy/kafka/.run deploy/kafka/.run-test

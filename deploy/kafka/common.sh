@@ -1,0 +1,32 @@
+# common.sh: settings shared by the deploy/kafka scripts. Sourced, not run.
+#
+# Environment (all optional):
+#   KAFKA_RUN_DIR    where a running broker/cluster keeps its data, logs, pids
+#                    (default deploy/kafka/.run); fresh on every start
+#   KAFKA_BASE_PORT  client port of node 1 (default 19092); node i listens on
+#                    BASE+2(i-1) for clients and BASE+2(i-1)+1 for the controller
+#   KAFKA_HEAP       JVM heap per node (default 512m)
+#   KAFKA_CACHE_DIR  where fetched jars are cached (default deploy/kafka/.cache)
+
+kafka_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$kafka_dir/pom.xml")
+KAFKA_CACHE_DIR=${KAFKA_CACHE_DIR:-$kafka_dir/.cache}
+KAFKA_LIBS=$KAFKA_CACHE_DIR/kafka-$KAFKA_VERSION/libs
+KAFKA_RUN_DIR=${KAFKA_RUN_DIR:-$kafka_dir/.run}
+KAFKA_BASE_PORT=${KAFKA_BASE_PORT:-19092}
+KAFKA_HEAP=${KAFKA_HEAP:-512m}
+
+log() { echo "kafka: $*" >&2; }
+die() { echo "kafka: error: $*" >&2; exit 1; }
+
+# our_pids prints the pids of live processes started from KAFKA_RUN_DIR.
+our_pids() {
+  local f pid
+  for f in "$KAFKA_RUN_DIR"/node-*/pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+  done
+  # Anything else whose command line names our run dir (e.g. a pid file lost).
+  pgrep -f -- "$KAFKA_RUN_DIR/node-" 2>/dev/null || true
+}

@@ -1,0 +1,32 @@
+package topology
+
+// Rejection reason codes, as they appear on the rejections topic. The order in
+// which Apply checks them is given in DESIGN.md ("Checks, in this order").
+// An explicit rejection declared in a machine carries its own code instead.
+const (
+	ReasonUnknownEventType  = "unknown_event_type"
+	ReasonDuplicateEvent    = "duplicate_event"
+	ReasonUnknownOrder      = "unknown_order"
+	ReasonOrderExists       = "order_exists"
+	ReasonTerminalState     = "terminal_state"
+	ReasonStaleEvent        = "stale_event"
+	ReasonInvalidTransition = "invalid_transition"
+	ReasonGuardFailed       = "guard_failed"
+)
+
+// Outcome is the result of applying one event to one order.
+type Outcome struct {
+	// Accepted reports whether the event changed the order's state.
+	Accepted bool
+	// From is the leaf state before the event; "" when the order did not exist.
+	From string
+	// To is the leaf state after an accepted event.
+	To string
+	// Next is the order's new state after an accepted event. It shares no
+	// memory with the state passed to Apply.
+	Next State
+	// Reason is the rejection reason code of a refused event.
+	Reason string
+	// Detail explains a rejection to a human (e.g. names the failed guard).
+	Detail string
+}

@@ -1,0 +1,50 @@
+package topology
+
+import "time"
+
+// RecentEventIDs is how many accepted event IDs an order remembers for
+// duplicate detection (the "32-event duplicate window").
+const RecentEventIDs = 32
+
+// Event is one order event as the machine sees it. Its fields mirror the
+// Avro OrderEvent record (package avro converts with a plain Go type
+// conversion, so keep field names and types in step with avro.OrderEvent).
+type Event struct {
+	EventID    string
+	OrderID    string
+	Type       string
+	OccurredAt time.Time // event time, millisecond precision on the wire
+	Sequence   *int64    // optional producer sequence; nil when absent
+	Attributes map[string]string
+}
+
+// State is everything orderflow keeps per order. It is persisted by the
+// statestore (as the Avro OrderState record) and written to the changelog.
+// Its fields mirror avro.OrderState (a plain Go type conversion between the
+// two must compile), so change both together.
+type State struct {
+	// State is the current leaf state.
+	State string
+	// Version counts the accepted transitions so far (1 after creation).
+	Version int64
+	// CreatedAt is the occurred_at of the creating event.
+	CreatedAt time.Time
+	// UpdatedAt is the occurred_at of the last accepted event.
+	UpdatedAt time.Time
+	// LastSequence is the sequence of the last accepted event that carried
+	// one; nil if none did.
+	LastSequence *int64
+	// RecentEventIDs holds the IDs of the last RecentEventIDs accepted
+	// events, oldest first.
+	RecentEventIDs []string
+	// Marks maps an event type that some guard refers to onto the
+	// occurred_at (Unix milliseconds) of the last accepted event of that type.
+	Marks map[string]int64
+	// History maps a superstate onto the child the order last left
+	// (shallow history).
+	History map[string]string
+	// ClosedAt is the processor's wall clock when the transition into a
+	// terminal state was processed; nil while the order is open. Apply never
+	// sets it (it has no clock): the processor does, and retention reads it.
+	ClosedAt *time.Time
+}
