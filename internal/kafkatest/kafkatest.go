@@ -134,6 +134,39 @@ func (c *Cluster) CreateTopic(t testing.TB, topic string, partitions int32, conf
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
+	if err := WaitTopic(ctx, adm, topic, partitions); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitTopic waits until the metadata shows every partition of a new topic
+// with a leader: CreateTopics returns before all brokers know the topic, and
+// a request in that window gets UNKNOWN_TOPIC_OR_PARTITION.
+func WaitTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
+	for {
+		td, err := adm.ListTopics(ctx, topic)
+		if err == nil {
+			d := td[topic]
+			ready := d.Err == nil && int32(len(d.Partitions)) == partitions
+			for _, p := range d.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				// Describe configs answers from the controller's view,
+				// produce from the leader's: both know it now.
+				if rcs, err := adm.DescribeTopicConfigs(ctx, topic); err == nil {
+					if rc, err := rcs.On(topic, nil); err == nil && rc.Err == nil {
+						return nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s not ready: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
