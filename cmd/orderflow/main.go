@@ -43,6 +43,8 @@ func newRootCmd() *cobra.Command {
 	// Each subcommand lives in its own file and is registered here.
 	root.AddCommand(
 		newVersionCmd(),
+		newMachineCmd(),
+		newReplayCmd(),
 	)
 	return root
 }

@@ -1,0 +1,476 @@
+package avro
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	hamba "github.com/hamba/avro/v2"
+	"github.com/modern-go/reflect2"
+
+	"github.com/orderflow/orderflow/topology"
+)
+
+// Framing bytes.
+const (
+	soeMagic0      = 0xC3 // single-object encoding marker, first byte
+	soeMagic1      = 0x01 // single-object encoding marker, second byte
+	soeHeaderLen   = 10   // marker + 8-byte little-endian fingerprint
+	confluentMagic = 0x00 // Confluent wire format magic byte
+	confluentLen   = 5    // magic + 4-byte big-endian schema ID
+)
+
+// DefaultMaxRecordSize is the default of WithMaxRecordSize.
+const DefaultMaxRecordSize = 1 << 20
+
+// DefaultRegistryTimeout is the default of WithRegistryTimeout.
+const DefaultRegistryTimeout = 10 * time.Second
+
+// Option configures a Codec.
+type Option func(*options)
+
+type options struct {
+	maxRecordSize   int
+	writerSchemas   []string
+	registryTimeout time.Duration
+}
+
+// WithMaxRecordSize bounds the size of a framed record, in bytes, both
+// ways: longer payloads are refused with ErrOversize before any decoding,
+// and longer records are not encoded. Default DefaultMaxRecordSize (1 MiB,
+// Kafka's default message size).
+func WithMaxRecordSize(n int) Option { return func(o *options) { o.maxRecordSize = n } }
+
+// WithWriterSchemas adds writer schema versions (Avro schema JSON texts)
+// that single-object payloads may name, beyond the versions embedded in
+// this package. Each must be a record this package knows (by full name)
+// and resolvable to its reader schema, or the constructor fails with
+// ErrIncompatible. Default: none.
+func WithWriterSchemas(texts ...string) Option {
+	return func(o *options) { o.writerSchemas = append(o.writerSchemas, texts...) }
+}
+
+// WithRegistryTimeout bounds each schema registry request a decoder makes
+// to fetch a writer schema it has not seen. Default DefaultRegistryTimeout
+// (10s).
+func WithRegistryTimeout(d time.Duration) Option { return func(o *options) { o.registryTimeout = d } }
+
+// Codec encodes and decodes orderflow's records. It is safe for concurrent
+// use; encoders append to the caller's buffer and reuse internal buffers,
+// decoders reuse their readers.
+//
+// A Codec made by NewCodec writes single-object encoding. One made by
+// NewConfluentCodec writes the Confluent wire format for every record type
+// with a topic and single-object encoding for the others. Both read
+// single-object payloads; only the latter reads Confluent payloads.
+type Codec struct {
+	api           hamba.API
+	maxRecordSize int
+	readers       sync.Pool // *hamba.Reader
+	writers       sync.Pool // *hamba.Writer
+
+	event  *record[OrderEvent]
+	status *record[StatusChange]
+	reject *record[Rejection]
+	state  *record[OrderState]
+
+	reg *registry // nil without a schema registry
+
+	noFast bool // tests: always decode with hamba
+}
+
+// NewCodec returns a Codec that writes Avro single-object encoding and reads
+// it by fingerprint among the known writer versions.
+func NewCodec(opts ...Option) (*Codec, error) {
+	o := options{maxRecordSize: DefaultMaxRecordSize, registryTimeout: DefaultRegistryTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.maxRecordSize < soeHeaderLen {
+		return nil, fmt.Errorf("avro: max record size %d is too small", o.maxRecordSize)
+	}
+	if o.registryTimeout <= 0 {
+		return nil, fmt.Errorf("avro: registry timeout %v is not positive", o.registryTimeout)
+	}
+	c := &Codec{
+		api: hamba.Config{
+			TagKey:                 "avro",
+			DisableBlockSizeHeader: true,
+			MaxByteSliceSize:       o.maxRecordSize,
+			MaxSliceAllocSize:      o.maxRecordSize,
+		}.Freeze(),
+		maxRecordSize: o.maxRecordSize,
+	}
+	c.readers.New = func() any { return hamba.NewReader(nil, 0, hamba.WithReaderConfig(c.api)) }
+	c.writers.New = func() any { return hamba.NewWriter(nil, 256, hamba.WithWriterConfig(c.api)) }
+
+	versions, err := embeddedVersions()
+	if err != nil {
+		return nil, err
+	}
+	// The fast decoders know version 1 of their records; a newer embedded
+	// reader schema must come with newer fast decoders.
+	eventV1, stateV1 := len(versions[RecordOrderEvent]) == 1, len(versions[RecordOrderState]) == 1
+	for _, text := range o.writerSchemas {
+		s, err := parseSchema(text)
+		if err != nil {
+			return nil, fmt.Errorf("avro: writer schema: %w", err)
+		}
+		name := ""
+		if n, ok := s.(hamba.NamedSchema); ok {
+			name = n.FullName()
+		}
+		rec, ok := strings.CutPrefix(name, Namespace+".")
+		if !ok || versions[rec] == nil {
+			return nil, fmt.Errorf("avro: writer schema %q is none of the %s records", name, Namespace)
+		}
+		// Insert before the reader (the embedded newest), which stays last.
+		v := versions[rec]
+		versions[rec] = append(append(v[:len(v)-1:len(v)-1], text), v[len(v)-1])
+	}
+	if c.event, err = newRecord(c.api, RecordOrderEvent, versions[RecordOrderEvent], missingEvent, normalizeEvent); err != nil {
+		return nil, err
+	}
+	if c.status, err = newRecord(c.api, RecordStatusChange, versions[RecordStatusChange], missingStatusChange, nil); err != nil {
+		return nil, err
+	}
+	if c.reject, err = newRecord(c.api, RecordRejection, versions[RecordRejection], missingRejection, nil); err != nil {
+		return nil, err
+	}
+	if c.state, err = newRecord(c.api, RecordOrderState, versions[RecordOrderState], missingState, normalizeState); err != nil {
+		return nil, err
+	}
+	if eventV1 {
+		c.event.fast = decodeEventFast
+	}
+	if stateV1 {
+		c.state.fast = decodeStateFast
+	}
+	c.reg = &registry{timeout: o.registryTimeout}
+	return c, nil
+}
+
+// EncodeEvent appends the framed OrderEvent of ev to dst.
+func (c *Codec) EncodeEvent(dst []byte, ev *topology.Event) ([]byte, error) {
+	return encodeRecord(c, c.event, dst, (*OrderEvent)(ev))
+}
+
+// DecodeEvent decodes a framed OrderEvent into ev. On error, ev's contents
+// are unspecified. An error matching ErrMalformed means the payload is
+// poison.
+func (c *Codec) DecodeEvent(b []byte, ev *topology.Event) error {
+	return decodeRecord(c, c.event, b, (*OrderEvent)(ev))
+}
+
+// EncodeState appends the framed OrderState of st to dst.
+func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
+	return encodeRecord(c, c.state, dst, (*OrderState)(st))
+}
+
+// DecodeState decodes a framed OrderState into st (see DecodeEvent).
+func (c *Codec) DecodeState(b []byte, st *topology.State) error {
+	return decodeRecord(c, c.state, b, (*OrderState)(st))
+}
+
+// EncodeStatusChange appends the framed StatusChange s to dst.
+func (c *Codec) EncodeStatusChange(dst []byte, s *StatusChange) ([]byte, error) {
+	return encodeRecord(c, c.status, dst, s)
+}
+
+// DecodeStatusChange decodes a framed StatusChange into s (see DecodeEvent).
+func (c *Codec) DecodeStatusChange(b []byte, s *StatusChange) error {
+	return decodeRecord(c, c.status, b, s)
+}
+
+// EncodeRejection appends the framed Rejection r to dst.
+func (c *Codec) EncodeRejection(dst []byte, r *Rejection) ([]byte, error) {
+	return encodeRecord(c, c.reject, dst, r)
+}
+
+// DecodeRejection decodes a framed Rejection into r (see DecodeEvent).
+func (c *Codec) DecodeRejection(b []byte, r *Rejection) error {
+	return decodeRecord(c, c.reject, b, r)
+}
+
+// record is the codec of one record type T.
+type record[T any] struct {
+	name      string       // record name without namespace
+	text      string       // reader schema text (the newest version)
+	reader    hamba.Schema // reader schema; also the schema encoded with
+	soe       [soeHeaderLen]byte
+	byFP      map[uint64]*writerSchema // known versions; immutable
+	enc       hamba.ValEncoder         // encodes a T (not a *T) with reader
+	missing   func(*T) string          // name of an empty required field, or ""
+	normalize func(*T)                 // nil-ifies empty collections; may be nil
+	fast      func([]byte, *T)         // decodes a scanned body of the reader schema; may be nil
+
+	// Confluent framing; set once by NewConfluentCodec before use.
+	idHeader [confluentLen]byte
+	hasID    bool
+	byID     sync.Map // int -> *writerSchema
+}
+
+// writerSchema is one writer version of a record, as seen by its reader.
+type writerSchema struct {
+	schema   hamba.Schema // what the bytes are
+	scan     *node        // schema compiled for the scanner
+	resolved hamba.Schema // schema resolved to the reader: hamba decodes with this
+	dec      hamba.ValDecoder
+	exact    bool         // schema is the reader schema: the record's fast decoder may be used
+	err      *DecodeError // non-nil: the schema is unusable (cached refusal)
+}
+
+// newWriterSchema resolves writer w to reader and builds its decoder into T.
+func newWriterSchema[T any](api hamba.API, reader, w hamba.Schema) (*writerSchema, error) {
+	resolved, err := hamba.NewSchemaCompatibility().Resolve(reader, w)
+	if err != nil {
+		return nil, err
+	}
+	scan, err := compile(w)
+	if err != nil {
+		return nil, err
+	}
+	return &writerSchema{
+		schema:   w,
+		scan:     scan,
+		resolved: resolved,
+		dec:      api.DecoderOf(resolved, reflect2.TypeOf((*T)(nil))),
+		exact:    w.Fingerprint() == reader.Fingerprint(),
+	}, nil
+}
+
+// newRecord builds the codec of record name from its known versions
+// (oldest first; the last is the reader schema).
+func newRecord[T any](api hamba.API, name string, versions []string, missing func(*T) string, normalize func(*T)) (*record[T], error) {
+	if len(versions) == 0 {
+		return nil, fmt.Errorf("avro: no schema for record %s", name)
+	}
+	r := &record[T]{
+		name:      name,
+		text:      versions[len(versions)-1],
+		byFP:      map[uint64]*writerSchema{},
+		missing:   missing,
+		normalize: normalize,
+	}
+	var err error
+	if r.reader, err = parseSchema(r.text); err != nil {
+		return nil, fmt.Errorf("avro: %s reader schema: %w", name, err)
+	}
+	if n, ok := r.reader.(hamba.NamedSchema); !ok || n.FullName() != Namespace+"."+name {
+		return nil, fmt.Errorf("avro: %s reader schema is not the record %s.%s", name, Namespace, name)
+	}
+	r.enc = api.EncoderOf(r.reader, reflect2.TypeOf((*T)(nil)).(reflect2.PtrType).Elem())
+	for i, text := range versions {
+		w, err := parseSchema(text)
+		if err != nil {
+			return nil, fmt.Errorf("avro: %s writer schema %d: %w", name, i+1, err)
+		}
+		ws, err := newWriterSchema[T](api, r.reader, w)
+		if err != nil {
+			return nil, fmt.Errorf("avro: %s writer schema %d of %d: %w: %s", name, i+1, len(versions), ErrIncompatible, explainIncompatible(r.reader, w, err))
+		}
+		fps, err := fingerprints(text, w)
+		if err != nil {
+			return nil, fmt.Errorf("avro: %s writer schema %d: %w", name, i+1, err)
+		}
+		for _, fp := range fps {
+			r.byFP[fp] = ws
+		}
+		if i == len(versions)-1 {
+			r.soe[0], r.soe[1] = soeMagic0, soeMagic1
+			binary.LittleEndian.PutUint64(r.soe[2:], fps[0])
+		}
+	}
+	return r, nil
+}
+
+func encodeRecord[T any](c *Codec, rec *record[T], dst []byte, v *T) ([]byte, error) {
+	if f := rec.missing(v); f != "" {
+		return dst, fmt.Errorf("avro: encode %s: %w: %s is empty", rec.name, ErrMissingField, f)
+	}
+	w := c.writers.Get().(*hamba.Writer)
+	w.Reset(nil)
+	w.Error = nil
+	rec.enc.Encode(unsafe.Pointer(v), w)
+	body, err := w.Buffer(), w.Error
+	defer func() {
+		w.Error = nil
+		if cap(body) <= 64<<10 { // do not pin the odd huge buffer in the pool
+			c.writers.Put(w)
+		}
+	}()
+	if err != nil {
+		return dst, fmt.Errorf("avro: encode %s: %w", rec.name, err)
+	}
+	hdr := rec.soe[:]
+	if rec.hasID {
+		hdr = rec.idHeader[:]
+	}
+	if n := len(hdr) + len(body); n > c.maxRecordSize {
+		return dst, fmt.Errorf("avro: encode %s: %w: %d bytes, max %d", rec.name, ErrOversize, n, c.maxRecordSize)
+	}
+	dst = append(dst, hdr...)
+	return append(dst, body...), nil
+}
+
+func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
+	// Nothing below should panic on any input (the fuzz targets check that
+	// this never fires); if something does, the record is still poison, not
+	// a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			err = &DecodeError{Record: rec.name, Offset: -1, Kind: ErrInvalidValue, Detail: fmt.Sprintf("decoder panic: %v", p)}
+		}
+	}()
+	ws, hdr, derr := writerOf(c, rec, b)
+	if derr != nil {
+		derr.Record = rec.name
+		return derr
+	}
+	body := b[hdr:]
+	if derr := scanBody(ws.scan, body, c.maxRecordSize); derr != nil {
+		derr.Record = rec.name
+		derr.Offset += hdr
+		return derr
+	}
+	var zero T
+	*v = zero
+	if ws.exact && rec.fast != nil && !c.noFast {
+		rec.fast(body, v)
+		if rec.normalize != nil {
+			rec.normalize(v)
+		}
+		if f := rec.missing(v); f != "" {
+			return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrMissingField, Detail: f + " is empty"}
+		}
+		return nil
+	}
+	rd := c.readers.Get().(*hamba.Reader)
+	rd.Reset(body)
+	rd.Error = nil
+	ws.dec.Decode(unsafe.Pointer(v), rd)
+	rerr := rd.Error
+	rd.Reset(nil)
+	rd.Error = nil
+	c.readers.Put(rd)
+	if rerr != nil {
+		return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrInvalidValue, Err: rerr}
+	}
+	if rec.normalize != nil {
+		rec.normalize(v)
+	}
+	if f := rec.missing(v); f != "" {
+		return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrMissingField, Detail: f + " is empty"}
+	}
+	return nil
+}
+
+// writerOf reads the framing of b and returns the writer schema it names
+// and the length of the framing.
+func writerOf[T any](c *Codec, rec *record[T], b []byte) (*writerSchema, int, *DecodeError) {
+	if len(b) > c.maxRecordSize {
+		return nil, 0, &DecodeError{Offset: 0, Kind: ErrOversize, Detail: fmt.Sprintf("%d bytes, max %d", len(b), c.maxRecordSize)}
+	}
+	if len(b) == 0 {
+		return nil, 0, &DecodeError{Offset: 0, Kind: ErrTruncated, Detail: "empty payload"}
+	}
+	switch {
+	case b[0] == soeMagic0:
+		if len(b) < soeHeaderLen {
+			return nil, 0, &DecodeError{Offset: len(b), Kind: ErrTruncated, Detail: "inside the single-object header"}
+		}
+		if b[1] != soeMagic1 {
+			return nil, 0, &DecodeError{Offset: 1, Kind: ErrUnknownFraming, Detail: fmt.Sprintf("bytes %#02x %#02x", b[0], b[1])}
+		}
+		fp := binary.LittleEndian.Uint64(b[2:soeHeaderLen])
+		ws := rec.byFP[fp]
+		if ws == nil {
+			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint, Detail: fmt.Sprintf("%016x", fp)}
+		}
+		return ws, soeHeaderLen, nil
+	case b[0] == confluentMagic && c.reg.cl != nil:
+		if len(b) < confluentLen {
+			return nil, 0, &DecodeError{Offset: len(b), Kind: ErrTruncated, Detail: "inside the Confluent header"}
+		}
+		id := int(binary.BigEndian.Uint32(b[1:confluentLen]))
+		ws, err := lookupID(c, rec, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		return ws, confluentLen, nil
+	}
+	return nil, 0, &DecodeError{Offset: 0, Kind: ErrUnknownFraming, Detail: fmt.Sprintf("first byte %#02x", b[0])}
+}
+
+// ---- required fields and normal form ----
+
+func missingEvent(e *OrderEvent) string {
+	switch {
+	case e.EventID == "":
+		return "event_id"
+	case e.OrderID == "":
+		return "order_id"
+	case e.Type == "":
+		return "type"
+	}
+	return ""
+}
+
+func missingStatusChange(s *StatusChange) string {
+	switch {
+	case s.OrderID == "":
+		return "order_id"
+	case s.EventID == "":
+		return "event_id"
+	case s.EventType == "":
+		return "event_type"
+	case s.ToState == "":
+		return "to_state"
+	}
+	return ""
+}
+
+func missingRejection(r *Rejection) string {
+	switch {
+	case r.OrderID == "":
+		return "order_id"
+	case r.EventID == "":
+		return "event_id"
+	case r.EventType == "":
+		return "event_type"
+	case r.Reason == "":
+		return "reason"
+	}
+	return ""
+}
+
+func missingState(s *OrderState) string {
+	if s.State == "" {
+		return "state"
+	}
+	return ""
+}
+
+// Decoded empty collections are nil, as in a fresh topology value, so that
+// what was encoded from nil decodes to nil.
+
+func normalizeEvent(e *OrderEvent) {
+	if len(e.Attributes) == 0 {
+		e.Attributes = nil
+	}
+}
+
+func normalizeState(s *OrderState) {
+	if len(s.RecentEventIDs) == 0 {
+		s.RecentEventIDs = nil
+	}
+	if len(s.Marks) == 0 {
+		s.Marks = nil
+	}
+	if len(s.History) == 0 {
+		s.History = nil
+	}
+}

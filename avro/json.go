@@ -1,0 +1,569 @@
+package avro
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/orderflow/orderflow/topology"
+)
+
+// This file holds the JSON-lines formats of the CLI (DESIGN.md, "Formats"):
+// `produce` reads event lines, `tail` and `replay` write transition,
+// rejection, dead-letter and state lines. One value is one line; no value
+// contains a newline. Times are RFC 3339 in UTC.
+
+// ErrInvalidJSON is matched (errors.Is) by every error of the JSON-lines
+// parsers of this file.
+var ErrInvalidJSON = errors.New("avro: invalid JSON line")
+
+// Line kinds: the "kind" member of every output line.
+const (
+	KindTransition = "transition"
+	KindRejection  = "rejection"
+	KindDLQ        = "dlq"
+	KindState      = "state"
+	KindTombstone  = "tombstone"
+)
+
+// ---- events ----
+
+type eventJSON struct {
+	EventID    string            `json:"event_id"`
+	OrderID    string            `json:"order_id"`
+	Type       string            `json:"type"`
+	OccurredAt string            `json:"occurred_at"`
+	Sequence   *int64            `json:"sequence,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// EventFromJSON parses one event line:
+//
+//	{"event_id":"e1","order_id":"o1","type":"place_order","occurred_at":"2026-01-01T00:00:00Z","sequence":1,"attributes":{"k":"v"}}
+//
+// event_id, order_id, type and occurred_at (RFC 3339) are required and must
+// be non-empty; sequence (an integer) and attributes (an object of strings)
+// are optional and may be null. Unknown members and anything after the
+// object are refused, so a misspelt "sequence" is an error rather than a
+// silently absent sequence. occurred_at is truncated to the millisecond, the
+// precision of the Avro wire format, so an event replayed from JSON behaves
+// exactly as the same event read from Kafka; it is returned in UTC. Every
+// error matches ErrInvalidJSON.
+func EventFromJSON(line []byte) (topology.Event, error) {
+	var j eventJSON
+	if err := decodeStrict(line, &j); err != nil {
+		return topology.Event{}, err
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"event_id", j.EventID}, {"order_id", j.OrderID}, {"type", j.Type}, {"occurred_at", j.OccurredAt},
+	} {
+		if f.v == "" {
+			return topology.Event{}, fmt.Errorf("%w: %s is missing or empty", ErrInvalidJSON, f.name)
+		}
+	}
+	at, err := parseTime("occurred_at", j.OccurredAt)
+	if err != nil {
+		return topology.Event{}, err
+	}
+	ev := topology.Event{
+		EventID:    j.EventID,
+		OrderID:    j.OrderID,
+		Type:       j.Type,
+		OccurredAt: at.Truncate(time.Millisecond),
+		Sequence:   j.Sequence,
+	}
+	if len(j.Attributes) > 0 {
+		ev.Attributes = j.Attributes
+	}
+	return ev, nil
+}
+
+// EventToJSON renders ev as one event line (no trailing newline), the
+// inverse of EventFromJSON. sequence is omitted when nil, attributes when
+// empty.
+func EventToJSON(ev *topology.Event) ([]byte, error) {
+	return marshalLine(eventJSON{
+		EventID:    ev.EventID,
+		OrderID:    ev.OrderID,
+		Type:       ev.Type,
+		OccurredAt: formatTime(ev.OccurredAt),
+		Sequence:   ev.Sequence,
+		Attributes: ev.Attributes,
+	})
+}
+
+// ---- outcomes ----
+
+type statusChangeJSON struct {
+	Kind        string  `json:"kind"`
+	OrderID     string  `json:"order_id"`
+	EventID     string  `json:"event_id"`
+	EventType   string  `json:"event_type"`
+	From        *string `json:"from"`
+	To          string  `json:"to"`
+	Version     int64   `json:"version"`
+	OccurredAt  string  `json:"occurred_at"`
+	ProcessedAt string  `json:"processed_at,omitempty"`
+}
+
+// MarshalJSON renders a transition line:
+//
+//	{"kind":"transition","order_id":..,"event_id":..,"event_type":..,"from":null|"..","to":..,"version":N,"occurred_at":".."}
+//
+// followed by "processed_at" only when ProcessedAt is not zero.
+func (s StatusChange) MarshalJSON() ([]byte, error) {
+	return marshalLine(statusChangeJSON{
+		Kind:        KindTransition,
+		OrderID:     s.OrderID,
+		EventID:     s.EventID,
+		EventType:   s.EventType,
+		From:        s.FromState,
+		To:          s.ToState,
+		Version:     s.Version,
+		OccurredAt:  formatTime(s.OccurredAt),
+		ProcessedAt: formatOptTime(s.ProcessedAt),
+	})
+}
+
+// UnmarshalJSON parses a transition line. kind must be "transition";
+// order_id, event_id, event_type, to and occurred_at are required. Unknown
+// members are ignored (newer writers may add some).
+func (s *StatusChange) UnmarshalJSON(b []byte) error {
+	var j statusChangeJSON
+	if err := decodeLenient(b, &j); err != nil {
+		return err
+	}
+	if err := checkKind(j.Kind, KindTransition); err != nil {
+		return err
+	}
+	if err := requireFields(
+		"order_id", j.OrderID, "event_id", j.EventID, "event_type", j.EventType,
+		"to", j.To, "occurred_at", j.OccurredAt); err != nil {
+		return err
+	}
+	occ, err := parseTime("occurred_at", j.OccurredAt)
+	if err != nil {
+		return err
+	}
+	proc, err := parseOptTime("processed_at", j.ProcessedAt)
+	if err != nil {
+		return err
+	}
+	*s = StatusChange{
+		OrderID: j.OrderID, EventID: j.EventID, EventType: j.EventType,
+		FromState: j.From, ToState: j.To, Version: j.Version,
+		OccurredAt: occ, ProcessedAt: proc,
+	}
+	return nil
+}
+
+type rejectionJSON struct {
+	Kind        string  `json:"kind"`
+	OrderID     string  `json:"order_id"`
+	EventID     string  `json:"event_id"`
+	EventType   string  `json:"event_type"`
+	State       *string `json:"state"`
+	Reason      string  `json:"reason"`
+	Detail      string  `json:"detail"`
+	OccurredAt  string  `json:"occurred_at"`
+	ProcessedAt string  `json:"processed_at,omitempty"`
+}
+
+// MarshalJSON renders a rejection line:
+//
+//	{"kind":"rejection","order_id":..,"event_id":..,"event_type":..,"state":null|"..","reason":..,"detail":..,"occurred_at":".."}
+//
+// followed by "processed_at" only when ProcessedAt is not zero.
+func (r Rejection) MarshalJSON() ([]byte, error) {
+	return marshalLine(rejectionJSON{
+		Kind:        KindRejection,
+		OrderID:     r.OrderID,
+		EventID:     r.EventID,
+		EventType:   r.EventType,
+		State:       r.State,
+		Reason:      r.Reason,
+		Detail:      r.Detail,
+		OccurredAt:  formatTime(r.OccurredAt),
+		ProcessedAt: formatOptTime(r.ProcessedAt),
+	})
+}
+
+// UnmarshalJSON parses a rejection line. kind must be "rejection"; order_id,
+// event_id, event_type, reason and occurred_at are required. Unknown members
+// are ignored.
+func (r *Rejection) UnmarshalJSON(b []byte) error {
+	var j rejectionJSON
+	if err := decodeLenient(b, &j); err != nil {
+		return err
+	}
+	if err := checkKind(j.Kind, KindRejection); err != nil {
+		return err
+	}
+	if err := requireFields(
+		"order_id", j.OrderID, "event_id", j.EventID, "event_type", j.EventType,
+		"reason", j.Reason, "occurred_at", j.OccurredAt); err != nil {
+		return err
+	}
+	occ, err := parseTime("occurred_at", j.OccurredAt)
+	if err != nil {
+		return err
+	}
+	proc, err := parseOptTime("processed_at", j.ProcessedAt)
+	if err != nil {
+		return err
+	}
+	*r = Rejection{
+		OrderID: j.OrderID, EventID: j.EventID, EventType: j.EventType,
+		State: j.State, Reason: j.Reason, Detail: j.Detail,
+		OccurredAt: occ, ProcessedAt: proc,
+	}
+	return nil
+}
+
+// StatusChangeFromOutcome builds the status record of an accepted event.
+// FromState is nil when out.From is empty (the event created the order).
+// processedAt may be zero (e.g. in a deterministic replay).
+func StatusChangeFromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Time) StatusChange {
+	s := StatusChange{
+		OrderID:     ev.OrderID,
+		EventID:     ev.EventID,
+		EventType:   ev.Type,
+		ToState:     out.To,
+		Version:     out.Next.Version,
+		OccurredAt:  ev.OccurredAt,
+		ProcessedAt: processedAt,
+	}
+	if out.From != "" {
+		from := out.From
+		s.FromState = &from
+	}
+	return s
+}
+
+// RejectionFromOutcome builds the rejection record of a refused event.
+// State is nil when out.From is empty (the order does not exist).
+func RejectionFromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Time) Rejection {
+	r := Rejection{
+		OrderID:     ev.OrderID,
+		EventID:     ev.EventID,
+		EventType:   ev.Type,
+		Reason:      out.Reason,
+		Detail:      out.Detail,
+		OccurredAt:  ev.OccurredAt,
+		ProcessedAt: processedAt,
+	}
+	if out.From != "" {
+		st := out.From
+		r.State = &st
+	}
+	return r
+}
+
+// FromOutcome returns the StatusChange (out.Accepted) or the Rejection
+// (otherwise) that records applying ev. Both marshal to their JSON line with
+// encoding/json. A zero processedAt is omitted from the JSON.
+func FromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Time) any {
+	if out.Accepted {
+		return StatusChangeFromOutcome(ev, out, processedAt)
+	}
+	return RejectionFromOutcome(ev, out, processedAt)
+}
+
+// ---- dead letters ----
+
+// DeadLetter is a record of the dead-letter topic as `orderflow tail` shows
+// it:
+//
+//	{"kind":"dlq","key":..,"error":..,"source_topic":..,"source_partition":N,"source_offset":N,"value_base64":".."}
+//
+// Value holds the original (undecodable) bytes; it is rendered in standard
+// base64 (null when nil).
+type DeadLetter struct {
+	Key             string
+	Error           string
+	SourceTopic     string
+	SourcePartition int32
+	SourceOffset    int64
+	Value           []byte
+}
+
+type deadLetterJSON struct {
+	Kind            string `json:"kind"`
+	Key             string `json:"key"`
+	Error           string `json:"error"`
+	SourceTopic     string `json:"source_topic"`
+	SourcePartition int32  `json:"source_partition"`
+	SourceOffset    int64  `json:"source_offset"`
+	Value           []byte `json:"value_base64"`
+}
+
+// MarshalJSON renders a dlq line.
+func (d DeadLetter) MarshalJSON() ([]byte, error) {
+	return marshalLine(deadLetterJSON{
+		Kind: KindDLQ, Key: d.Key, Error: d.Error,
+		SourceTopic: d.SourceTopic, SourcePartition: d.SourcePartition, SourceOffset: d.SourceOffset,
+		Value: d.Value,
+	})
+}
+
+// UnmarshalJSON parses a dlq line; kind must be "dlq".
+func (d *DeadLetter) UnmarshalJSON(b []byte) error {
+	var j deadLetterJSON
+	if err := decodeLenient(b, &j); err != nil {
+		return err
+	}
+	if err := checkKind(j.Kind, KindDLQ); err != nil {
+		return err
+	}
+	*d = DeadLetter{
+		Key: j.Key, Error: j.Error,
+		SourceTopic: j.SourceTopic, SourcePartition: j.SourcePartition, SourceOffset: j.SourceOffset,
+		Value: j.Value,
+	}
+	return nil
+}
+
+// ---- order state ----
+
+// StateRecord is one record of the state changelog (or one answer of a
+// state query) as a JSON line: the state of order OrderID, or a tombstone
+// when State is nil.
+//
+//	{"kind":"state","order_id":"o1","state":"placed","version":1,"created_at":"..","updated_at":"..",
+//	 "last_sequence":null|N,"recent_event_ids":[..],"marks":{"type":".."},"history":{"super":"child"},"closed_at":null|".."}
+//	{"kind":"tombstone","order_id":"o1"}
+//
+// Marks (Unix milliseconds in topology.State) are rendered as RFC 3339
+// times. Empty lists and maps are rendered as [] and {} and parsed back as
+// nil.
+type StateRecord struct {
+	OrderID string
+	State   *topology.State
+}
+
+type stateJSON struct {
+	Kind           string            `json:"kind"`
+	OrderID        string            `json:"order_id"`
+	State          string            `json:"state,omitempty"`
+	Version        *int64            `json:"version,omitempty"`
+	CreatedAt      string            `json:"created_at,omitempty"`
+	UpdatedAt      string            `json:"updated_at,omitempty"`
+	LastSequence   *int64            `json:"last_sequence"`
+	RecentEventIDs []string          `json:"recent_event_ids"`
+	Marks          map[string]string `json:"marks"`
+	History        map[string]string `json:"history"`
+	ClosedAt       *string           `json:"closed_at"`
+}
+
+// tombstoneJSON keeps tombstone lines free of the state members.
+type tombstoneJSON struct {
+	Kind    string `json:"kind"`
+	OrderID string `json:"order_id"`
+}
+
+// MarshalJSON renders a state or tombstone line.
+func (r StateRecord) MarshalJSON() ([]byte, error) {
+	if r.State == nil {
+		return marshalLine(tombstoneJSON{Kind: KindTombstone, OrderID: r.OrderID})
+	}
+	st := r.State
+	version := st.Version
+	j := stateJSON{
+		Kind:           KindState,
+		OrderID:        r.OrderID,
+		State:          st.State,
+		Version:        &version,
+		CreatedAt:      formatTime(st.CreatedAt),
+		UpdatedAt:      formatTime(st.UpdatedAt),
+		LastSequence:   st.LastSequence,
+		RecentEventIDs: st.RecentEventIDs,
+		Marks:          make(map[string]string, len(st.Marks)),
+		History:        st.History,
+	}
+	if j.RecentEventIDs == nil {
+		j.RecentEventIDs = []string{}
+	}
+	if j.History == nil {
+		j.History = map[string]string{}
+	}
+	for k, ms := range st.Marks {
+		j.Marks[k] = formatTime(time.UnixMilli(ms))
+	}
+	if st.ClosedAt != nil {
+		s := formatTime(*st.ClosedAt)
+		j.ClosedAt = &s
+	}
+	return marshalLine(j)
+}
+
+// UnmarshalJSON parses a state or tombstone line. A state line needs
+// order_id, state, version, created_at and updated_at.
+func (r *StateRecord) UnmarshalJSON(b []byte) error {
+	var j stateJSON
+	if err := decodeLenient(b, &j); err != nil {
+		return err
+	}
+	if j.OrderID == "" {
+		return fmt.Errorf("%w: order_id is missing or empty", ErrInvalidJSON)
+	}
+	switch j.Kind {
+	case KindTombstone:
+		*r = StateRecord{OrderID: j.OrderID}
+		return nil
+	case KindState:
+	default:
+		return fmt.Errorf("%w: kind %q, want %q or %q", ErrInvalidJSON, j.Kind, KindState, KindTombstone)
+	}
+	if err := requireFields("state", j.State, "created_at", j.CreatedAt, "updated_at", j.UpdatedAt); err != nil {
+		return err
+	}
+	if j.Version == nil {
+		return fmt.Errorf("%w: version is missing", ErrInvalidJSON)
+	}
+	st := &topology.State{State: j.State, Version: *j.Version, LastSequence: j.LastSequence}
+	var err error
+	if st.CreatedAt, err = parseTime("created_at", j.CreatedAt); err != nil {
+		return err
+	}
+	if st.UpdatedAt, err = parseTime("updated_at", j.UpdatedAt); err != nil {
+		return err
+	}
+	if len(j.RecentEventIDs) > 0 {
+		st.RecentEventIDs = j.RecentEventIDs
+	}
+	if len(j.History) > 0 {
+		st.History = j.History
+	}
+	if len(j.Marks) > 0 {
+		st.Marks = make(map[string]int64, len(j.Marks))
+		for k, v := range j.Marks {
+			t, err := parseTime("marks."+k, v)
+			if err != nil {
+				return err
+			}
+			st.Marks[k] = t.UnixMilli()
+		}
+	}
+	if j.ClosedAt != nil {
+		t, err := parseTime("closed_at", *j.ClosedAt)
+		if err != nil {
+			return err
+		}
+		st.ClosedAt = &t
+	}
+	*r = StateRecord{OrderID: j.OrderID, State: st}
+	return nil
+}
+
+// ---- any line ----
+
+// ParseLine parses one line of any JSON-lines format by its "kind": it
+// returns a StatusChange, Rejection, DeadLetter or StateRecord, or, for a
+// line without a kind, a topology.Event (parsed by EventFromJSON).
+func ParseLine(line []byte) (any, error) {
+	var k struct {
+		Kind *string `json:"kind"`
+	}
+	if err := json.Unmarshal(line, &k); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+	}
+	if k.Kind == nil {
+		return EventFromJSON(line)
+	}
+	switch *k.Kind {
+	case KindTransition:
+		var s StatusChange
+		return s, s.UnmarshalJSON(line)
+	case KindRejection:
+		var r Rejection
+		return r, r.UnmarshalJSON(line)
+	case KindDLQ:
+		var d DeadLetter
+		return d, d.UnmarshalJSON(line)
+	case KindState, KindTombstone:
+		var s StateRecord
+		return s, s.UnmarshalJSON(line)
+	}
+	return nil, fmt.Errorf("%w: unknown kind %q", ErrInvalidJSON, *k.Kind)
+}
+
+// ---- helpers ----
+
+// marshalLine is json.Marshal without HTML escaping (lines are for humans
+// and tools, not for web pages) and without the Encoder's newline. Note
+// that json.Marshal of a value re-escapes a MarshalJSON result; write lines
+// with a json.Encoder with SetEscapeHTML(false) to keep <, > and & as is.
+func marshalLine(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// decodeStrict decodes exactly one JSON value with no unknown members.
+func decodeStrict(line []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON object", ErrInvalidJSON)
+	}
+	return nil
+}
+
+// decodeLenient decodes one JSON value, ignoring unknown members.
+func decodeLenient(line []byte, v any) error {
+	if err := json.Unmarshal(line, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJSON, err)
+	}
+	return nil
+}
+
+func checkKind(got, want string) error {
+	if got != want {
+		return fmt.Errorf("%w: kind %q, want %q", ErrInvalidJSON, got, want)
+	}
+	return nil
+}
+
+// requireFields takes name, value pairs and reports the first empty value.
+func requireFields(nv ...string) error {
+	for i := 0; i+1 < len(nv); i += 2 {
+		if nv[i+1] == "" {
+			return fmt.Errorf("%w: %s is missing or empty", ErrInvalidJSON, nv[i])
+		}
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func formatOptTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return formatTime(t)
+}
+
+func parseTime(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s %q is not an RFC 3339 time", ErrInvalidJSON, field, s)
+	}
+	return t.UTC(), nil
+}
+
+func parseOptTime(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return parseTime(field, s)
+}

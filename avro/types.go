@@ -1,0 +1,68 @@
+package avro
+
+import "time"
+
+// OrderEvent is the Avro record orderflow.v1.OrderEvent: one event of one
+// order, as producers write it to the input topic.
+//
+// Its fields mirror topology.Event exactly (names, types, order), so the two
+// convert with a plain Go type conversion: topology.Event(e), OrderEvent(ev).
+type OrderEvent struct {
+	EventID    string            `avro:"event_id"`
+	OrderID    string            `avro:"order_id"`
+	Type       string            `avro:"type"`
+	OccurredAt time.Time         `avro:"occurred_at"` // timestamp-millis
+	Sequence   *int64            `avro:"sequence"`    // ["null","long"]
+	Attributes map[string]string `avro:"attributes"`
+}
+
+// OrderState is the Avro record orderflow.v1.OrderState: everything kept per
+// order, as written to the state store and the changelog topic.
+//
+// Its fields mirror topology.State exactly, so the two convert with a plain
+// Go type conversion.
+type OrderState struct {
+	State          string            `avro:"state"`
+	Version        int64             `avro:"version"`
+	CreatedAt      time.Time         `avro:"created_at"` // timestamp-millis
+	UpdatedAt      time.Time         `avro:"updated_at"` // timestamp-millis
+	LastSequence   *int64            `avro:"last_sequence"`
+	RecentEventIDs []string          `avro:"recent_event_ids"`
+	Marks          map[string]int64  `avro:"marks"`
+	History        map[string]string `avro:"history"`
+	ClosedAt       *time.Time        `avro:"closed_at"` // ["null", timestamp-millis]
+}
+
+// StatusChange is the Avro record orderflow.v1.StatusChange: one accepted
+// transition, as written to the status topic.
+type StatusChange struct {
+	OrderID   string `avro:"order_id"`
+	EventID   string `avro:"event_id"`
+	EventType string `avro:"event_type"`
+	// FromState is the leaf state before the event; nil when the event
+	// created the order.
+	FromState *string `avro:"from_state"`
+	ToState   string  `avro:"to_state"`
+	// Version is the order's version after the transition.
+	Version    int64     `avro:"version"`
+	OccurredAt time.Time `avro:"occurred_at"` // the event's time
+	// ProcessedAt is the processor's wall clock. In JSON it is omitted when
+	// zero; in Avro (a plain timestamp-millis) the zero time round-trips.
+	ProcessedAt time.Time `avro:"processed_at"`
+}
+
+// Rejection is the Avro record orderflow.v1.Rejection: one refused event, as
+// written to the rejections topic.
+type Rejection struct {
+	OrderID   string `avro:"order_id"`
+	EventID   string `avro:"event_id"`
+	EventType string `avro:"event_type"`
+	// State is the order's leaf state when the event was refused; nil when
+	// the order does not exist.
+	State *string `avro:"state"`
+	// Reason is a topology.Reason* code or a machine's explicit reason.
+	Reason      string    `avro:"reason"`
+	Detail      string    `avro:"detail"`
+	OccurredAt  time.Time `avro:"occurred_at"`
+	ProcessedAt time.Time `avro:"processed_at"` // see StatusChange.ProcessedAt
+}

@@ -1,0 +1,186 @@
+package topology
+
+import "maps"
+
+// Apply applies one event to one order and returns the outcome. st is the
+// order's current state, nil when the order does not exist.
+//
+// Apply is pure: no I/O, no clock, and the same machine, state and event
+// always give the same outcome. It never modifies *st or *ev. On a
+// rejection Outcome.Next is the zero State; on acceptance Outcome.Next is a
+// fresh State that shares no memory with *st.
+//
+// The checks run in the order of DESIGN.md: unknown event type, duplicate
+// event ID (among the last RecentEventIDs accepted), unknown order, order
+// exists, terminal state, stale sequence, then the machine: explicit
+// rejection, no transition (invalid_transition), failed guard. The reject
+// path allocates nothing.
+func Apply(m *Machine, st *State, ev *Event) Outcome {
+	from := ""
+	if st != nil {
+		from = st.State
+	}
+	e, ok := m.eventIdx[ev.Type]
+	if !ok {
+		return reject(from, ReasonUnknownEventType, detailUnknownEventType)
+	}
+	if st == nil {
+		if e != m.creating {
+			return reject(from, ReasonUnknownOrder, m.detailUnknownOrder)
+		}
+		return m.accept(nil, ev, e, -1, m.initialLeaf)
+	}
+	for _, id := range st.RecentEventIDs {
+		if id == ev.EventID {
+			return reject(from, ReasonDuplicateEvent, detailDuplicateEvent)
+		}
+	}
+	leaf, known := m.states[st.State]
+	known = known && m.nodes[leaf].leaf()
+	if e == m.creating {
+		if known {
+			return reject(from, ReasonOrderExists, m.nodes[leaf].detailOrderExists)
+		}
+		return reject(from, ReasonOrderExists, detailOrderExists)
+	}
+	if known && m.nodes[leaf].terminal {
+		return reject(from, ReasonTerminalState, m.nodes[leaf].detailTerminal)
+	}
+	if ev.Sequence != nil && st.LastSequence != nil && *ev.Sequence <= *st.LastSequence {
+		return reject(from, ReasonStaleEvent, detailStaleEvent)
+	}
+	if !known {
+		return reject(from, ReasonInvalidTransition, detailUnknownState)
+	}
+	cell := int(leaf)*len(m.events) + int(e)
+	ti := m.table[cell]
+	if ti < 0 {
+		return reject(from, ReasonInvalidTransition, m.detailInvalid[cell])
+	}
+	t := &m.transitions[ti]
+	switch t.guard.kind {
+	case guardAttributePresent:
+		if ev.Attributes[t.guard.attr] == "" {
+			return reject(from, ReasonGuardFailed, t.guard.detailFailed)
+		}
+	case guardWithin:
+		mark, ok := st.Marks[m.events[t.guard.since].name]
+		if !ok {
+			return reject(from, ReasonGuardFailed, t.guard.detailNoMark)
+		}
+		if ev.OccurredAt.UnixMilli()-mark > t.guard.withinMS {
+			return reject(from, ReasonGuardFailed, t.guard.detailFailed)
+		}
+	}
+	var target int32
+	switch t.kind {
+	case toReject:
+		return reject(from, t.reason, t.detailReject)
+	case toState:
+		target = m.nodes[t.target].initialLeaf
+	case toHistory:
+		target = m.historyLeaf(t.target, st.History)
+	}
+	return m.accept(st, ev, e, leaf, target)
+}
+
+func reject(from, reason, detail string) Outcome {
+	return Outcome{From: from, Reason: reason, Detail: detail}
+}
+
+// historyLeaf resolves the shallow history of superstate s: the child named
+// in its history slot (entered at its initial leaf), or s's initial leaf when
+// the slot is empty or names no child of s.
+func (m *Machine) historyLeaf(s int32, history map[string]string) int32 {
+	if slot, ok := history[m.nodes[s].name]; ok {
+		if c, ok := m.states[slot]; ok && m.nodes[c].parent == s {
+			if l := m.nodes[c].initialLeaf; l >= 0 {
+				return l
+			}
+		}
+	}
+	return m.nodes[s].initialLeaf
+}
+
+// accept builds the outcome of an accepted event moving the order from leaf
+// source (-1 when the event creates it, st then nil) to leaf target.
+func (m *Machine) accept(st *State, ev *Event, e, source, target int32) Outcome {
+	next := State{
+		State:     m.nodes[target].name,
+		Version:   1,
+		CreatedAt: ev.OccurredAt,
+		UpdatedAt: ev.OccurredAt,
+		// ClosedAt stays nil: the processor sets it, it has the clock.
+	}
+	var prevIDs []string
+	var prevMarks map[string]int64
+	var prevHistory map[string]string
+	from := ""
+	if st != nil {
+		from = st.State
+		next.Version = st.Version + 1
+		next.CreatedAt = st.CreatedAt
+		prevIDs, prevMarks, prevHistory = st.RecentEventIDs, st.Marks, st.History
+	}
+
+	seq := ev.Sequence
+	if seq == nil && st != nil {
+		seq = st.LastSequence
+	}
+	if seq != nil {
+		v := *seq
+		next.LastSequence = &v
+	}
+
+	keep := len(prevIDs)
+	if keep > RecentEventIDs-1 {
+		keep = RecentEventIDs - 1
+	}
+	ids := make([]string, keep+1)
+	copy(ids, prevIDs[len(prevIDs)-keep:])
+	ids[keep] = ev.EventID
+	next.RecentEventIDs = ids
+
+	if marked := m.events[e].marked; marked || prevMarks != nil {
+		marks := maps.Clone(prevMarks)
+		if marked {
+			if marks == nil {
+				marks = make(map[string]int64, 1)
+			}
+			marks[m.events[e].name] = ev.OccurredAt.UnixMilli()
+		}
+		next.Marks = marks
+	}
+
+	next.History = m.nextHistory(prevHistory, source, target)
+	return Outcome{Accepted: true, From: from, To: next.State, Next: next}
+}
+
+// nextHistory returns a copy of prev with the slots of the superstates whose
+// active child changes on the move from leaf source to leaf target: every
+// superstate on the way up from source that does not contain target (it is
+// left), and the innermost one that contains both, if the move changes its
+// child. Only superstates some transition targets the history of get a slot.
+func (m *Machine) nextHistory(prev map[string]string, source, target int32) map[string]string {
+	h := maps.Clone(prev) // nil stays nil
+	if source < 0 {
+		return h
+	}
+	child := source
+	for s := m.nodes[source].parent; s >= 0; child, s = s, m.nodes[s].parent {
+		contains := m.isAncestor(s, target)
+		if contains && m.childToward(s, target) == child {
+			break // same child of s before and after: nothing above changes
+		}
+		if m.nodes[s].historyTarget {
+			if h == nil {
+				h = make(map[string]string, 1)
+			}
+			h[m.nodes[s].name] = m.nodes[child].name
+		}
+		if contains {
+			break
+		}
+	}
+	return h
+}

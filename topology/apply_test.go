@@ -1,0 +1,331 @@
+package topology
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+)
+
+// testEpoch is time zero of the data-driven tests: at=DURATION means this
+// plus DURATION.
+var testEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestApplyDataDriven runs the files under testdata/apply. Commands:
+//
+//	machine [default]        load the YAML input as the machine (or the
+//	                         default machine) and forget every order
+//	apply                    one event per input line:
+//	                           ORDER TYPE [id=ID] [at=TIME] [seq=N] [NAME=VALUE...]
+//	                         TIME is RFC 3339 or a duration after 2026-01-01T00:00:00Z;
+//	                         without at= the clock advances one minute; without
+//	                         id= the ID is e<N>, N counting events in the file
+//	state order=ID           print the stored state of an order
+//	setstate order=ID state=S [version=N] [seq=N] [ids=(a,b)] [history=(super:child,...)]
+//	                         store a hand-made state (e.g. a leaf an older
+//	                         machine had)
+//
+// Rewrite expected output with: go test ./topology -run DataDriven -rewrite
+func TestApplyDataDriven(t *testing.T) {
+	datadriven.Walk(t, "testdata/apply", func(t *testing.T, path string) {
+		h := newHarness(t)
+		datadriven.RunTest(t, path, h.run)
+	})
+}
+
+type harness struct {
+	m      *Machine
+	orders map[string]*State
+	clock  time.Time
+	n      int
+}
+
+func newHarness(t *testing.T) *harness {
+	return &harness{m: Default(), orders: map[string]*State{}, clock: testEpoch}
+}
+
+func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
+	switch d.Cmd {
+	case "machine":
+		h.orders = map[string]*State{}
+		if d.HasArg("default") {
+			h.m = Default()
+			return "ok"
+		}
+		m, err := Parse([]byte(d.Input))
+		if err != nil {
+			return err.Error()
+		}
+		h.m = m
+		return "ok"
+	case "apply":
+		var out strings.Builder
+		for _, line := range strings.Split(d.Input, "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			ev := h.parseEvent(t, d, line)
+			st := h.orders[ev.OrderID]
+			out.WriteString(h.applyChecked(t, st, ev))
+			out.WriteByte('\n')
+		}
+		return out.String()
+	case "state":
+		var order string
+		d.ScanArgs(t, "order", &order)
+		st, ok := h.orders[order]
+		if !ok {
+			return "no order"
+		}
+		return formatState(st)
+	case "setstate":
+		var order, state string
+		d.ScanArgs(t, "order", &order)
+		d.ScanArgs(t, "state", &state)
+		st := &State{State: state, Version: 1, CreatedAt: h.clock, UpdatedAt: h.clock}
+		d.MaybeScanArgs(t, "version", &st.Version)
+		if d.HasArg("seq") {
+			var seq int64
+			d.ScanArgs(t, "seq", &seq)
+			st.LastSequence = &seq
+		}
+		if arg, ok := d.Arg("ids"); ok {
+			st.RecentEventIDs = append([]string(nil), arg.Vals...)
+		}
+		if arg, ok := d.Arg("history"); ok {
+			st.History = map[string]string{}
+			for _, v := range arg.Vals {
+				super, child, _ := strings.Cut(v, ":")
+				st.History[super] = child
+			}
+		}
+		h.orders[order] = st
+		return formatState(st)
+	default:
+		d.Fatalf(t, "unknown command %q", d.Cmd)
+		return ""
+	}
+}
+
+func (h *harness) parseEvent(t *testing.T, d *datadriven.TestData, line string) *Event {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		d.Fatalf(t, "want ORDER TYPE [k=v...], got %q", line)
+	}
+	h.n++
+	ev := &Event{OrderID: f[0], Type: f[1], EventID: fmt.Sprintf("e%d", h.n)}
+	at := h.clock.Add(time.Minute)
+	for _, kv := range f[2:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			d.Fatalf(t, "bad argument %q in %q", kv, line)
+		}
+		switch k {
+		case "id":
+			ev.EventID = v
+		case "at":
+			if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				at = ts
+			} else if dur, err := time.ParseDuration(v); err == nil {
+				at = testEpoch.Add(dur)
+			} else {
+				d.Fatalf(t, "bad at=%q", v)
+			}
+		case "seq":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				d.Fatalf(t, "bad seq=%q", v)
+			}
+			ev.Sequence = &n
+		default:
+			if ev.Attributes == nil {
+				ev.Attributes = map[string]string{}
+			}
+			ev.Attributes[k] = v
+		}
+	}
+	ev.OccurredAt = at
+	h.clock = at
+	return ev
+}
+
+// applyChecked applies ev, checks the invariants every outcome must hold,
+// stores an accepted state, and formats the outcome.
+func (h *harness) applyChecked(t *testing.T, st *State, ev *Event) string {
+	t.Helper()
+	out := Apply(h.m, st, ev)
+	if err := checkOutcome(h.m, st, ev, out); err != nil {
+		t.Fatalf("%s %s %s: %v", ev.OrderID, ev.Type, ev.EventID, err)
+	}
+	if out.Accepted {
+		next := out.Next
+		h.orders[ev.OrderID] = &next
+	}
+	return formatOutcome(ev, out)
+}
+
+func formatOutcome(ev *Event, out Outcome) string {
+	from := out.From
+	if from == "" {
+		from = "(none)"
+	}
+	if out.Accepted {
+		return fmt.Sprintf("%s %s %s: accepted %s -> %s v%d", ev.EventID, ev.OrderID, ev.Type, from, out.To, out.Next.Version)
+	}
+	return fmt.Sprintf("%s %s %s: rejected %s in %s: %s", ev.EventID, ev.OrderID, ev.Type, out.Reason, from, out.Detail)
+}
+
+func formatState(st *State) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "state: %s\nversion: %d\n", st.State, st.Version)
+	fmt.Fprintf(&b, "created_at: %s\nupdated_at: %s\n", st.CreatedAt.Format(time.RFC3339Nano), st.UpdatedAt.Format(time.RFC3339Nano))
+	if st.LastSequence != nil {
+		fmt.Fprintf(&b, "last_sequence: %d\n", *st.LastSequence)
+	} else {
+		b.WriteString("last_sequence: none\n")
+	}
+	fmt.Fprintf(&b, "recent_event_ids: %s\n", strings.Join(st.RecentEventIDs, " "))
+	fmt.Fprintf(&b, "marks:%s\n", formatMap(st.Marks, func(v int64) string { return time.UnixMilli(v).UTC().Format(time.RFC3339Nano) }))
+	fmt.Fprintf(&b, "history:%s\n", formatMap(st.History, func(v string) string { return v }))
+	if st.ClosedAt != nil {
+		fmt.Fprintf(&b, "closed_at: %s\n", st.ClosedAt.Format(time.RFC3339Nano))
+	}
+	return b.String()
+}
+
+func formatMap[V any](m map[string]V, f func(V) string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, " %s=%s", k, f(m[k]))
+	}
+	return b.String()
+}
+
+// checkOutcome verifies the contract of Apply that holds for every input:
+// it is deterministic, leaves *st untouched, returns a zero Next on reject,
+// and on accept a fresh leaf state one version on, sharing no memory with
+// *st. It is used by the data-driven tests and the fuzz target.
+func checkOutcome(m *Machine, st *State, ev *Event, out Outcome) error {
+	var before *State
+	if st != nil {
+		before = cloneState(st)
+	}
+	again := Apply(m, st, ev)
+	if !reflect.DeepEqual(out, again) {
+		return fmt.Errorf("not deterministic: %+v then %+v", out, again)
+	}
+	if st != nil && !reflect.DeepEqual(before, cloneState(st)) {
+		return fmt.Errorf("state was modified")
+	}
+	wantFrom := ""
+	if st != nil {
+		wantFrom = st.State
+	}
+	if out.From != wantFrom {
+		return fmt.Errorf("From = %q, want %q", out.From, wantFrom)
+	}
+	if !out.Accepted {
+		if !reflect.DeepEqual(out.Next, State{}) || out.To != "" {
+			return fmt.Errorf("rejected with non-zero Next or To: %+v", out)
+		}
+		if out.Reason == "" || out.Detail == "" {
+			return fmt.Errorf("rejection without reason or detail: %+v", out)
+		}
+		return nil
+	}
+	next := &out.Next
+	if out.Reason != "" || out.Detail != "" {
+		return fmt.Errorf("accepted with a reason: %+v", out)
+	}
+	if !m.IsLeaf(next.State) || out.To != next.State {
+		return fmt.Errorf("accepted into %q (To %q), not a leaf", next.State, out.To)
+	}
+	wantVersion := int64(1)
+	if st != nil {
+		wantVersion = st.Version + 1
+	}
+	if next.Version != wantVersion {
+		return fmt.Errorf("version %d, want %d", next.Version, wantVersion)
+	}
+	if !next.UpdatedAt.Equal(ev.OccurredAt) {
+		return fmt.Errorf("updated_at %v, want %v", next.UpdatedAt, ev.OccurredAt)
+	}
+	if st == nil && !next.CreatedAt.Equal(ev.OccurredAt) || st != nil && !next.CreatedAt.Equal(st.CreatedAt) {
+		return fmt.Errorf("created_at %v wrong", next.CreatedAt)
+	}
+	if next.ClosedAt != nil {
+		return fmt.Errorf("Apply set ClosedAt")
+	}
+	ids := next.RecentEventIDs
+	if len(ids) == 0 || len(ids) > RecentEventIDs || ids[len(ids)-1] != ev.EventID {
+		return fmt.Errorf("recent event IDs %v do not end in %q", ids, ev.EventID)
+	}
+	if st != nil {
+		prev := st.RecentEventIDs
+		keep := len(ids) - 1
+		if keep != min(len(prev), RecentEventIDs-1) || !reflect.DeepEqual(ids[:keep], prev[len(prev)-keep:]) && keep > 0 {
+			return fmt.Errorf("recent event IDs %v do not continue %v", ids, prev)
+		}
+	}
+	if ev.Sequence != nil && (next.LastSequence == nil || *next.LastSequence != *ev.Sequence) {
+		return fmt.Errorf("last sequence not updated")
+	}
+	if st != nil {
+		if sharesMemory(st, next) {
+			return fmt.Errorf("next state shares memory with the old one")
+		}
+	}
+	return nil
+}
+
+func sharesMemory(a, b *State) bool {
+	if cap(a.RecentEventIDs) > 0 && cap(b.RecentEventIDs) > 0 && &a.RecentEventIDs[:cap(a.RecentEventIDs)][0] == &b.RecentEventIDs[:cap(b.RecentEventIDs)][0] {
+		return true
+	}
+	if a.LastSequence != nil && a.LastSequence == b.LastSequence {
+		return true
+	}
+	if a.Marks != nil && reflect.ValueOf(a.Marks).Pointer() == reflect.ValueOf(b.Marks).Pointer() {
+		return true
+	}
+	if a.History != nil && reflect.ValueOf(a.History).Pointer() == reflect.ValueOf(b.History).Pointer() {
+		return true
+	}
+	return a.ClosedAt != nil && a.ClosedAt == b.ClosedAt
+}
+
+func cloneState(st *State) *State {
+	c := *st
+	c.RecentEventIDs = append([]string(nil), st.RecentEventIDs...)
+	if st.LastSequence != nil {
+		v := *st.LastSequence
+		c.LastSequence = &v
+	}
+	if st.Marks != nil {
+		c.Marks = make(map[string]int64, len(st.Marks))
+		for k, v := range st.Marks {
+			c.Marks[k] = v
+		}
+	}
+	if st.History != nil {
+		c.History = make(map[string]string, len(st.History))
+		for k, v := range st.History {
+			c.History[k] = v
+		}
+	}
+	if st.ClosedAt != nil {
+		v := *st.ClosedAt
+		c.ClosedAt = &v
+	}
+	return &c
+}

@@ -1,0 +1,172 @@
+package topology
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The default machine, transcribed independently from ORDER_LIFECYCLE.md.
+var (
+	lifecycleTree = map[string][]string{ // superstate -> children, in order
+		"open":          {"placed", "confirmed", "packed", "on_hold"},
+		"in_transit":    {"shipped", "out_for_delivery", "delivery_failed", "returning_to_sender"},
+		"post_delivery": {"delivered", "return_requested", "return_in_transit", "returned"},
+		"closed":        {"completed", "cancelled", "refunded", "returned_to_sender", "lost"},
+	}
+	lifecycleEvents = []string{
+		"place_order", "confirm_payment", "pack_order", "ship_order", "hold_order", "release_hold",
+		"cancel_order", "dispatch_order", "fail_delivery", "deliver_order", "return_to_sender",
+		"confirm_returned_to_sender", "report_lost", "request_return", "decline_return",
+		"ship_return", "receive_return", "refund_order", "complete_order",
+	}
+	// lifecycleTable: leaf -> event -> target leaf, or "!reason" for an
+	// explicit rejection. Everything absent is invalid_transition.
+	lifecycleTable = map[string]map[string]string{
+		"placed":              {"confirm_payment": "confirmed", "hold_order": "on_hold", "cancel_order": "cancelled"},
+		"confirmed":           {"pack_order": "packed", "ship_order": "shipped", "hold_order": "on_hold", "cancel_order": "cancelled"},
+		"packed":              {"ship_order": "shipped", "hold_order": "on_hold", "cancel_order": "cancelled"},
+		"on_hold":             {"release_hold": "confirmed" /* history, see below */, "cancel_order": "cancelled"},
+		"shipped":             {"dispatch_order": "out_for_delivery", "deliver_order": "delivered", "cancel_order": "!cancel_after_shipment", "report_lost": "lost"},
+		"out_for_delivery":    {"fail_delivery": "delivery_failed", "deliver_order": "delivered", "cancel_order": "!cancel_after_shipment", "report_lost": "lost"},
+		"delivery_failed":     {"dispatch_order": "out_for_delivery", "return_to_sender": "returning_to_sender", "cancel_order": "!cancel_after_shipment", "report_lost": "lost"},
+		"returning_to_sender": {"confirm_returned_to_sender": "returned_to_sender", "cancel_order": "!cancel_after_shipment", "report_lost": "lost"},
+		"delivered":           {"request_return": "return_requested", "complete_order": "completed", "cancel_order": "!cancel_after_shipment"},
+		"return_requested":    {"decline_return": "delivered", "ship_return": "return_in_transit", "cancel_order": "!cancel_after_shipment"},
+		"return_in_transit":   {"receive_return": "returned", "cancel_order": "!cancel_after_shipment"},
+		"returned":            {"refund_order": "refunded", "cancel_order": "!cancel_after_shipment"},
+	}
+)
+
+func TestDefaultMachineShape(t *testing.T) {
+	m := Default()
+	var leaves []string
+	for _, super := range []string{"open", "in_transit", "post_delivery", "closed"} {
+		for _, c := range lifecycleTree[super] {
+			leaves = append(leaves, c)
+			if p, ok := m.Parent(c); !ok || p != super {
+				t.Errorf("parent of %s = %q, want %s", c, p, super)
+			}
+			if got, want := m.IsTerminal(c), super == "closed"; got != want {
+				t.Errorf("IsTerminal(%s) = %v, want %v", c, got, want)
+			}
+		}
+		if m.IsLeaf(super) {
+			t.Errorf("%s is a leaf, want a superstate", super)
+		}
+	}
+	if !reflect.DeepEqual(m.Leaves(), leaves) {
+		t.Errorf("Leaves() = %v\nwant %v", m.Leaves(), leaves)
+	}
+	if !reflect.DeepEqual(m.EventTypes(), lifecycleEvents) {
+		t.Errorf("EventTypes() = %v\nwant %v", m.EventTypes(), lifecycleEvents)
+	}
+	if m.CreatingEvent() != "place_order" || m.InitialState() != "placed" || m.Name() != "default" {
+		t.Errorf("creating %s, initial %s, name %s", m.CreatingEvent(), m.InitialState(), m.Name())
+	}
+	if Default() != m {
+		t.Errorf("Default() loads more than once")
+	}
+	// Accessors hand out copies.
+	m.Leaves()[0] = "mutated"
+	m.EventTypes()[0] = "mutated"
+	if m.Leaves()[0] != "placed" || m.EventTypes()[0] != "place_order" {
+		t.Errorf("Leaves/EventTypes expose internal slices")
+	}
+}
+
+// TestDefaultMachineMatrix applies every event to an order in every leaf
+// (with guards satisfied) and compares with the table above.
+func TestDefaultMachineMatrix(t *testing.T) {
+	m := Default()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, leaf := range m.Leaves() {
+		for _, evType := range lifecycleEvents {
+			st := &State{
+				State: leaf, Version: 7, CreatedAt: at.Add(-100 * time.Hour), UpdatedAt: at.Add(-time.Hour),
+				RecentEventIDs: []string{"old"},
+				Marks:          map[string]int64{"deliver_order": at.Add(-time.Hour).UnixMilli()},
+				History:        map[string]string{"open": "confirmed"},
+			}
+			ev := &Event{EventID: "new", OrderID: "o", Type: evType, OccurredAt: at,
+				Attributes: map[string]string{"tracking_number": "1Z"}}
+			out := Apply(m, st, ev)
+			if err := checkOutcome(m, st, ev, out); err != nil {
+				t.Fatalf("%s + %s: %v", leaf, evType, err)
+			}
+			want, ok := lifecycleTable[leaf][evType]
+			switch {
+			case m.IsTerminal(leaf):
+				if evType == "place_order" {
+					want = "!" + ReasonOrderExists
+				} else {
+					want = "!" + ReasonTerminalState
+				}
+			case evType == "place_order":
+				want = "!" + ReasonOrderExists
+			case !ok:
+				want = "!" + ReasonInvalidTransition
+			}
+			got := out.To
+			if !out.Accepted {
+				got = "!" + out.Reason
+			}
+			if got != want {
+				t.Errorf("%s + %s = %s (%s), want %s", leaf, evType, got, out.Detail, want)
+			}
+		}
+	}
+}
+
+func TestDefaultMachineGuardsFail(t *testing.T) {
+	m := Default()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, leaf := range []string{"confirmed", "packed"} {
+		st := &State{State: leaf, Version: 3}
+		out := Apply(m, st, &Event{EventID: "x", Type: "ship_order", OccurredAt: at})
+		if out.Reason != ReasonGuardFailed || !strings.Contains(out.Detail, "attribute_present: tracking_number") {
+			t.Errorf("ship_order from %s without tracking_number: %+v", leaf, out)
+		}
+	}
+	st := &State{State: "delivered", Version: 5, Marks: map[string]int64{"deliver_order": at.UnixMilli()}}
+	late := &Event{EventID: "x", Type: "request_return", OccurredAt: at.Add(720*time.Hour + time.Millisecond)}
+	if out := Apply(m, st, late); out.Reason != ReasonGuardFailed || !strings.Contains(out.Detail, "within: 720h since deliver_order") {
+		t.Errorf("late return request: %+v", out)
+	}
+	onTime := &Event{EventID: "x", Type: "request_return", OccurredAt: at.Add(720 * time.Hour)}
+	if out := Apply(m, st, onTime); !out.Accepted {
+		t.Errorf("return request at the bound: %+v", out)
+	}
+}
+
+// TestApplyNextIsIndependent mutates an accepted Next and checks the old
+// state does not see it (and the other way round).
+func TestApplyNextIsIndependent(t *testing.T) {
+	m := Default()
+	seq := int64(4)
+	st := &State{
+		State: "shipped", Version: 3, LastSequence: &seq,
+		RecentEventIDs: make([]string, 3, 64), // spare capacity must not be reused
+		Marks:          map[string]int64{"other": 1},
+		History:        map[string]string{"open": "packed"},
+	}
+	copy(st.RecentEventIDs, []string{"a", "b", "c"})
+	before := cloneState(st)
+	out := Apply(m, st, &Event{EventID: "d", Type: "deliver_order", OccurredAt: time.Unix(100, 0)})
+	if !out.Accepted {
+		t.Fatalf("rejected: %+v", out)
+	}
+	n := out.Next
+	n.RecentEventIDs[0] = "zzz"
+	n.RecentEventIDs = append(n.RecentEventIDs, "more")
+	*n.LastSequence = 99
+	n.Marks["other"] = 2
+	n.History["open"] = "placed"
+	if !reflect.DeepEqual(before, st) {
+		t.Fatalf("old state changed through Next:\n%+v\n%+v", before, st)
+	}
+	if st.RecentEventIDs[:4][3] == "more" {
+		t.Fatalf("Next appended into the old state's spare capacity")
+	}
+}
