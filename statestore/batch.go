@@ -1,0 +1,179 @@
+package statestore
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ErrBatchDone is returned by a Batch method called after Commit or Discard.
+var ErrBatchDone = errors.New("statestore: batch already committed or discarded")
+
+// Batch is a set of writes, over one or more partitions, that reads its own
+// writes and commits atomically: order states, changelog offsets and
+// retention index entries land together or not at all. Finish every batch
+// with exactly one Commit or Discard; afterwards its methods return
+// ErrBatchDone. A Batch is not safe for concurrent use.
+type Batch struct {
+	s    *Store
+	b    *pebble.Batch
+	key  []byte // scratch for order keys
+	ikey []byte // scratch for index keys
+	done bool
+}
+
+// NewBatch returns an empty batch. The underlying Pebble batch is pooled by
+// Pebble and returned to its pool by Commit or Discard.
+func (s *Store) NewBatch() *Batch {
+	b := &Batch{s: s}
+	if !s.closed.Load() {
+		b.b = s.db.NewIndexedBatch()
+	}
+	return b
+}
+
+func (b *Batch) check(p int32) error {
+	if b.done {
+		return ErrBatchDone
+	}
+	if b.b == nil || b.s.closed.Load() {
+		return ErrClosed
+	}
+	return checkPartition(p)
+}
+
+// Get returns the value of order id in partition p as this batch would
+// leave it: the batch's own Put or Delete if it has one, the committed value
+// otherwise. The returned slice belongs to the caller.
+func (b *Batch) Get(p int32, id []byte) (value []byte, ok bool, err error) {
+	if err := b.check(p); err != nil {
+		return nil, false, err
+	}
+	b.key = appendOrderKey(b.key[:0], p, id)
+	return b.get(b.key)
+}
+
+func (b *Batch) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := b.b.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("statestore: batch get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+// Put sets the value of order id in partition p. The batch copies id and
+// value. If the store has a ClosedAt function and value is closed, the
+// order's retention index entry is written too.
+func (b *Batch) Put(p int32, id, value []byte) error {
+	if err := b.check(p); err != nil {
+		return err
+	}
+	b.key = appendOrderKey(b.key[:0], p, id)
+	if err := b.b.Set(b.key, value, nil); err != nil {
+		return fmt.Errorf("statestore: batch put: %w", err)
+	}
+	if b.s.closedAt != nil {
+		if at, closed := b.s.closedAt(value); closed {
+			b.ikey = appendIndexKey(b.ikey[:0], p, at, id)
+			if err := b.b.Set(b.ikey, nil, nil); err != nil {
+				return fmt.Errorf("statestore: batch put index: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Delete deletes order id in partition p, and its retention index entry:
+// the value the batch sees (its own write or the committed one) is read to
+// find the entry.
+func (b *Batch) Delete(p int32, id []byte) error {
+	if err := b.check(p); err != nil {
+		return err
+	}
+	b.key = appendOrderKey(b.key[:0], p, id)
+	if b.s.closedAt != nil {
+		old, ok, err := b.get(b.key)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if at, closed := b.s.closedAt(old); closed {
+				b.ikey = appendIndexKey(b.ikey[:0], p, at, id)
+				if err := b.b.Delete(b.ikey, nil); err != nil {
+					return fmt.Errorf("statestore: batch delete index: %w", err)
+				}
+			}
+		}
+	}
+	if err := b.b.Delete(b.key, nil); err != nil {
+		return fmt.Errorf("statestore: batch delete: %w", err)
+	}
+	return nil
+}
+
+// SetChangelogOffset records next as the next changelog offset to read for
+// partition p: every changelog record below it is reflected in the store
+// once the batch commits.
+func (b *Batch) SetChangelogOffset(p int32, next int64) error {
+	if err := b.check(p); err != nil {
+		return err
+	}
+	if next < 0 {
+		return fmt.Errorf("statestore: negative changelog offset %d for partition %d", next, p)
+	}
+	if err := b.b.Set(metaOffsetKey(p), encodeOffset(next), nil); err != nil {
+		return fmt.Errorf("statestore: batch set offset: %w", err)
+	}
+	return nil
+}
+
+// Len returns the number of writes in the batch (index entries included).
+func (b *Batch) Len() int {
+	if b.done || b.b == nil {
+		return 0
+	}
+	return int(b.b.Count())
+}
+
+// Commit writes the batch atomically, without fsync (NoSync: the changelog
+// is the durable copy; a crash may lose recent batches, never part of one).
+// The batch is finished whether or not Commit succeeds.
+func (b *Batch) Commit() error {
+	if b.done {
+		return ErrBatchDone
+	}
+	b.done = true
+	if b.b == nil || b.s.closed.Load() {
+		return ErrClosed
+	}
+	defer b.release()
+	if b.b.Empty() {
+		return nil
+	}
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("statestore: commit: %w", err)
+	}
+	return nil
+}
+
+// Discard drops the batch: nothing it holds reaches the store. Discarding
+// a finished batch does nothing.
+func (b *Batch) Discard() {
+	if b.done {
+		return
+	}
+	b.done = true
+	if b.b != nil && !b.s.closed.Load() {
+		b.release()
+	}
+}
+
+func (b *Batch) release() {
+	_ = b.b.Close()
+	b.b = nil
+}

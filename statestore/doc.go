@@ -1,0 +1,94 @@
+// Package statestore is orderflow's local state: one Pebble (v2) database per
+// instance holding the state of every order of the partitions the instance
+// processes, kept atomic with the position reached in each partition's
+// compacted changelog topic, and rebuilt from that changelog when it is lost,
+// behind, or moved to another instance.
+//
+// # The store is a cache of the changelog
+//
+// The changelog topic is the durable copy; Pebble is a cache of it that may
+// lag but never leads. Every write carries, in the same Pebble batch, the
+// changelog offset it brings the partition to, so data and offset can never
+// disagree, and writes are committed with NoSync (a crash loses at most a
+// suffix of recent batches, which [Store.Restore] reads again). The processor
+// commits its Kafka transaction first and the Pebble batch after it: a crash
+// between the two leaves the store behind the changelog, never ahead.
+//
+// # Values are opaque
+//
+// The value of an order is exactly the changelog record's value (the
+// Avro-encoded OrderState written by the avro package); this package never
+// decodes it, so restore copies bytes. The one fact the store needs about a
+// value is when the order closed, for retention: [Options.ClosedAt] extracts
+// it (nil disables retention indexing).
+//
+// # Keyspace
+//
+// All integers are big-endian, so keys sort by partition, then by time.
+//
+//	[partition u32][order_id]                        order state (value: changelog value)
+//	[0xFFFFFFFE][partition u32][closed_at ms u64][order_id]  retention index (empty value)
+//	[0xFFFFFFFF][partition u32]'o'                   next changelog offset to read (u64)
+//	[0xFFFFFFFF][0xFFFFFFFF]"format"                  keyspace format version
+//
+// Kafka partitions are non-negative int32s, so the two reserved top prefixes
+// can never be order keys. closed_at is stored with its sign bit flipped so
+// that negative times still sort first.
+//
+// # Writing: Batch
+//
+// [Store.NewBatch] returns a write batch that may span several partitions
+// (the processor commits one Kafka transaction per poll batch covering
+// several partitions, then one Pebble batch). It reads its own writes, so
+// several events for one order in one poll batch see each other. States,
+// changelog offsets and retention index entries go into the same Pebble
+// batch; [Batch.Discard] leaves no trace.
+//
+// # Restore
+//
+// [Store.Restore] reads one changelog partition with its own franz-go client
+// (built from the caller's connection options: seeds, TLS, SASL), assigned
+// directly to the partition outside any consumer group, read_committed, from
+// the stored offset to the last stable offset listed when it starts. The end
+// is detected by position, not by "last record offset == high watermark - 1":
+// transaction markers occupy offsets, so the client keeps control records and
+// every record or marker it sees moves the position. A stored offset below
+// the changelog's log-start offset (or above its high watermark, i.e. a
+// recreated topic), or a partition with data but no offset, means the local
+// copy cannot be trusted: the partition is wiped and restored from the log
+// start. Progress (records restored, offsets remaining) is observable through
+// [Progress] while it runs.
+//
+// A restore reading from the log start must finish within the changelog's
+// delete.retention.ms (Kafka's default: one day): the cleaner keeps a
+// tombstone that long after compacting it, and a reader slower than that can
+// miss a delete whose earlier value it already read. Keep that setting well
+// above the longest restore.
+//
+// # Retention of closed orders
+//
+// An order that reached a terminal state is deleted once a period has passed
+// since it closed ([DefaultRetention], 7 days; the processor's setting, 0
+// disables), measured on the processor's clock from the moment the closing
+// transition was processed (that time is kept in the order's state, and
+// [Options.ClosedAt] reads it). The store keeps a secondary index by close
+// time so that [Store.Expired] finds expired orders without scanning all
+// states. The processor's periodic sweep calls Expired, produces a tombstone
+// for each order to the changelog inside its transaction, and deletes the
+// orders through a [Batch] (which drops their index entries too); a late
+// event for an expired order is then an unknown order. `orderflow replay` has
+// no clock and never expires orders.
+//
+// Index entries are written without reading the previous value (restore
+// stays a pure copy), so an entry can outlive its order (a tombstone
+// restored from the changelog, an order re-created under the same ID).
+// Expired checks every candidate against the current value and deletes the
+// stale entries it meets, so they cost one read once their time has passed.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Writers of one partition (batches that
+// touch it, Restore, DropPartition, Expired) must be serialised by the caller,
+// as the processor does by owning each partition in one task; different
+// partitions may be written concurrently. Close must not race other calls.
+package statestore

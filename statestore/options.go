@@ -1,0 +1,110 @@
+package statestore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// DefaultRetention is how long a closed order is kept after it closed, unless
+// the processor is configured otherwise (0 disables retention).
+const DefaultRetention = 7 * 24 * time.Hour
+
+const (
+	defaultCacheSize    = 64 << 20
+	defaultMemTableSize = 64 << 20
+)
+
+// Options configures a Store. The zero value is not usable: Dir is required.
+// EnsureDefaults and Validate work on copies; Open never mutates the caller's
+// Options.
+type Options struct {
+	// Dir is the directory of the Pebble database. Required, also with an
+	// in-memory FS.
+	Dir string
+
+	// FS is the filesystem the database lives on. Default (nil): the local
+	// disk (vfs.Default). Tests use vfs.NewMem().
+	FS vfs.FS
+
+	// ClosedAt reports whether an order value is closed (the order reached
+	// a terminal state) and when, in Unix milliseconds on the processor's
+	// clock. It is called on every value written, from many goroutines, and
+	// must not retain the slice. Default (nil): no retention index is kept
+	// and Expired returns ErrRetentionDisabled.
+	ClosedAt func(value []byte) (closedAtUnixMs int64, closed bool)
+
+	// Logger receives Pebble's log lines (its informational ones at debug
+	// level), write stalls and restore summaries. Default: slog.Default().
+	Logger *slog.Logger
+
+	// CacheSize is the size in bytes of Pebble's block cache. Default 64 MiB.
+	CacheSize int64
+
+	// MemTableSize is the size in bytes of a Pebble memtable; larger
+	// memtables mean fewer flushes during restore. Default 64 MiB.
+	MemTableSize uint64
+}
+
+// EnsureDefaults returns a copy of o with every unset field set to its
+// default. o itself is not modified.
+func (o Options) EnsureDefaults() Options {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = defaultCacheSize
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = defaultMemTableSize
+	}
+	return o
+}
+
+// Validate reports whether o (after EnsureDefaults) can open a store.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Dir == "" {
+		errs = append(errs, errors.New("Dir is required"))
+	}
+	if o.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("CacheSize %d is negative", o.CacheSize))
+	}
+	if o.MemTableSize > 0 && o.MemTableSize < 1<<20 {
+		errs = append(errs, fmt.Errorf("MemTableSize %d is below 1 MiB", o.MemTableSize))
+	}
+	if o.MemTableSize >= 4<<30 {
+		errs = append(errs, fmt.Errorf("MemTableSize %d is 4 GiB or more", o.MemTableSize))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("statestore: invalid options: %w", err)
+	}
+	return nil
+}
+
+// pebbleLogger adapts slog to pebble.Logger.
+type pebbleLogger struct{ l *slog.Logger }
+
+// Infof logs at debug level: Pebble's informational lines (WAL replay,
+// file counts) are routine.
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf is called by Pebble on invariant violations it cannot continue
+// from; a library must not exit the process, so it panics.
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble", "fatal", true)
+	panic("pebble: " + msg)
+}

@@ -1,0 +1,245 @@
+package statestore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+)
+
+var (
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("statestore: store closed")
+	// ErrFormat is returned by Open for a database written in an unknown
+	// keyspace format.
+	ErrFormat = errors.New("statestore: unknown keyspace format")
+)
+
+// Store is the Pebble database of one orderflow instance. Open it with Open,
+// close it with Close.
+type Store struct {
+	db       *pebble.DB
+	closedAt func([]byte) (int64, bool)
+	log      *slog.Logger
+	closed   atomic.Bool
+
+	stalls struct {
+		count atomic.Int64
+		nanos atomic.Int64
+		mu    sync.Mutex // guards began
+		began time.Time
+	}
+}
+
+// Open opens (creating if needed) the store at o.Dir on o.FS. o is not
+// modified.
+func Open(o Options) (*Store, error) {
+	o = o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{closedAt: o.ClosedAt, log: o.Logger}
+	po := &pebble.Options{
+		FS:                 o.FS,
+		FormatMajorVersion: pebble.FormatNewest,
+		CacheSize:          o.CacheSize,
+		MemTableSize:       o.MemTableSize,
+		// A restore writes faster than one flush drains a memtable:
+		// queue up to four before stalling writes.
+		MemTableStopWritesThreshold: 4,
+		Logger:                      pebbleLogger{o.Logger},
+		EventListener:               s.eventListener(),
+	}
+	// Processing looks orders up by key, many of them new: bloom filters
+	// answer "not here" without reading data blocks.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	po.EnsureDefaults()
+	db, err := pebble.Open(o.Dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("statestore: open %s: %w", o.Dir, err)
+	}
+	s.db = db
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) checkFormat() error {
+	v, closer, err := s.db.Get(formatKey())
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if err := s.db.Set(formatKey(), []byte(formatVersion), pebble.Sync); err != nil {
+			return fmt.Errorf("statestore: write format: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("statestore: read format: %w", err)
+	}
+	defer closer.Close()
+	if string(v) != formatVersion {
+		return fmt.Errorf("%w %q (this build reads %q)", ErrFormat, v, formatVersion)
+	}
+	return nil
+}
+
+func (s *Store) eventListener() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) {
+			s.log.Error("pebble background error", "component", "pebble", "err", err)
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			s.stalls.count.Add(1)
+			s.stalls.mu.Lock()
+			s.stalls.began = time.Now()
+			s.stalls.mu.Unlock()
+			s.log.Warn("pebble write stall", "component", "pebble", "reason", info.Reason)
+		},
+		WriteStallEnd: func() {
+			s.stalls.mu.Lock()
+			d := time.Since(s.stalls.began)
+			s.stalls.mu.Unlock()
+			s.stalls.nanos.Add(int64(d))
+			s.log.Info("pebble write stall ended", "component", "pebble", "duration", d)
+		},
+	}
+}
+
+// Close closes the database. Uncommitted batches are lost (the changelog
+// has them). Calling Close again returns ErrClosed. Close must not race
+// other calls on the store.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return ErrClosed
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("statestore: close: %w", err)
+	}
+	return nil
+}
+
+// get reads key from the database and returns a copy of its value.
+func (s *Store) get(key []byte) ([]byte, bool, error) {
+	if s.closed.Load() {
+		return nil, false, ErrClosed
+	}
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("statestore: get: %w", err)
+	}
+	out := append([]byte(nil), v...)
+	return out, true, closer.Close()
+}
+
+// Get returns the committed value of order id in partition p. The returned
+// slice belongs to the caller.
+func (s *Store) Get(p int32, id []byte) (value []byte, ok bool, err error) {
+	if err := checkPartition(p); err != nil {
+		return nil, false, err
+	}
+	return s.get(appendOrderKey(nil, p, id))
+}
+
+// ChangelogOffset returns the next changelog offset to read for partition p,
+// and false if the store holds no offset for p (nothing restored or
+// committed, or the partition was dropped).
+func (s *Store) ChangelogOffset(p int32) (next int64, ok bool, err error) {
+	if err := checkPartition(p); err != nil {
+		return 0, false, err
+	}
+	v, ok, err := s.get(metaOffsetKey(p))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	next, err = decodeOffset(v)
+	return next, err == nil, err
+}
+
+// DropPartition deletes everything the store holds for partition p: order
+// states, retention index entries and the changelog offset, in one batch.
+// Use it for partitions this instance should no longer keep; a later
+// Restore of p starts from the changelog's log start.
+func (s *Store) DropPartition(p int32) error {
+	if err := checkPartition(p); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := deletePartition(b, p); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("statestore: drop partition %d: %w", p, err)
+	}
+	return nil
+}
+
+func deletePartition(b *pebble.Batch, p int32) error {
+	for _, bounds := range []func(int32) ([]byte, []byte){partitionBounds, indexBounds, metaBounds} {
+		lo, hi := bounds(p)
+		if err := b.DeleteRange(lo, hi, nil); err != nil {
+			return fmt.Errorf("statestore: delete range of partition %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// Metrics is a summary of the Pebble database's health.
+type Metrics struct {
+	// DiskSpaceUsage is the bytes of all live files (tables, WAL, manifest).
+	DiskSpaceUsage uint64
+	// MemTableBytes is the size of the memtables.
+	MemTableBytes uint64
+	// Compactions is the number of compactions completed since Open;
+	// CompactionsInProgress the number running; CompactionDebtBytes an
+	// estimate of the bytes compaction still has to rewrite.
+	Compactions           int64
+	CompactionsInProgress int64
+	CompactionDebtBytes   uint64
+	// ReadAmp is the read amplification (sublevels in L0 plus non-empty
+	// levels).
+	ReadAmp int
+	// WriteStalls counts the times Pebble delayed writes since Open, and
+	// WriteStallTime their total duration (ended stalls only).
+	WriteStalls    int64
+	WriteStallTime time.Duration
+	// BlockCacheHits and BlockCacheMisses count block cache lookups.
+	BlockCacheHits, BlockCacheMisses int64
+	// Pebble holds all of Pebble's metrics.
+	Pebble *pebble.Metrics
+}
+
+// Metrics returns the database's metrics.
+func (s *Store) Metrics() (Metrics, error) {
+	if s.closed.Load() {
+		return Metrics{}, ErrClosed
+	}
+	m := s.db.Metrics()
+	return Metrics{
+		DiskSpaceUsage:        m.DiskSpaceUsage(),
+		MemTableBytes:         m.MemTable.Size,
+		Compactions:           m.Compact.Count,
+		CompactionsInProgress: m.Compact.NumInProgress,
+		CompactionDebtBytes:   m.Compact.EstimatedDebt,
+		ReadAmp:               m.ReadAmp(),
+		WriteStalls:           s.stalls.count.Load(),
+		WriteStallTime:        time.Duration(s.stalls.nanos.Load()),
+		BlockCacheHits:        m.BlockCache.Hits,
+		BlockCacheMisses:      m.BlockCache.Misses,
+		Pebble:                m,
+	}, nil
+}
