@@ -96,9 +96,11 @@ func (c *Cluster) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 }
 
 // Admin returns an admin client for the cluster, closed when the test ends.
+// Its metadata cache lives 100 ms (kadm answers ListTopics from the client's
+// cache, 5 s by default), so topics a test creates show up at once.
 func (c *Cluster) Admin(t testing.TB) *kadm.Client {
 	t.Helper()
-	return kadm.NewClient(c.Client(t))
+	return kadm.NewClient(c.Client(t, kgo.MetadataMinAge(100*time.Millisecond)))
 }
 
 // CompactConfigs are topic configs for a compacted topic whose cleaner runs

@@ -21,16 +21,43 @@ import (
 // other tests. It is stopped (no process left) when the test ends.
 type LocalCluster struct {
 	Cluster
-	runDir   string
-	basePort int
-	nodes    int
-	root     string
+	// SecureBrokers are the SASL_SSL listeners of a cluster started with
+	// StartLocalSecure (nil otherwise). Brokers stay plaintext.
+	SecureBrokers []string
+	runDir        string
+	basePort      int
+	nodes         int
+	root          string
+	sec           *Security
+}
+
+// Security is the SASL_SSL listener of StartLocalSecure
+// (deploy/kafka/start.sh with KAFKA_SECURITY=sasl_ssl).
+type Security struct {
+	// CertFile and KeyFile are the broker's PEM certificate (valid for
+	// 127.0.0.1) and its unencrypted PKCS#8 key (NewTestCA makes both).
+	CertFile, KeyFile string
+	// User and Password are the one SASL user, for PLAIN, SCRAM-SHA-256
+	// and SCRAM-SHA-512.
+	User, Password string
+}
+
+// StartLocalSecure is StartLocal with, on every node, a SASL_SSL client
+// listener (LocalCluster.SecureBrokers) besides the plaintext ones.
+func StartLocalSecure(t testing.TB, n int, sec Security) *LocalCluster {
+	t.Helper()
+	return startLocal(t, n, &sec)
 }
 
 // StartLocal starts a fresh local cluster of n nodes (1 or 3). It needs java
 // and the jars (deploy/kafka/fetch.sh); without java the test fails in CI and
 // skips elsewhere. Skipped in -short mode.
 func StartLocal(t testing.TB, n int) *LocalCluster {
+	t.Helper()
+	return startLocal(t, n, nil)
+}
+
+func startLocal(t testing.TB, n int, sec *Security) *LocalCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts its own Kafka cluster; skipped in -short mode")
@@ -46,10 +73,10 @@ func StartLocal(t testing.TB, n int) *LocalCluster {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		base := 30000 + 2*rand.IntN(10000)
-		if !portsFree(base, 2*n) {
+		if !portsFree(base, 2*n) || (sec != nil && !portsFree(base+securePortOffset, n)) {
 			continue
 		}
-		c := &LocalCluster{runDir: runDir, basePort: base, nodes: n, root: root}
+		c := &LocalCluster{runDir: runDir, basePort: base, nodes: n, root: root, sec: sec}
 		start := time.Now()
 		out, err := c.script("start.sh", strconv.Itoa(n))
 		if err != nil {
@@ -60,6 +87,11 @@ func StartLocal(t testing.TB, n int) *LocalCluster {
 		t.Logf("local Kafka (%d nodes) at %s ready in %v", n, out, time.Since(start).Round(time.Millisecond))
 		c.Brokers = strings.Split(out, ",")
 		c.Real = true
+		if sec != nil {
+			for i := 0; i < n; i++ {
+				c.SecureBrokers = append(c.SecureBrokers, "127.0.0.1:"+strconv.Itoa(base+securePortOffset+i))
+			}
+		}
 		t.Cleanup(c.stopAll)
 		return c
 	}
@@ -73,6 +105,16 @@ func (c *LocalCluster) script(name string, args ...string) (string, error) {
 		"KAFKA_RUN_DIR="+c.runDir,
 		"KAFKA_BASE_PORT="+strconv.Itoa(c.basePort),
 	)
+	if c.sec != nil {
+		cmd.Env = append(cmd.Env,
+			"KAFKA_SECURITY=sasl_ssl",
+			"KAFKA_SECURE_BASE_PORT="+strconv.Itoa(c.basePort+securePortOffset),
+			"KAFKA_TLS_CERT="+c.sec.CertFile,
+			"KAFKA_TLS_KEY="+c.sec.KeyFile,
+			"KAFKA_SASL_USER="+c.sec.User,
+			"KAFKA_SASL_PASSWORD="+c.sec.Password,
+		)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -152,6 +194,10 @@ func (c *LocalCluster) Start(t testing.TB, i int) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// securePortOffset puts the SASL_SSL listeners above the plaintext ports:
+// node i on base+securePortOffset+(i-1) (start.sh's default is the same).
+const securePortOffset = 1000
 
 func portsFree(base, n int) bool {
 	for p := base; p < base+n; p++ {
