@@ -148,6 +148,7 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	}
 	if stateV1 {
 		c.state.fast = decodeStateFast
+		c.state.fastEnc = encodeStateFast
 	}
 	c.reg = &registry{timeout: o.registryTimeout}
 	return c, nil
@@ -173,6 +174,34 @@ func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
 // DecodeState decodes a framed OrderState into st (see DecodeEvent).
 func (c *Codec) DecodeState(b []byte, st *topology.State) error {
 	return decodeRecord(c, c.state, b, (*OrderState)(st))
+}
+
+// StateClosedAt returns the closed_at of a framed OrderState, in Unix
+// milliseconds, and whether it is set. For a payload of the current schema
+// it reads only the framing and skips to the last field, checking bounds
+// but not validating the fields it skips (DecodeState does): it is meant for
+// states this package encoded, such as the store's values. Any other writer
+// version is decoded in full.
+func (c *Codec) StateClosedAt(b []byte) (unixMs int64, closed bool, err error) {
+	ws, hdr, derr := writerOf(c, c.state, b)
+	if derr != nil {
+		derr.Record = c.state.name
+		return 0, false, derr
+	}
+	if ws.exact && c.state.fast != nil && !c.noFast {
+		if ms, closed, ok := stateClosedAt(b[hdr:]); ok {
+			return ms, closed, nil
+		}
+		return 0, false, &DecodeError{Record: c.state.name, Offset: -1, Kind: ErrTruncated, Detail: "closed_at not found"}
+	}
+	var st topology.State
+	if err := c.DecodeState(b, &st); err != nil {
+		return 0, false, err
+	}
+	if st.ClosedAt == nil {
+		return 0, false, nil
+	}
+	return st.ClosedAt.UnixMilli(), true, nil
 }
 
 // EncodeStatusChange appends the framed StatusChange s to dst.
@@ -206,6 +235,7 @@ type record[T any] struct {
 	missing   func(*T) string          // name of an empty required field, or ""
 	normalize func(*T)                 // nil-ifies empty collections; may be nil
 	fast      func([]byte, *T)         // decodes a scanned body of the reader schema; may be nil
+	fastEnc   func([]byte, *T) []byte  // appends the body of a T with the reader schema; may be nil
 
 	// Confluent framing; set once by NewConfluentCodec before use.
 	idHeader [confluentLen]byte
@@ -290,6 +320,14 @@ func newRecord[T any](api hamba.API, name string, versions []string, missing fun
 func encodeRecord[T any](c *Codec, rec *record[T], dst []byte, v *T) ([]byte, error) {
 	if f := rec.missing(v); f != "" {
 		return dst, fmt.Errorf("avro: encode %s: %w: %s is empty", rec.name, ErrMissingField, f)
+	}
+	if rec.fastEnc != nil && !rec.hasID && !c.noFast {
+		start := len(dst)
+		dst = rec.fastEnc(append(dst, rec.soe[:]...), v)
+		if n := len(dst) - start; n > c.maxRecordSize {
+			return dst[:start], fmt.Errorf("avro: encode %s: %w: %d bytes, max %d", rec.name, ErrOversize, n, c.maxRecordSize)
+		}
+		return dst, nil
 	}
 	w := c.writers.Get().(*hamba.Writer)
 	w.Reset(nil)

@@ -22,8 +22,11 @@ const (
 	// DefaultRestoreBatchBytes is the default RestoreOptions.BatchBytes.
 	DefaultRestoreBatchBytes = 8 << 20
 	// DefaultRestoreFetchMaxBytes is the default fetch size of the restore
-	// client (kgo.FetchMaxBytes and kgo.FetchMaxPartitionBytes).
-	DefaultRestoreFetchMaxBytes = 32 << 20
+	// client (kgo.FetchMaxBytes and kgo.FetchMaxPartitionBytes). A
+	// processor restores its partitions concurrently, each with its own
+	// client holding a fetch or two: 4 MiB (some 20,000 states) keeps that
+	// memory small and costs a restore no throughput.
+	DefaultRestoreFetchMaxBytes = 4 << 20
 )
 
 // ErrClientOptions is returned by Restore when the client options would make

@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newMachineCmd(),
 		newReplayCmd(),
+		newRunCmd(), newProduceCmd(), newTailCmd(),
 	)
 	return root
 }

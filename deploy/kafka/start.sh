@@ -11,6 +11,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 nodes=${1:-${NODES:-1}}
 case "$nodes" in 1|3) ;; *) die "NODES must be 1 or 3, got '$nodes'" ;; esac
+case "$KAFKA_SECURITY" in
+  plaintext) ;;
+  sasl_ssl)
+    for v in KAFKA_TLS_CERT KAFKA_TLS_KEY KAFKA_SASL_USER KAFKA_SASL_PASSWORD; do
+      [ -n "${!v:-}" ] || die "KAFKA_SECURITY=sasl_ssl needs $v (see common.sh)"
+    done
+    for f in "$KAFKA_TLS_CERT" "$KAFKA_TLS_KEY"; do [ -r "$f" ] || die "cannot read $f"; done
+    grep -q 'BEGIN PRIVATE KEY' "$KAFKA_TLS_KEY" || die "KAFKA_TLS_KEY must be an unencrypted PKCS#8 PEM key (BEGIN PRIVATE KEY)"
+    case "$KAFKA_SASL_PASSWORD$KAFKA_SASL_USER" in *'"'*|*'\'*|*,*|*']'*) die "KAFKA_SASL_USER/PASSWORD must not contain '\"', '\\', ',' or ']'" ;; esac
+    ;;
+  *) die "KAFKA_SECURITY must be plaintext or sasl_ssl, got '$KAFKA_SECURITY'" ;;
+esac
 
 "$here/fetch.sh" >/dev/null
 running=$(our_pids | sort -u)
@@ -21,6 +33,9 @@ for i in $(seq 1 "$nodes"); do
       die "port $p on 127.0.0.1 is in use; set KAFKA_BASE_PORT to a free range"
     fi
   done
+  if [ "$KAFKA_SECURITY" = sasl_ssl ] && (exec 3<>"/dev/tcp/127.0.0.1/$((KAFKA_SECURE_BASE_PORT + i - 1))") 2>/dev/null; then
+    die "port $((KAFKA_SECURE_BASE_PORT + i - 1)) on 127.0.0.1 is in use; set KAFKA_SECURE_BASE_PORT to a free range"
+  fi
 done
 
 rm -rf "$KAFKA_RUN_DIR"
@@ -63,7 +78,19 @@ java_opts=(-Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -server -XX:+UseG1GC -XX:MaxGCPau
   -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1 -XX:+ExplicitGCInvokesConcurrent
   -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_RUN_DIR/log4j2.properties")
 
+# SASL_SSL (KAFKA_SECURITY=sasl_ssl): one PEM keystore file (key + chain) and
+# SCRAM credentials written into the metadata log by the format step.
+format_extra=()
+if [ "$KAFKA_SECURITY" = sasl_ssl ]; then
+  cat "$KAFKA_TLS_KEY" "$KAFKA_TLS_CERT" > "$KAFKA_RUN_DIR/keystore.pem"
+  chmod 600 "$KAFKA_RUN_DIR/keystore.pem"
+  for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+    format_extra+=(--add-scram "$m=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]")
+  done
+fi
+
 bootstrap=""
+secure_bootstrap=""
 for i in $(seq 1 "$nodes"); do
   port=$((KAFKA_BASE_PORT + 2*(i-1))); ctrl=$((port + 1))
   d="$KAFKA_RUN_DIR/node-$i"
@@ -92,8 +119,26 @@ auto.create.topics.enable=false
 log.cleaner.backoff.ms=200
 log.cleaner.dedupe.buffer.size=16777216
 PROPS
+  if [ "$KAFKA_SECURITY" = sasl_ssl ]; then
+    sport=$((KAFKA_SECURE_BASE_PORT + i - 1))
+    secure_bootstrap="${secure_bootstrap:+$secure_bootstrap,}127.0.0.1:$sport"
+    sed -i \
+      -e "s|^listeners=.*|&,SASL_SSL://127.0.0.1:$sport|" \
+      -e "s|^advertised.listeners=.*|&,SASL_SSL://127.0.0.1:$sport|" \
+      -e "s|^listener.security.protocol.map=.*|&,SASL_SSL:SASL_SSL|" \
+      "$d/server.properties"
+    cat >> "$d/server.properties" <<PROPS
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KAFKA_RUN_DIR/keystore.pem
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER="$KAFKA_SASL_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+PROPS
+    chmod 600 "$d/server.properties"
+  fi
   java "${java_opts[@]}" -Dkafka.logs.dir="$d/logs" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
-    format -t "$cluster_id" -c "$d/server.properties" > "$d/format.out" 2>&1 &
+    format -t "$cluster_id" -c "$d/server.properties" ${format_extra[@]+"${format_extra[@]}"} > "$d/format.out" 2>&1 &
 done
 wait || true
 for i in $(seq 1 "$nodes"); do
@@ -131,5 +176,15 @@ done
 (cd "$here/../.." && go run ./deploy/kafka/kmeta -brokers "$bootstrap" -expect "$nodes" -timeout 60s >&2) ||
   die "brokers did not all register (logs: $KAFKA_RUN_DIR/node-*/logs)"
 echo "$bootstrap" > "$KAFKA_RUN_DIR/bootstrap"
+if [ -n "$secure_bootstrap" ]; then
+  for a in ${secure_bootstrap//,/ }; do
+    until (exec 3<>"/dev/tcp/${a%:*}/${a#*:}") 2>/dev/null; do
+      [ "$(date +%s)" -lt "$deadline" ] || die "SASL_SSL listener $a not open (logs: $KAFKA_RUN_DIR/node-*/logs)"
+      sleep 0.2
+    done
+  done
+  echo "$secure_bootstrap" > "$KAFKA_RUN_DIR/bootstrap-sasl-ssl"
+  log "SASL_SSL listeners (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 for user $KAFKA_SASL_USER): $secure_bootstrap"
+fi
 log "Kafka $KAFKA_VERSION ready with $nodes node(s) in $(( ($(date +%s%N) - start_ns) / 1000000 )) ms; run dir $KAFKA_RUN_DIR"
 echo "$bootstrap"

@@ -1,0 +1,268 @@
+// Package httpapi serves an orderflow instance's operations API over HTTP:
+//
+//	GET /metrics          Prometheus metrics (orderflow_*, the Kafka client's orderflow_kafka_*, Go and process)
+//	GET /healthz          200 while the process serves HTTP (liveness)
+//	GET /readyz           200 when every assigned partition is restored and consuming, else 503 (readiness)
+//	GET /orders/{id}      the order's committed state as JSON (avro.StateRecord), from this
+//	                      instance's store when it owns the order's partition, otherwise
+//	                      forwarded to the owner; 404 unknown order, 503 while the owning
+//	                      partition restores or moves
+//
+// Answers to /orders carry the headers X-Orderflow-Instance (the instance
+// that answered from its store) and X-Orderflow-Partition.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/processor"
+)
+
+// Paths of the API.
+const (
+	PathMetrics = "/metrics"
+	PathHealth  = "/healthz"
+	PathReady   = "/readyz"
+	PathOrders  = "/orders/"
+)
+
+// Headers of order answers.
+const (
+	HeaderInstance  = "X-Orderflow-Instance"
+	HeaderPartition = "X-Orderflow-Partition"
+	// HeaderForwarded marks a query forwarded by another instance: it is
+	// answered from the local store only, never forwarded again.
+	HeaderForwarded = "X-Orderflow-Forwarded-By"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Processor is the instance. Required.
+	Processor *processor.Processor
+	// Peers finds the owners of other partitions. Required.
+	Peers *processor.Peers
+	// Logger receives request failures. Default slog.Default().
+	Logger *slog.Logger
+	// Client forwards queries. Default: an http.Client with a 10 s timeout.
+	Client *http.Client
+}
+
+// Server is the HTTP API of one instance.
+type Server struct {
+	o       Options
+	handler http.Handler
+}
+
+// New returns a server for o.
+func New(o Options) (*Server, error) {
+	if o.Processor == nil || o.Peers == nil {
+		return nil, errors.New("httpapi: Processor and Peers are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	s := &Server{o: o}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		o.Peers,
+	)
+	gather := prometheus.Gatherers{o.Processor.Gatherer(), reg}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}))
+	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) { text(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET "+PathReady, s.ready)
+	mux.HandleFunc("GET "+PathOrders+"{id}", s.order)
+	s.handler = mux
+	return s, nil
+}
+
+// Handler is the API's handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves the API on ln and runs the peers view while run (the
+// processor's Run) runs, then stops both: the API answers through the
+// processor's whole shutdown (/readyz turns 503 as partitions are revoked).
+// It returns run's error, or the API's if it failed first (which also
+// cancels run's context).
+func (s *Server) Run(ctx context.Context, ln net.Listener, run func(context.Context) error) error {
+	ctx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return bg },
+	}
+	serveErr := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		if err != nil {
+			s.o.Logger.Error("HTTP server failed; stopping", "err", err)
+			cancelRun()
+		}
+		serveErr <- err
+	}()
+	peersDone := make(chan error, 1)
+	go func() { peersDone <- s.o.Peers.Run(bg) }()
+	s.o.Logger.Info("serving HTTP", "addr", ln.Addr().String(), "advertised", s.o.Peers.URL())
+
+	err := run(ctx)
+
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutCtx)
+	stopBg()
+	if perr := <-peersDone; perr != nil {
+		s.o.Logger.Warn("peers view stopped", "err", perr)
+	}
+	if herr := <-serveErr; err == nil && herr != nil {
+		err = fmt.Errorf("HTTP server: %w", herr)
+	}
+	return err
+}
+
+func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
+	if s.o.Processor.Ready() {
+		text(w, http.StatusOK, "ready")
+		return
+	}
+	text(w, http.StatusServiceUnavailable, "not ready: partitions are being assigned or restored")
+}
+
+func (s *Server) order(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if id == "" {
+		text(w, http.StatusBadRequest, "no order id: GET /orders/{order_id}")
+		return
+	}
+	p := s.o.Processor
+	part, err := s.o.Peers.Partition(r.Context(), id)
+	if err != nil {
+		unavailable(w, err)
+		return
+	}
+	st, err := p.Order(part, id)
+	switch {
+	case err == nil:
+		w.Header().Set(HeaderInstance, p.InstanceID())
+		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
+		body, err := json.Marshal(avro.StateRecord{OrderID: id, State: st})
+		if err != nil {
+			text(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(body, '\n'))
+	case errors.Is(err, processor.ErrUnknownOrder):
+		w.Header().Set(HeaderInstance, p.InstanceID())
+		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
+		text(w, http.StatusNotFound, fmt.Sprintf("unknown order %q", id))
+	case errors.Is(err, processor.ErrRestoring), errors.Is(err, processor.ErrNotRunning):
+		w.Header().Set(HeaderInstance, p.InstanceID())
+		unavailable(w, err)
+	case errors.Is(err, processor.ErrNotOwner):
+		if by := r.Header.Get(HeaderForwarded); by != "" {
+			// The sender's view of the group is older than ours: do not
+			// bounce the query around; the client retries.
+			unavailable(w, fmt.Errorf("forwarded by %s, but %w (the partition is moving)", by, err))
+			return
+		}
+		s.forward(w, r, id, part)
+	default:
+		s.o.Logger.Error("order query failed", "order", id, "partition", part, "err", err)
+		text(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// forward asks the owner of part and relays its answer.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part int32) {
+	peer, err := s.o.Peers.Owner(r.Context(), part)
+	if err == nil && peer.Self {
+		// The group says we own it but the assignment has not reached us
+		// yet (or was revoked a moment ago).
+		err = fmt.Errorf("partition %d is being assigned to this instance", part)
+		s.o.Peers.Forget()
+	}
+	if err != nil {
+		unavailable(w, err)
+		return
+	}
+	target := peer.URL + PathOrders + url.PathEscape(id)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
+	if err != nil {
+		text(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	req.Header.Set(HeaderForwarded, s.o.Processor.InstanceID())
+	resp, err := s.o.Client.Do(req)
+	if err != nil {
+		s.o.Peers.Forget()
+		unavailable(w, fmt.Errorf("forwarding to instance %s at %s: %w", peer.Instance, peer.URL, err))
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		s.o.Peers.Forget()
+	}
+	for _, h := range []string{"Content-Type", HeaderInstance, HeaderPartition, "Retry-After"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+func text(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+func unavailable(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", "1")
+	text(w, http.StatusServiceUnavailable, err.Error())
+}
+
+// DefaultAdvertiseURL derives the URL other instances use to reach an API
+// listening on addr (host:port): http://addr, or http://<host name>:port when
+// addr listens on every interface (":8080", "0.0.0.0:8080", "[::]:8080").
+func DefaultAdvertiseURL(addr string, hostname func() (string, error)) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--http-addr %q: want HOST:PORT: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if host, err = hostname(); err != nil || host == "" {
+			return "", fmt.Errorf("cannot read the host name (%v): give --advertise-url http://HOST:PORT", err)
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}

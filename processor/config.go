@@ -1,0 +1,242 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/orderflow/orderflow/topology"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Guarantee is a processing guarantee.
+type Guarantee string
+
+const (
+	// ExactlyOnce (the default) commits outputs, changelog records and input
+	// offsets in one Kafka transaction per batch.
+	ExactlyOnce Guarantee = "exactly_once"
+	// AtLeastOnce produces without transactions and commits input offsets
+	// after outputs and changelog records are acknowledged: nothing is lost,
+	// an input event may be processed twice after a crash.
+	AtLeastOnce Guarantee = "at_least_once"
+)
+
+// Default topic names (DESIGN.md, "Topics").
+const (
+	DefaultEventsTopic     = "orders.events"
+	DefaultStatusTopic     = "orders.status"
+	DefaultRejectionsTopic = "orders.rejections"
+	DefaultDLQTopic        = "orders.dlq"
+	DefaultAppID           = "orderflow"
+)
+
+// Topics names the topics a processor reads and writes. The changelog is
+// not here: it is always "<AppID>-state-changelog".
+type Topics struct {
+	Events     string // input; default orders.events
+	Status     string // accepted transitions; default orders.status
+	Rejections string // refused events; default orders.rejections
+	DLQ        string // undecodable input; default orders.dlq
+}
+
+// Config configures a Processor. Start from DefaultConfig: its zero value
+// is not usable. New validates it and never modifies the caller's copy.
+type Config struct {
+	// Brokers are the seed brokers. Required.
+	Brokers []string
+	// AppID names the application: it is the consumer group id and the
+	// changelog topic's prefix. Default "orderflow".
+	AppID string
+	// InstanceID names this instance; the transactional id is
+	// "<AppID>-<InstanceID>", so it must be stable across restarts of one
+	// instance and unique among running instances. Default: the host name.
+	InstanceID string
+	// Topics are the topic names. Defaults: see Topics.
+	Topics Topics
+	// Guarantee is the processing guarantee. Default ExactlyOnce.
+	Guarantee Guarantee
+	// CommitInterval bounds a batch: one transaction (or offset commit) per
+	// poll batch, at most this long. Default 100 ms.
+	CommitInterval time.Duration
+	// MaxBatchRecords bounds the input records of one batch. Default 10,000.
+	MaxBatchRecords int
+	// StateDir is the directory of the instance's Pebble store. Required.
+	StateDir string
+	// Machine is the order state machine. Default topology.Default().
+	Machine *topology.Machine
+	// Partitions is the partition count of topics the processor creates
+	// when they are missing. Default 12.
+	Partitions int32
+	// ReplicationFactor of created topics; 0 means min(3, brokers).
+	// Default 0.
+	ReplicationFactor int16
+	// Retention is how long a closed order is kept after it closed,
+	// measured on the processor's clock; 0 disables retention. Default 7
+	// days (in DefaultConfig).
+	Retention time.Duration
+	// SweepInterval is how often the retention sweep runs. Default 1 minute.
+	SweepInterval time.Duration
+	// SchemaRegistryURL switches the output topics (status, rejections) and
+	// the input decoding to the Confluent wire format with this registry.
+	// Default "": Avro single-object encoding. The changelog always uses
+	// single-object encoding (it is orderflow's own).
+	SchemaRegistryURL string
+	// KafkaOpts are extra franz-go options for every client this processor
+	// makes (TLS, SASL, dialer). Connection options only.
+	KafkaOpts []kgo.Opt
+	// SessionTimeout is the consumer group session timeout. Default 10 s.
+	SessionTimeout time.Duration
+	// RestoreConcurrency bounds how many partitions restore from the
+	// changelog at once; each holds a fetch and a batch of states in
+	// memory, and two already keep a core busy. Default 2.
+	RestoreConcurrency int
+	// TransactionTimeout is the Kafka transaction timeout: how long a crashed
+	// instance's open transaction blocks its partitions. Default 10 s.
+	TransactionTimeout time.Duration
+	// Logger receives the processor's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the processor's clock (retention, processed_at). Default
+	// time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns a Config with every default set, but no Brokers or
+// StateDir.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		AppID:      DefaultAppID,
+		InstanceID: host,
+		Topics: Topics{
+			Events:     DefaultEventsTopic,
+			Status:     DefaultStatusTopic,
+			Rejections: DefaultRejectionsTopic,
+			DLQ:        DefaultDLQTopic,
+		},
+		Guarantee:          ExactlyOnce,
+		CommitInterval:     100 * time.Millisecond,
+		MaxBatchRecords:    10000,
+		Partitions:         12,
+		Retention:          7 * 24 * time.Hour,
+		SweepInterval:      time.Minute,
+		SessionTimeout:     10 * time.Second,
+		TransactionTimeout: 10 * time.Second,
+		RestoreConcurrency: 2,
+	}
+}
+
+// ChangelogTopic is the changelog topic of an application.
+func ChangelogTopic(appID string) string { return appID + "-state-changelog" }
+
+// ErrConfig is matched by every configuration error.
+var ErrConfig = errors.New("invalid configuration")
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.AppID == "" {
+		c.AppID = d.AppID
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = d.InstanceID
+	}
+	if c.Topics.Events == "" {
+		c.Topics.Events = d.Topics.Events
+	}
+	if c.Topics.Status == "" {
+		c.Topics.Status = d.Topics.Status
+	}
+	if c.Topics.Rejections == "" {
+		c.Topics.Rejections = d.Topics.Rejections
+	}
+	if c.Topics.DLQ == "" {
+		c.Topics.DLQ = d.Topics.DLQ
+	}
+	if c.Guarantee == "" {
+		c.Guarantee = d.Guarantee
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = d.CommitInterval
+	}
+	if c.MaxBatchRecords == 0 {
+		c.MaxBatchRecords = d.MaxBatchRecords
+	}
+	if c.Partitions == 0 {
+		c.Partitions = d.Partitions
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = d.SweepInterval
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = d.SessionTimeout
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = d.TransactionTimeout
+	}
+	if c.RestoreConcurrency == 0 {
+		c.RestoreConcurrency = d.RestoreConcurrency
+	}
+	if c.Machine == nil {
+		c.Machine = topology.Default()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.KafkaOpts = append([]kgo.Opt(nil), c.KafkaOpts...)
+	c.Brokers = append([]string(nil), c.Brokers...)
+	return c
+}
+
+func (c Config) validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		add("no brokers: give --brokers HOST:PORT[,HOST:PORT]")
+	}
+	if c.StateDir == "" {
+		add("no state dir: give --state-dir DIR")
+	}
+	switch c.Guarantee {
+	case ExactlyOnce, AtLeastOnce:
+	default:
+		add("guarantee %q: use %s or %s", c.Guarantee, ExactlyOnce, AtLeastOnce)
+	}
+	if c.CommitInterval < 0 {
+		add("commit interval %v is negative", c.CommitInterval)
+	}
+	if c.Retention < 0 {
+		add("retention %v is negative (0 disables retention)", c.Retention)
+	}
+	if c.RestoreConcurrency < 0 {
+		add("restore concurrency %d is negative", c.RestoreConcurrency)
+	}
+	if c.Partitions < 1 {
+		add("partitions %d: must be at least 1", c.Partitions)
+	}
+	if c.ReplicationFactor < 0 {
+		add("replication factor %d is negative", c.ReplicationFactor)
+	}
+	if strings.ContainsAny(c.AppID, " /\\") || strings.ContainsAny(c.InstanceID, " /\\") {
+		add("app id %q and instance id %q must not contain spaces or slashes", c.AppID, c.InstanceID)
+	}
+	names := map[string]string{}
+	for _, t := range []struct{ what, name string }{
+		{"events", c.Topics.Events}, {"status", c.Topics.Status}, {"rejections", c.Topics.Rejections},
+		{"dlq", c.Topics.DLQ}, {"changelog", ChangelogTopic(c.AppID)},
+	} {
+		if prev, ok := names[t.name]; ok {
+			add("the %s and %s topics are both named %q", prev, t.what, t.name)
+		}
+		names[t.name] = t.what
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrConfig, strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+// Package processor is orderflow's engine: it consumes order events from
+// Kafka in a consumer group, applies each to the order's state in the local
+// Pebble store (package statestore) through the state machine (package
+// topology), and emits accepted transitions, rejections and dead letters,
+// exactly once by default.
+//
+// # Data flow of one batch (exactly_once)
+//
+//	poll (read_committed) -> Begin transaction
+//	  per record: decode --fail--> DLQ
+//	              state = batch overlay | store
+//	              topology.Apply -> accepted: changelog + status | rejected: rejections
+//	  ... more polls until CommitInterval or MaxBatchRecords
+//	End transaction (outputs + changelog + input offsets commit together)
+//	  committed: one Pebble batch (states + changelog offset per partition), NoSync
+//	  aborted:   drop the overlay; the session rewinds to the committed offsets
+//
+// Pebble is written only after Kafka committed, so a crash anywhere leaves
+// the store at or behind the changelog, never ahead; restore catches up.
+//
+// # Rebalancing
+//
+// The group uses the cooperative-sticky balancer. A newly assigned partition
+// is paused in the assignment callback (before its first fetch), restored
+// from its changelog partition in a goroutine outside the group protocol, and
+// resumed when level. A revoked or lost partition's restore is cancelled; its
+// data stays on disk, so a later re-assignment restores incrementally. A
+// rebalance that revokes partitions during a transaction aborts it (the
+// franz-go GroupTransactSession does this), which discards the batch.
+//
+// # at_least_once
+//
+// No transactions: outputs and changelog records are produced, the client is
+// flushed (all acknowledged), the Pebble batch is written, then input offsets
+// are committed. A crash between produce and offset commit reprocesses
+// events; the order's duplicate window (its last 32 accepted event IDs) turns
+// a replayed accepted event into a duplicate_event rejection instead of a
+// second transition. Changelog records carry the source offset in the
+// orderflow.source.offset header.
+package processor

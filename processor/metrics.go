@@ -1,0 +1,227 @@
+package processor
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/orderflow/orderflow/statestore"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/plugin/kprom"
+)
+
+// MetricsNamespace prefixes every metric name of a processor.
+const MetricsNamespace = "orderflow"
+
+// metrics are a processor's Prometheus metrics, in a registry of its own
+// (Gatherer). Counters are read from the committed Stats when scraped, so
+// the per-record path pays nothing for them; histograms are observed once
+// per committed batch (finish).
+type metrics struct {
+	p   *Processor
+	reg *prometheus.Registry
+
+	// kafka is franz-go's kprom plugin, hooked into the session client (the
+	// consumer and transactional producer). It registers its collectors when
+	// a session's client is made and unregisters them when it is closed.
+	kafka *kprom.Metrics
+
+	batchRecords prometheus.Histogram
+	commit       prometheus.Histogram
+	endToEnd     prometheus.Histogram
+
+	store storeRef
+}
+
+func newMetrics(p *Processor) *metrics {
+	m := &metrics{p: p, reg: prometheus.NewRegistry()}
+	m.kafka = kprom.NewMetrics(MetricsNamespace, kprom.Subsystem("kafka"), kprom.Registry(m.reg),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Records, kprom.Batches, kprom.UncompressedBytes))
+	m.batchRecords = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: MetricsNamespace, Name: "batch_records",
+		Help:    "Input records per committed batch (one transaction, or one offset commit in at_least_once).",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+	})
+	m.commit = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: MetricsNamespace, Name: "commit_seconds",
+		Help:    "Time to commit a batch: ending the Kafka transaction (exactly_once) or flushing and committing offsets (at_least_once), plus the state store write.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+	})
+	m.endToEnd = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: MetricsNamespace, Name: "end_to_end_latency_seconds",
+		Help:    "From an input record's Kafka timestamp to the commit of the batch that processed it.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
+	})
+	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, collector{m})
+	return m
+}
+
+// Gatherer returns the processor's metrics (names prefixed "orderflow_",
+// the Kafka client's "orderflow_kafka_") for a Prometheus handler. The
+// counters count committed work only: an aborted batch counts in
+// orderflow_batches_total{result="aborted"} and nowhere else.
+func (p *Processor) Gatherer() prometheus.Gatherer { return p.m.reg }
+
+// committed observes the histograms of a committed batch. began is when
+// the commit started.
+func (m *metrics) committed(c *counts, began time.Time) {
+	now := time.Now()
+	m.commit.Observe(now.Sub(began).Seconds())
+	m.batchRecords.Observe(float64(c.events))
+	nowMs := now.UnixMilli()
+	for _, ts := range c.eventTimes {
+		m.endToEnd.Observe(float64(max(nowMs-ts, 0)) / 1000)
+	}
+	c.release()
+}
+
+// storeRef is the open store, for readers outside the processing loop
+// (queries, metrics): it is set once the store is open and cleared before
+// it is closed; the lock keeps Close from running under a reader.
+type storeRef struct {
+	mu sync.RWMutex // guards s
+	s  *statestore.Store
+}
+
+func (r *storeRef) set(s *statestore.Store) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.s = s
+}
+
+// with calls fn with the open store while holding it open; it returns
+// false (without calling fn) when no store is open.
+func (r *storeRef) with(fn func(*statestore.Store)) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.s == nil {
+		return false
+	}
+	fn(r.s)
+	return true
+}
+
+// collector reads the scrape-time metrics: totals from Stats, partitions and
+// restore progress from the processor, Pebble's from the store.
+type collector struct{ m *metrics }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(MetricsNamespace+"_"+name, help, labels, nil)
+}
+
+var (
+	descEvents      = desc("events_consumed_total", "Input records processed in committed batches (including dead letters).")
+	descTransitions = desc("transitions_total", "Accepted events, by the order's state before (from; \"none\" for a new order) and after (to).", "from", "to")
+	descRejections  = desc("rejections_total", "Refused events, by reason.", "reason")
+	descDLQ         = desc("dlq_records_total", "Undecodable input records sent to the dead-letter topic.")
+	descBatches     = desc("batches_total", "Batches ended, by result (committed or aborted).", "result")
+	descRestores    = desc("restores_total", "Partition restores completed.")
+	descRestoredAll = desc("restored_records_total", "Changelog records applied by completed restores.")
+	descOwned       = desc("owned_partitions", "Input partitions assigned to this instance.")
+	descRestoring   = desc("restoring_partitions", "Assigned input partitions still being restored (not yet consuming).")
+	descReady       = desc("ready", "1 when every assigned partition is restored and consuming (as /readyz), else 0.")
+	descRestored    = desc("restore_restored_records", "Changelog records applied so far by the current (or last) restore of an owned partition.", "partition")
+	descRemaining   = desc("restore_remaining_records", "Changelog records (offsets) left to restore for an owned partition; 0 once restored.", "partition")
+
+	descDisk        = desc("store_disk_bytes", "Bytes of the state store's live files (tables, WAL, manifest).")
+	descMemTable    = desc("store_memtable_bytes", "Bytes of the state store's memtables.")
+	descCompactions = desc("store_compactions_total", "Compactions the state store completed since the process started.")
+	descCompacting  = desc("store_compactions_in_progress", "Compactions running in the state store.")
+	descDebt        = desc("store_compaction_debt_bytes", "Estimated bytes the state store's compactions still have to rewrite.")
+	descReadAmp     = desc("store_read_amplification", "Read amplification of the state store (L0 sublevels plus non-empty levels).")
+	descStalls      = desc("store_write_stalls_total", "Times the state store delayed writes (a write stall).")
+	descStallTime   = desc("store_write_stall_seconds_total", "Total duration of ended write stalls.")
+	descCacheHits   = desc("store_block_cache_hits_total", "Block cache hits of the state store.")
+	descCacheMisses = desc("store_block_cache_misses_total", "Block cache misses of the state store.")
+
+	allDescs = []*prometheus.Desc{
+		descEvents, descTransitions, descRejections, descDLQ, descBatches, descRestores, descRestoredAll,
+		descOwned, descRestoring, descReady, descRestored, descRemaining,
+		descDisk, descMemTable, descCompactions, descCompacting, descDebt, descReadAmp, descStalls, descStallTime,
+		descCacheHits, descCacheMisses,
+	}
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	p := c.m.p
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+
+	st := p.Stats()
+	counter(descEvents, float64(st.Events))
+	counter(descDLQ, float64(st.DLQ))
+	counter(descBatches, float64(st.Batches), "committed")
+	counter(descBatches, float64(st.Aborts), "aborted")
+	counter(descRestores, float64(st.Restores))
+	counter(descRestoredAll, float64(st.Restored))
+	for reason, n := range st.Rejected {
+		counter(descRejections, float64(n), reason)
+	}
+	for mv, n := range p.stats.movesSnapshot() {
+		from := mv.from
+		if from == "" {
+			from = "none"
+		}
+		counter(descTransitions, float64(n), from, mv.to)
+	}
+
+	type progress struct {
+		part                int32
+		restored, remaining int64
+		ready               bool
+	}
+	p.mu.Lock()
+	parts := make([]progress, 0, len(p.mu.parts))
+	for part, ps := range p.mu.parts {
+		parts = append(parts, progress{part, ps.progress.Restored(), ps.progress.Remaining(), ps.ready})
+	}
+	p.mu.Unlock()
+	sort.Slice(parts, func(i, j int) bool { return parts[i].part < parts[j].part })
+	restoring := 0
+	for _, pp := range parts {
+		label := strconv.Itoa(int(pp.part))
+		remaining := pp.remaining
+		if pp.ready {
+			remaining = 0
+		} else {
+			restoring++
+		}
+		gauge(descRestored, float64(pp.restored), label)
+		gauge(descRemaining, float64(remaining), label)
+	}
+	gauge(descOwned, float64(len(parts)))
+	gauge(descRestoring, float64(restoring))
+	ready := 0.0
+	if p.Ready() {
+		ready = 1
+	}
+	gauge(descReady, ready)
+
+	c.m.store.with(func(s *statestore.Store) {
+		sm, err := s.Metrics()
+		if err != nil {
+			return
+		}
+		gauge(descDisk, float64(sm.DiskSpaceUsage))
+		gauge(descMemTable, float64(sm.MemTableBytes))
+		counter(descCompactions, float64(sm.Compactions))
+		gauge(descCompacting, float64(sm.CompactionsInProgress))
+		gauge(descDebt, float64(sm.CompactionDebtBytes))
+		gauge(descReadAmp, float64(sm.ReadAmp))
+		counter(descStalls, float64(sm.WriteStalls))
+		counter(descStallTime, sm.WriteStallTime.Seconds())
+		counter(descCacheHits, float64(sm.BlockCacheHits))
+		counter(descCacheMisses, float64(sm.BlockCacheMisses))
+	})
+}

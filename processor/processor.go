@@ -1,0 +1,629 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/statestore"
+	"github.com/orderflow/orderflow/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// Headers on dead-letter records (and, for at_least_once, the source offset
+// on changelog records).
+const (
+	HeaderError           = "orderflow.error"
+	HeaderSourceTopic     = "orderflow.source.topic"
+	HeaderSourcePartition = "orderflow.source.partition"
+	HeaderSourceOffset    = "orderflow.source.offset"
+)
+
+// ErrFatal is matched by errors that end Run because retrying cannot help
+// (another instance uses this instance's transactional id, the store failed,
+// a partition could not be restored).
+var ErrFatal = errors.New("fatal")
+
+// Processor is one orderflow instance. Make it with New, run it with Run.
+type Processor struct {
+	cfg        Config
+	changelog  string
+	codec      *avro.Codec // input events and output records
+	stateCodec *avro.Codec // changelog values: always single-object
+	log        *slog.Logger
+	stats      stats
+	m          *metrics // Prometheus metrics and the store for readers (metrics.go)
+
+	store *statestore.Store // open while Run runs
+	adm   *kadm.Client      // admin client, while Run runs
+
+	// commitMu is held by the loop from the end of a transaction until its
+	// Pebble batch is written, and briefly by a restore before it starts, so
+	// a restore never races the store write of a batch committed before the
+	// partition was revoked.
+	commitMu sync.RWMutex
+
+	mu struct {
+		sync.Mutex
+		parts map[int32]*partition // owned input partitions
+		cl    *kgo.Client          // current session's client
+	}
+	restores sync.WaitGroup
+	// restoreSlots bounds the restores running at once
+	// (Config.RestoreConcurrency).
+	restoreSlots chan struct{}
+	fatal        chan error
+
+	// warm is the overlay of the last committed batch: the next batch reads
+	// an order there before the store (its states are the committed ones,
+	// already decoded). It is dropped when partitions move: rebalances
+	// counts assignments and revocations. warm and warmGen are the loop's.
+	warm       map[stateKey]*entry
+	warmGen    uint64
+	rebalances atomic.Uint64
+}
+
+// partition is an owned input partition.
+type partition struct {
+	ready    bool // restored and resumed (guarded by Processor.mu)
+	cancel   context.CancelFunc
+	done     chan struct{}
+	progress statestore.Progress
+}
+
+// New checks cfg and returns a processor. It connects to nothing.
+func New(cfg Config) (*Processor, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	p := &Processor{
+		cfg:       cfg,
+		changelog: ChangelogTopic(cfg.AppID),
+		log:       cfg.Logger.With("instance", cfg.InstanceID),
+		fatal:     make(chan error, 1),
+
+		restoreSlots: make(chan struct{}, cfg.RestoreConcurrency),
+	}
+	var err error
+	if p.stateCodec, err = avro.NewCodec(); err != nil {
+		return nil, err
+	}
+	p.codec = p.stateCodec
+	p.mu.parts = make(map[int32]*partition)
+	p.m = newMetrics(p)
+	return p, nil
+}
+
+// Stats returns the running totals of committed work.
+func (p *Processor) Stats() Stats { return p.stats.snapshot() }
+
+// Ready reports whether every assigned partition is restored and consuming
+// (false before the first assignment).
+func (p *Processor) Ready() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mu.cl == nil {
+		return false
+	}
+	for _, ps := range p.mu.parts {
+		if !ps.ready {
+			return false
+		}
+	}
+	return true
+}
+
+// Assigned returns the input partitions this instance owns now.
+func (p *Processor) Assigned() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]int32, 0, len(p.mu.parts))
+	for part := range p.mu.parts {
+		out = append(out, part)
+	}
+	return out
+}
+
+func (p *Processor) connOpts() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.ClientID(p.cfg.AppID + "-" + p.cfg.InstanceID),
+		kgo.WithLogger(kgoLogger{p.log}),
+	}
+	return append(opts, p.cfg.KafkaOpts...)
+}
+
+// Run runs the processor until ctx is cancelled (a clean shutdown: the
+// current batch is committed, the group left, the store closed; Run returns
+// nil) or a fatal error. Transient failures (a broker restart, an aborted
+// transaction that cannot be ended) rebuild the Kafka client and go on.
+func (p *Processor) Run(ctx context.Context) error {
+	store, err := statestore.Open(statestore.Options{
+		Dir:      p.cfg.StateDir,
+		ClosedAt: p.closedAt,
+		Logger:   p.log,
+	})
+	if err != nil {
+		return fmt.Errorf("opening the state store in %s: %w", p.cfg.StateDir, err)
+	}
+	p.store = store
+	p.m.store.set(store)
+	defer func() {
+		p.m.store.set(nil) // waits for queries and scrapes using the store
+		if err := store.Close(); err != nil {
+			p.log.Error("closing the state store", "err", err)
+		}
+	}()
+
+	// kadm answers ListTopics from the client's metadata cache: keep it
+	// short-lived so EnsureTopics sees the topics it creates at once.
+	admCl, err := kgo.NewClient(append(p.connOpts(), kgo.MetadataMinAge(250*time.Millisecond))...)
+	if err != nil {
+		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
+	}
+	defer admCl.Close()
+	p.adm = kadm.NewClient(admCl)
+	if err := EnsureTopics(ctx, p.adm, p.cfg); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if p.cfg.SchemaRegistryURL != "" {
+		rcl, err := sr.NewClient(sr.URLs(p.cfg.SchemaRegistryURL))
+		if err != nil {
+			return fmt.Errorf("%w: schema registry: %w", ErrConfig, err)
+		}
+		p.codec, err = avro.NewConfluentCodec(ctx, rcl, avro.Topics{
+			Events: p.cfg.Topics.Events, Status: p.cfg.Topics.Status, Rejections: p.cfg.Topics.Rejections,
+		})
+		if err != nil {
+			return fmt.Errorf("schema registry %s: %w", p.cfg.SchemaRegistryURL, err)
+		}
+	}
+
+	p.log.Info("starting", "guarantee", p.cfg.Guarantee, "group", p.cfg.AppID,
+		"input", p.cfg.Topics.Events, "changelog", p.changelog, "state_dir", p.cfg.StateDir)
+	backoff := time.Second
+	for {
+		err := p.runSession(ctx)
+		if err == nil || ctx.Err() != nil {
+			p.log.Info("stopped", "stats", p.Stats())
+			return nil
+		}
+		if errors.Is(err, ErrFatal) {
+			return err
+		}
+		p.log.Warn("kafka session failed; starting a new one", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// runSession runs one client (one transactional session) until ctx is done
+// or it fails.
+func (p *Processor) runSession(ctx context.Context) error {
+	opts := append(p.connOpts(),
+		kgo.ConsumerGroup(p.cfg.AppID),
+		kgo.ConsumeTopics(p.cfg.Topics.Events),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(max(p.cfg.SessionTimeout/10, 100*time.Millisecond)),
+		kgo.OnPartitionsAssigned(p.onAssigned),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onRevoked),
+		kgo.RecordPartitioner(newPartitioner(p.changelog)),
+		kgo.MaxBufferedRecords(3*p.cfg.MaxBatchRecords+1000),
+		kgo.ProducerLinger(0),
+		// A resumed partition (after its restore) joins the next fetch
+		// request; a shorter long-poll makes that come sooner.
+		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.WithHooks(p.m.kafka), // client metrics (metrics.go)
+	)
+	var (
+		sess *kgo.GroupTransactSession
+		cl   *kgo.Client
+		err  error
+	)
+	if p.cfg.Guarantee == ExactlyOnce {
+		opts = append(opts,
+			kgo.TransactionalID(p.cfg.AppID+"-"+p.cfg.InstanceID),
+			kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+			kgo.RequireStableFetchOffsets(),
+		)
+		sess, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			cl = sess.Client()
+		}
+	} else {
+		cl, err = kgo.NewClient(opts...)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: kafka client: %w", ErrFatal, err)
+	}
+	p.mu.Lock()
+	p.mu.cl = cl
+	p.mu.Unlock()
+	defer func() {
+		// Close leaves the group; the revoke callback stops restores.
+		if sess != nil {
+			sess.Close()
+		} else {
+			cl.Close()
+		}
+		p.stopRestores()
+		p.mu.Lock()
+		p.mu.cl = nil
+		p.mu.Unlock()
+	}()
+
+	var lastSweep time.Time
+	for {
+		select {
+		case err := <-p.fatal:
+			return err
+		default:
+		}
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if p.cfg.Retention > 0 {
+			// Wake up for the retention sweep even when no records come.
+			pollCtx, cancel = context.WithDeadline(ctx, lastSweep.Add(p.cfg.SweepInterval))
+		}
+		fs := cl.PollRecords(pollCtx, p.cfg.MaxBatchRecords)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := fetchErr(fs); err != nil {
+			return err
+		}
+		if fs.NumRecords() == 0 && retriableFetchErrors(fs) {
+			// The client retries by itself; don't spin while it does.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
+			continue
+		}
+		b := newBatch(p.changelog)
+		gen := p.rebalances.Load()
+		if gen != p.warmGen {
+			p.warm = nil
+		}
+		b.warm = p.warm
+		if sess != nil {
+			if err := sess.Begin(); err != nil {
+				return fmt.Errorf("beginning a transaction: %w", err)
+			}
+		}
+		if p.cfg.Retention > 0 && time.Since(lastSweep) >= p.cfg.SweepInterval {
+			lastSweep = time.Now()
+			if err := p.sweep(ctx, cl, b); err != nil {
+				return err
+			}
+		}
+		p.processFetches(cl, b, fs)
+		deadline := time.Now().Add(p.cfg.CommitInterval)
+		for b.records < p.cfg.MaxBatchRecords && !b.abort && ctx.Err() == nil {
+			pctx, cancel := context.WithDeadline(ctx, deadline)
+			fs := cl.PollRecords(pctx, p.cfg.MaxBatchRecords-b.records)
+			cancel()
+			if err := fetchErr(fs); err != nil {
+				return err
+			}
+			p.processFetches(cl, b, fs)
+			if time.Now().After(deadline) {
+				break
+			}
+		}
+		if err := p.finish(ctx, sess, cl, b); err != nil {
+			return err
+		}
+		if b.stored {
+			p.warm, p.warmGen = b.overlay, gen
+		}
+	}
+}
+
+// finish ends a batch: commit (transaction or flush + offsets), then the
+// Pebble batch; or abort and discard it.
+func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, cl *kgo.Client, b *batch) error {
+	// Ending must not be cut short by the shutdown signal: a cancelled End
+	// leaves the client in an unknown state.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*p.cfg.TransactionTimeout)
+	defer cancel()
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	began := time.Now()
+
+	if sess == nil {
+		if b.abort {
+			// Without a transaction there is nothing to abort: start a new
+			// session, which resumes from the committed offsets.
+			return errors.New("batch abandoned (see the log above); resuming from the committed offsets")
+		}
+		if err := cl.Flush(endCtx); err != nil {
+			return fmt.Errorf("flushing outputs: %w", err)
+		}
+		if err := b.produceErr(); err != nil {
+			return err // offsets are not committed: the records are read again
+		}
+		if err := b.commitStore(p.store); err != nil {
+			return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
+		}
+		if err := cl.CommitUncommittedOffsets(endCtx); err != nil {
+			p.log.Warn("committing offsets failed; the batch may be processed again", "err", err)
+		}
+		p.stats.add(&b.counts)
+		p.m.committed(&b.counts, began)
+		return nil
+	}
+
+	try := kgo.TryCommit
+	if b.abort {
+		try = kgo.TryAbort
+	}
+	committed, err := sess.End(endCtx, try)
+	if err == nil && committed && b.produceErr() != nil {
+		// Cannot happen: a failed produce fails the commit.
+		return fmt.Errorf("%w: transaction committed despite a failed produce: %w", ErrFatal, b.produceErr())
+	}
+	if err != nil {
+		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+			return fmt.Errorf("%w: ending the transaction: %w (is another instance running with instance id %q?)", ErrFatal, err, p.cfg.InstanceID)
+		}
+		return fmt.Errorf("ending the transaction: %w", err)
+	}
+	if !committed {
+		p.stats.update(func(s *Stats) { s.Aborts++ })
+		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
+		return nil
+	}
+	if err := b.commitStore(p.store); err != nil {
+		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
+	}
+	p.stats.add(&b.counts)
+	p.m.committed(&b.counts, began)
+	return nil
+}
+
+// fetchErr classifies the errors of a poll: the client closed, or an
+// authorization or authentication failure (fatal: retrying cannot fix
+// credentials or ACLs). Other fetch errors are retried by the client itself.
+func fetchErr(fs kgo.Fetches) error {
+	var err error
+	fs.EachError(func(t string, part int32, e error) {
+		switch {
+		case errors.Is(e, context.Canceled), errors.Is(e, context.DeadlineExceeded):
+		case errors.Is(e, kgo.ErrClientClosed):
+			err = e
+		case errors.Is(e, kerr.SaslAuthenticationFailed), errors.Is(e, kerr.TopicAuthorizationFailed),
+			errors.Is(e, kerr.GroupAuthorizationFailed), errors.Is(e, kerr.ClusterAuthorizationFailed),
+			errors.Is(e, kerr.TransactionalIDAuthorizationFailed):
+			err = fmt.Errorf("%w: consuming %s partition %d: %w (check the credentials and ACLs)", ErrFatal, t, part, e)
+		}
+	})
+	return err
+}
+
+// retriableFetchErrors reports whether fs holds fetch errors other than the
+// poll's own context ending.
+func retriableFetchErrors(fs kgo.Fetches) bool {
+	found := false
+	fs.EachError(func(_ string, _ int32, e error) {
+		if !errors.Is(e, context.Canceled) && !errors.Is(e, context.DeadlineExceeded) {
+			found = true
+		}
+	})
+	return found
+}
+
+// processFetches applies every record of fs to the batch.
+func (p *Processor) processFetches(cl *kgo.Client, b *batch, fs kgo.Fetches) {
+	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
+		if len(ftp.Records) == 0 {
+			return
+		}
+		owned, ready := p.partitionState(ftp.Partition)
+		switch {
+		case !owned && p.cfg.Guarantee == AtLeastOnce:
+			// Polled before the partition was revoked: its new owner reads
+			// them from the committed offset.
+			return
+		case !owned:
+			// Polled before the partition was revoked: the revocation
+			// aborts this transaction anyway, and the records must not be
+			// skipped (their offsets would commit with the transaction).
+			p.log.Debug("records of a revoked partition; aborting the batch", "partition", ftp.Partition)
+			b.abort = true
+			return
+		case !ready:
+			// Fetching starts after the assignment callback paused the
+			// partition, so this should not happen; if it does, abort,
+			// which rewinds to the committed offsets.
+			p.log.Warn("records from a partition that is not restored; aborting the batch", "partition", ftp.Partition)
+			b.abort = true
+			return
+		}
+		for _, r := range ftp.Records {
+			p.process(cl, b, r)
+		}
+	})
+}
+
+func (p *Processor) isReady(part int32) bool {
+	_, ready := p.partitionState(part)
+	return ready
+}
+
+// partitionState reports whether this instance owns an input partition and
+// whether it is restored and consuming.
+func (p *Processor) partitionState(part int32) (owned, ready bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps, ok := p.mu.parts[part]
+	return ok, ok && ps.ready
+}
+
+// process applies one input record.
+func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record) {
+	b.records++
+	b.counts.event(r.Timestamp)
+	var ev topology.Event
+	if err := p.codec.DecodeEvent(r.Value, &ev); err != nil {
+		if !errors.Is(err, avro.ErrMalformed) {
+			// Not the record's fault (e.g. the schema registry is down):
+			// retry the batch rather than dead-letter good records.
+			p.log.Error("decoding an event failed; retrying the batch", "partition", r.Partition, "offset", r.Offset, "err", err)
+			b.abort = true
+			return
+		}
+		p.deadLetter(cl, b, r, err)
+		return
+	}
+	if string(r.Key) != ev.OrderID {
+		p.deadLetter(cl, b, r, fmt.Errorf("record key %q is not the event's order_id %q: events must be keyed by order id", r.Key, ev.OrderID))
+		return
+	}
+	k := stateKey{r.Partition, ev.OrderID}
+	e, err := p.load(b, k)
+	if err != nil {
+		// The store failed: abort rather than act on a wrong state.
+		p.log.Error("reading the state store", "partition", r.Partition, "order", ev.OrderID, "err", err)
+		b.abort = true
+		return
+	}
+	out := topology.Apply(p.cfg.Machine, e.state, &ev)
+	now := p.cfg.Now()
+	if !out.Accepted {
+		b.counts.rejections++
+		b.counts.rejected[out.Reason]++
+		rj := avro.RejectionFromOutcome(&ev, &out, now)
+		val, err := p.codec.EncodeRejection(nil, &rj)
+		if err != nil {
+			p.log.Error("encoding a rejection", "err", err)
+			b.abort = true
+			return
+		}
+		cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Rejections, Key: r.Key, Value: val}, b.promise)
+		return
+	}
+	b.counts.moved(out.From, out.To)
+	next := out.Next
+	if next.ClosedAt == nil && p.cfg.Machine.IsTerminal(next.State) {
+		closed := now
+		next.ClosedAt = &closed
+	}
+	state, err := p.stateCodec.EncodeState(nil, &next)
+	if err != nil {
+		p.log.Error("encoding a state", "err", err)
+		b.abort = true
+		return
+	}
+	e.state, e.value, e.dirty = &next, state, true
+	cr := &kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: state}
+	if p.cfg.Guarantee == AtLeastOnce {
+		cr.Headers = []kgo.RecordHeader{{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)}}
+	}
+	cl.Produce(context.Background(), cr, b.promise)
+	sc := avro.StatusChangeFromOutcome(&ev, &out, now)
+	val, err := p.codec.EncodeStatusChange(nil, &sc)
+	if err != nil {
+		p.log.Error("encoding a status change", "err", err)
+		b.abort = true
+		return
+	}
+	cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: val}, b.promise)
+}
+
+// load returns the batch's entry for an order, reading the store on a miss.
+func (p *Processor) load(b *batch, k stateKey) (*entry, error) {
+	if e, ok := b.overlay[k]; ok {
+		return e, nil
+	}
+	if w, ok := b.warm[k]; ok {
+		e := &entry{state: w.state, value: w.value}
+		b.overlay[k] = e
+		return e, nil
+	}
+	e := &entry{}
+	v, ok, err := p.store.Get(k.p, []byte(k.id))
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		var st topology.State
+		if err := p.stateCodec.DecodeState(v, &st); err != nil {
+			return nil, fmt.Errorf("decoding the stored state of %s: %w", k.id, err)
+		}
+		e.state = &st
+	}
+	b.overlay[k] = e
+	return e, nil
+}
+
+func (p *Processor) deadLetter(cl *kgo.Client, b *batch, r *kgo.Record, cause error) {
+	b.counts.dlq++
+	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
+	headers = append(headers, r.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
+	)
+	cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers}, b.promise)
+}
+
+// closedAt tells the store when an encoded state closed, for its retention
+// index. The store calls it on every value written: it reads closed_at
+// without decoding the rest of the state.
+func (p *Processor) closedAt(value []byte) (int64, bool) {
+	ms, closed, err := p.stateCodec.StateClosedAt(value)
+	return ms, closed && err == nil
+}
+
+// sweep deletes the orders of ready partitions whose retention has passed:
+// a tombstone to the changelog in this batch's transaction, and a delete in
+// its Pebble batch.
+func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, b *batch) error {
+	cutoff := p.cfg.Now().Add(-p.cfg.Retention)
+	for _, part := range p.Assigned() {
+		if !p.isReady(part) {
+			continue
+		}
+		ids, err := p.store.Expired(part, cutoff, 1000)
+		if err != nil {
+			return fmt.Errorf("%w: retention sweep of partition %d: %w", ErrFatal, part, err)
+		}
+		for _, id := range ids {
+			k := stateKey{part, string(id)}
+			b.overlay[k] = &entry{dirty: true}
+			cl.Produce(ctx, &kgo.Record{Topic: p.changelog, Partition: part, Key: id}, b.promise)
+		}
+		if len(ids) > 0 {
+			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff)
+		}
+	}
+	return nil
+}

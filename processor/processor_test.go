@@ -1,0 +1,56 @@
+package processor_test
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/processor"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if js := os.Getenv(childEnv); js != "" {
+		os.Exit(runChild(js))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// TestEndToEnd runs a generated stream through one instance: per event, the
+// outputs equal replay's; malformed records are in the DLQ with headers; the
+// changelog's final states equal replay's.
+func TestEndToEnd(t *testing.T) {
+	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
+		orders := 10000
+		if !c.Real || testing.Short() {
+			orders = 2000
+		}
+		e := newEnv(t, c, 6)
+		items := workload.Generate(workload.Options{Seed: 11, Orders: orders})
+		e.produce(t, items)
+		p, stop := run(t, e.instance(t, "a", t.TempDir()))
+		o := e.waitOutputs(t, len(items), 3*time.Minute)
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		checkExactlyOnce(t, items, o)
+		e.checkChangelog(t, items)
+		for _, r := range o.dlq {
+			h := headerMap(r)
+			if h[processor.HeaderError] == "" || h[processor.HeaderSourceTopic] != e.cfg.Topics.Events {
+				t.Fatalf("dead letter without error/source headers: %v", h)
+			}
+			if _, err := strconv.Atoi(h[processor.HeaderSourceOffset]); err != nil {
+				t.Fatalf("dead letter source offset %q: %v", h[processor.HeaderSourceOffset], err)
+			}
+		}
+		st := p.Stats()
+		t.Logf("%d orders, %d events: %+v", orders, len(items), st)
+		if st.Events != int64(len(items)) {
+			t.Fatalf("stats count %d events, want %d", st.Events, len(items))
+		}
+	})
+}

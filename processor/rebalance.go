@@ -1,0 +1,196 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/orderflow/orderflow/statestore"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// onAssigned runs in the group's goroutine before fetching of the new
+// partitions starts: pause them, and restore each in its own goroutine.
+func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	p.rebalances.Add(1) // the loop drops its warm states
+	parts := assigned[p.cfg.Topics.Events]
+	if len(parts) == 0 {
+		return
+	}
+	cl.PauseFetchPartitions(map[string][]int32{p.cfg.Topics.Events: parts})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, part := range parts {
+		if _, ok := p.mu.parts[part]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ps := &partition{cancel: cancel, done: make(chan struct{})}
+		p.mu.parts[part] = ps
+		p.restores.Add(1)
+		go p.restore(ctx, cl, part, ps)
+	}
+	p.log.Info("partitions assigned", "partitions", parts)
+}
+
+// onRevoked (also for lost partitions) cancels the partitions' restores and
+// forgets them; their data stays in the store. The transaction in flight is
+// aborted by the GroupTransactSession.
+func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	p.rebalances.Add(1) // the loop drops its warm states
+	parts := revoked[p.cfg.Topics.Events]
+	if len(parts) == 0 {
+		return
+	}
+	var wait []*partition
+	p.mu.Lock()
+	for _, part := range parts {
+		if ps, ok := p.mu.parts[part]; ok {
+			ps.cancel()
+			wait = append(wait, ps)
+			delete(p.mu.parts, part)
+		}
+	}
+	p.mu.Unlock()
+	for _, ps := range wait {
+		<-ps.done
+	}
+	p.log.Info("partitions revoked", "partitions", parts)
+}
+
+// stopRestores cancels every restore and waits for them.
+func (p *Processor) stopRestores() {
+	p.mu.Lock()
+	for part, ps := range p.mu.parts {
+		ps.cancel()
+		delete(p.mu.parts, part)
+	}
+	p.mu.Unlock()
+	p.restores.Wait()
+}
+
+// restore brings the store level with changelog partition part, then resumes
+// fetching the input partition.
+func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps *partition) {
+	defer p.restores.Done()
+	defer close(ps.done)
+	defer ps.cancel()
+
+	// A batch committed to Kafka before this partition came back to us may
+	// still be on its way to Pebble: let it land first.
+	p.commitMu.RLock()
+	p.commitMu.RUnlock() //nolint:staticcheck // an empty critical section is the point
+
+	start := time.Now()
+	if err := p.waitStable(ctx, part); err != nil {
+		if ctx.Err() == nil {
+			p.fail(fmt.Errorf("%w: restoring partition %d: %w", ErrFatal, part, err))
+		}
+		return
+	}
+	// A few at a time: each restore holds a fetch and a batch of states.
+	select {
+	case p.restoreSlots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	res, err := p.store.Restore(ctx, part, statestore.RestoreOptions{
+		Topic:      p.changelog,
+		ClientOpts: p.connOpts(),
+		Progress:   &ps.progress,
+	})
+	<-p.restoreSlots
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			p.fail(fmt.Errorf("%w: restoring partition %d from %s: %w", ErrFatal, part, p.changelog, err))
+		}
+		return
+	}
+	p.mu.Lock()
+	if p.mu.parts[part] != ps { // revoked meanwhile
+		p.mu.Unlock()
+		return
+	}
+	ps.ready = true
+	p.mu.Unlock()
+	p.stats.update(func(s *Stats) { s.Restores++; s.Restored += res.Records })
+	cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {part}})
+	p.log.Info("partition restored", "partition", part, "records", res.Records, "from", res.From, "to", res.To,
+		"wiped", res.Wiped, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// waitStable waits until changelog partition part has no open transaction
+// (last stable offset == high watermark). The previous owner may still be
+// ending its last transaction when the partition reaches us: reading before
+// it ends would miss state whose input offsets are about to be committed.
+// An open transaction ends within the transaction timeout at the latest.
+func (p *Processor) waitStable(ctx context.Context, part int32) error {
+	deadline := time.Now().Add(3 * p.cfg.TransactionTimeout)
+	for {
+		ends, err := p.adm.ListEndOffsets(ctx, p.changelog)
+		if err == nil {
+			err = ends.Error()
+		}
+		var lsos map[int32]int64
+		if err == nil {
+			var stable = map[int32]int64{}
+			l, e := p.adm.ListCommittedOffsets(ctx, p.changelog)
+			if e == nil {
+				e = l.Error()
+			}
+			err = e
+			if e == nil {
+				if o, ok := l.Lookup(p.changelog, part); ok {
+					stable[part] = o.Offset
+				}
+				lsos = stable
+			}
+		}
+		if err == nil {
+			hwm, _ := ends.Lookup(p.changelog, part)
+			if lsos[part] >= hwm.Offset {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return err
+			}
+			p.log.Warn("changelog partition still has an open transaction; restoring up to its last stable offset", "partition", part)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Processor) fail(err error) {
+	select {
+	case p.fatal <- err:
+	default:
+	}
+}
+
+// partitioner sends changelog records to the partition set on the record
+// (the input record's partition: the changelog is co-partitioned with the
+// input) and every other record by key, as the Java client does.
+type partitioner struct {
+	changelog string
+	manual    kgo.Partitioner
+	byKey     kgo.Partitioner
+}
+
+func newPartitioner(changelog string) kgo.Partitioner {
+	return partitioner{changelog, kgo.ManualPartitioner(), kgo.StickyKeyPartitioner(nil)}
+}
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == p.changelog {
+		return p.manual.ForTopic(topic)
+	}
+	return p.byKey.ForTopic(topic)
+}

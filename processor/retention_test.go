@@ -1,0 +1,72 @@
+package processor_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/topology"
+)
+
+// TestRetention closes an order, moves the processor's clock past the
+// retention period, and checks that the sweep tombstones the order in the
+// changelog and that a late event for it is then an unknown order.
+func TestRetention(t *testing.T) {
+	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
+		e := newEnv(t, c, 3)
+		var offset atomic.Int64 // added to the wall clock
+		cfg := e.instance(t, "a", t.TempDir())
+		cfg.Retention = time.Hour
+		cfg.SweepInterval = 200 * time.Millisecond
+		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+
+		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		ev := func(id, order, typ string, attrs map[string]string) workload.Item {
+			at = at.Add(time.Minute)
+			return workload.Item{Key: order, Event: topology.Event{EventID: id, OrderID: order, Type: typ, OccurredAt: at, Attributes: attrs}}
+		}
+		closed := []workload.Item{
+			ev("c1", "closed-1", "place_order", nil),
+			ev("c2", "closed-1", "cancel_order", nil),
+			ev("k1", "kept-1", "place_order", nil),
+		}
+		e.produce(t, closed)
+		_, stop := run(t, cfg)
+		e.waitOutputs(t, len(closed), time.Minute)
+
+		offset.Store(int64(2 * time.Hour)) // closed-1 closed over an hour ago
+		tombstoned := func() bool {
+			for _, r := range c.ReadCommitted(t, processor.ChangelogTopic(cfg.AppID)) {
+				if string(r.Key) == "closed-1" && r.Value == nil {
+					return true
+				}
+			}
+			return false
+		}
+		deadline := time.Now().Add(time.Minute)
+		for !tombstoned() {
+			if time.Now().After(deadline) {
+				t.Fatal("no tombstone for closed-1 in the changelog a minute after its retention passed")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		late := []workload.Item{
+			ev("c3", "closed-1", "confirm_payment", nil),
+			ev("k2", "kept-1", "confirm_payment", nil),
+		}
+		e.produce(t, late)
+		o := e.waitOutputs(t, len(closed)+len(late), time.Minute)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.byEvent["c3"]; len(got) != 1 || got[0].reason != topology.ReasonUnknownOrder {
+			t.Fatalf("late event for the expired order: %v, want one unknown_order rejection", got)
+		}
+		if got := o.byEvent["k2"]; len(got) != 1 || got[0].to != "confirmed" {
+			t.Fatalf("event for the open order: %v, want a transition to confirmed", got)
+		}
+	})
+}
