@@ -46,6 +46,7 @@ func newRootCmd() *cobra.Command {
 		newMachineCmd(),
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
+		newDemoCmd(),
 	)
 	return root
 }
