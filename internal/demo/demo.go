@@ -65,7 +65,7 @@ type Options struct {
 	// Duration set, 0 means no limit (produce until Duration is up).
 	Events int
 	// Orders is how many distinct orders the traffic has. 0 (the default)
-	// means as many as Events needs (about 4 events per order). With a
+	// means as many as Events needs (about 6.5 events per order). With a
 	// fixed count, traffic ends when their lifecycles end, even if that is
 	// short of Events.
 	Orders int

@@ -183,7 +183,7 @@ func TestSource(t *testing.T) {
 		}
 		return ids
 	}
-	a, b := take(3*chunkOrders*4), take(3*chunkOrders*4)
+	a, b := take(3*chunkOrders*10), take(3*chunkOrders*10)
 	if strings.Join(a, ",") != strings.Join(b, ",") {
 		t.Fatal("same seed, different traffic")
 	}

@@ -34,11 +34,12 @@ const (
 func newSource(o Options) *source {
 	s := &source{seed: o.Seed, orders: o.Orders, fixed: o.Orders > 0}
 	if !s.fixed {
-		// The default machine's lifecycles average about 4 events; aim a
-		// little high so one chunk usually suffices.
+		// The default machine's lifecycles (workload.DefaultWeights)
+		// average about 6.5 events; aim a little high so one chunk usually
+		// suffices.
 		s.orders = chunkOrders
 		if o.Events > 0 {
-			s.orders = o.Events*10/38 + 16
+			s.orders = o.Events*10/60 + 16
 		}
 	}
 	return s

@@ -28,6 +28,22 @@ type Options struct {
 	Start time.Time
 	// Machine is the state machine [topology.Default()].
 	Machine *topology.Machine
+	// Weights are the relative chances of the accepted events at each step
+	// of a lifecycle, by event type; a type not listed weighs 10
+	// [DefaultWeights].
+	Weights map[string]int
+}
+
+// DefaultWeights make lifecycles of the default machine look like a shop's:
+// most orders are paid, shipped, delivered and completed; some are held,
+// cancelled, fail delivery, get lost or come back.
+var DefaultWeights = map[string]int{
+	"hold_order":       1,
+	"cancel_order":     1,
+	"fail_delivery":    2,
+	"report_lost":      1,
+	"return_to_sender": 3,
+	"request_return":   2,
 }
 
 // Item is one record of the workload: an event, or (Malformed) bytes that
@@ -65,6 +81,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Machine == nil {
 		o.Machine = topology.Default()
+	}
+	if o.Weights == nil {
+		o.Weights = DefaultWeights
 	}
 	return o
 }
@@ -166,18 +185,34 @@ func (g *gen) lifecycle(orderID string) []Item {
 			continue
 		}
 		// Candidates the machine accepts now.
+		// Events are picked by weight (Options.Weights): the happy path is
+		// more likely than holds, cancellations, failures and returns.
 		var ok []topology.Event
+		var weights []int
+		total := 0
 		for _, typ := range g.types {
 			ev := mk(typ)
 			seq-- // mk advanced it; only an emitted event keeps it
 			if out := topology.Apply(m, st, &ev); out.Accepted {
+				w, found := g.o.Weights[typ]
+				if !found {
+					w = 10
+				}
 				ok = append(ok, ev)
+				weights = append(weights, w)
+				total += w
 			}
 		}
 		if len(ok) == 0 {
 			break
 		}
-		ev := ok[g.rng.IntN(len(ok))]
+		pick := g.rng.IntN(total)
+		i := 0
+		for pick >= weights[i] {
+			pick -= weights[i]
+			i++
+		}
+		ev := ok[i]
 		seq++
 		if g.rng.Float64() < g.o.GuardMiss {
 			// Try to break a guard of this event: no attributes, or too
