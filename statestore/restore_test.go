@@ -300,10 +300,16 @@ func restoreAll(t *testing.T, s *Store, w *changelog) map[int32]RestoreResult {
 // store; then writes more and restores incrementally.
 func TestRestore(t *testing.T) {
 	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
-		w := newChangelog(t, c, 3, kafkatest.CompactConfigs())
+		// Tombstones and abort markers are kept for an hour from the start:
+		// with delete.retention.ms at 1 s the cleaner can drop an abort
+		// marker while a read_committed reader is between the aborted
+		// records and the marker, and that reader then also drops later
+		// committed records of the same producer (seen once in CI on a
+		// loaded machine: two keys missing). Compaction of superseded values
+		// still runs and is awaited.
+		w := newChangelog(t, c, 3, slowTombstones())
 		w.write(100_000, 1000, 3)
 		w.awaitCompaction(100_000)
-		w.keepTombstones()
 		_, end := w.offsets()
 
 		s := openStore(t, vfs.NewMem(), "/restore")
