@@ -73,7 +73,6 @@ func (m *metrics) committed(c *counts, began time.Time) {
 	for _, ts := range c.eventTimes {
 		m.endToEnd.Observe(float64(max(nowMs-ts, 0)) / 1000)
 	}
-	c.release()
 }
 
 // storeRef is the open store, for readers outside the processing loop

@@ -232,6 +232,12 @@ func (p *Processor) runSession(ctx context.Context) error {
 		kgo.RecordPartitioner(newPartitioner(p.changelog)),
 		kgo.MaxBufferedRecords(3*p.cfg.MaxBatchRecords+1000),
 		kgo.ProducerLinger(0),
+		// Uncompressed, as the Java producer's default: orderflow's small
+		// Avro records gain little from compression, and compressing them
+		// here and decompressing them in the broker cost more CPU than the
+		// rest of the produce path (make bench, 2 cores: exactly_once about 2x
+		// as fast as with franz-go's default, snappy).
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		// A resumed partition (after its restore) joins the next fetch
 		// request; a shorter long-poll makes that come sooner.
 		kgo.FetchMaxWait(500*time.Millisecond),
@@ -374,8 +380,9 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 		if err := cl.CommitUncommittedOffsets(endCtx); err != nil {
 			p.log.Warn("committing offsets failed; the batch may be processed again", "err", err)
 		}
+		p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
 		p.stats.add(&b.counts)
-		p.m.committed(&b.counts, began)
+		b.counts.release()
 		return nil
 	}
 
@@ -402,8 +409,9 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 	if err := b.commitStore(p.store); err != nil {
 		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
 	}
+	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
 	p.stats.add(&b.counts)
-	p.m.committed(&b.counts, began)
+	b.counts.release()
 	return nil
 }
 
