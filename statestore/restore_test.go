@@ -584,9 +584,12 @@ func TestCrashBetweenKafkaAndPebbleCommit(t *testing.T) {
 		crashes = append(crashes,
 			// The machine dies right after the NoSync commit.
 			crash{"after-commit-unsynced-lost", clone(0), isLevel},
-			crash{"after-commit-unsynced-kept", clone(100), func(p int32, off int64) bool { return off == next[p] }},
 		)
-		for _, pct := range []int{30, 70} {
+		// The OS keeps some or all unsynced writes. Even "all" may miss the
+		// batch: a NoSync commit returns before Pebble's WAL writer has
+		// handed the bytes to the file (seen in CI). Either way the store is
+		// at the old or the new offset, never ahead, and its data matches.
+		for _, pct := range []int{30, 70, 100} {
 			crashes = append(crashes, crash{fmt.Sprintf("after-commit-unsynced-%d%%-kept", pct), clone(pct),
 				func(p int32, off int64) bool { return off == level[p] || off == next[p] }})
 		}
