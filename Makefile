@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 NODES ?= 1
-GOTESTFLAGS ?= -race -timeout 30m
+GOTESTFLAGS ?= -race -count=1 -timeout 30m
+BENCHFLAGS ?=
 
 .PHONY: help build run demo test test-short vet kafka-jars kafka-up kafka-down kafka-meta bench clean
 
@@ -20,6 +21,9 @@ test: ## go vet + go test -race against a real Kafka broker (started if KAFKA_BR
 
 test-short: ## unit tests only, no broker (tests needing one skip)
 	$(GO) vet ./... && $(GO) test -short ./...
+
+bench: build ## benchmark against a real Kafka broker (started if KAFKA_BROKERS is unset); writes bench/results/; BENCHFLAGS=-tiny for a smoke run
+	deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow $(BENCHFLAGS)
 
 kafka-jars: ## fetch the Kafka jars from Maven Central into deploy/kafka/.cache
 	deploy/kafka/fetch.sh

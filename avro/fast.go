@@ -1,6 +1,7 @@
 package avro
 
 import (
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -160,6 +161,7 @@ func appendMillis(b []byte, t time.Time) []byte {
 // encodeStateFast appends the body of an orderflow.v1.OrderState (version
 // 1) to b.
 func encodeStateFast(b []byte, s *OrderState) []byte {
+	b = slices.Grow(b, stateSizeHint(s)) // one allocation, not one per growth
 	b = appendStr(b, s.State)
 	b = appendLong(b, s.Version)
 	b = appendMillis(b, s.CreatedAt)
@@ -200,6 +202,22 @@ func encodeStateFast(b []byte, s *OrderState) []byte {
 		b = appendMillis(b, *s.ClosedAt)
 	}
 	return b
+}
+
+// stateSizeHint is an upper bound of the encoded size of s, short of
+// extreme numbers of map entries.
+func stateSizeHint(s *OrderState) int {
+	n := 64 + len(s.State)
+	for _, id := range s.RecentEventIDs {
+		n += len(id) + 2
+	}
+	for k := range s.Marks {
+		n += len(k) + 12
+	}
+	for k, v := range s.History {
+		n += len(k) + len(v) + 4
+	}
+	return n
 }
 
 // stateClosedAt reads closed_at, the last field, off an OrderState

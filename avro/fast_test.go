@@ -126,3 +126,22 @@ func BenchmarkStateClosedAt(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEncodeStateHamba is BenchmarkEncodeState through hamba's
+// reflective encoder, for comparison with the hand-written one.
+func BenchmarkEncodeStateHamba(b *testing.B) {
+	c := newTestCodec(b)
+	c.noFast = true
+	st := sampleState()
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	defer cpu.report(b)
+	for b.Loop() {
+		var err error
+		if buf, err = c.EncodeState(buf[:0], &st); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(buf)))
+}

@@ -1,0 +1,66 @@
+package bench
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/internal/kafkatest"
+)
+
+// TestTiny runs the whole harness in tiny mode against the real broker, so
+// it cannot rot, and checks the report is complete: every figure present
+// and positive, the files written. It asserts no timing.
+func TestTiny(t *testing.T) {
+	c := kafkatest.Real(t)
+	work := t.TempDir()
+	var log strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{
+		Brokers:      c.Brokers,
+		Tiny:         true,
+		WorkDir:      work,
+		TopicPrefix:  kafkatest.Name(t, "bench"),
+		KafkaVersion: KafkaVersionFromPom(filepath.Join("..")),
+		Log:          &log,
+	})
+	t.Log(log.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := rep.Missing(); len(m) > 0 {
+		t.Errorf("figures missing or not positive: %v\n%s", m, rep.table())
+	}
+	for _, f := range rep.Figures {
+		if f.Baseline != "" && !(f.Ratio > 0) {
+			t.Errorf("%s: ratio %v of %s", f.Key, f.Ratio, f.Baseline)
+		}
+	}
+	for _, k := range []string{"orderflow_eos", "orderflow_alos", "latency_p99", "restore", "rss_peak"} {
+		found := false
+		for _, f := range rep.Figures {
+			found = found || (f.Key == k && f.Met != nil && f.Target != "")
+		}
+		if !found {
+			t.Errorf("%s: no target verdict", k)
+		}
+	}
+	for _, c := range rep.Checks {
+		if strings.HasPrefix(c, "eos:") && !strings.Contains(c, "as expected") {
+			t.Errorf("exactly_once counts: %s", c)
+		}
+	}
+	if rep.Machine.Cores == 0 || rep.Machine.MemoryGiB == 0 || rep.Machine.KafkaVersion == "" {
+		t.Errorf("machine incomplete: %+v", rep.Machine)
+	}
+	files, err := rep.WriteFiles(work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 {
+		t.Errorf("wrote %v", files)
+	}
+}

@@ -1,0 +1,195 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/topology"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// harness is one run's shared state.
+type harness struct {
+	o       Options
+	cl      *kgo.Client
+	adm     *kadm.Client
+	codec   *avro.Codec
+	machine *topology.Machine
+	work    string       // this run's scratch dir
+	plog    *slog.Logger // processors' and stores' logs (a file in work)
+	enc     *encoded
+	input   *preloaded
+	rep     *Report
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.o.Log, "%s bench: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// name returns a topic, group or app id unique to this run.
+func (h *harness) name(s string) string { return h.o.TopicPrefix + "-" + s }
+
+// Run runs every measurement once and returns the report. It creates its
+// topics under Options.TopicPrefix and deletes the large ones as it goes.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	h := &harness{o: o, machine: topology.Default()}
+	h.rep = newReport(o)
+	var err error
+	if h.codec, err = avro.NewCodec(); err != nil {
+		return nil, err
+	}
+	h.work, err = filepath.Abs(filepath.Join(o.WorkDir, o.TopicPrefix))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(h.work, 0o755); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(h.work, "processor.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	h.plog = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// A short metadata age: kadm answers ListTopics from the cached
+	// metadata, which would keep a new topic unknown for 5 s.
+	if h.cl, err = kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.MetadataMinAge(50*time.Millisecond)); err != nil {
+		return nil, err
+	}
+	defer h.cl.Close()
+	h.adm = kadm.NewClient(h.cl)
+	h.logf("work dir %s; topics prefixed %s; machine: %d cores, %s, load %v", h.work, o.TopicPrefix,
+		h.rep.Machine.Cores, h.rep.Machine.CPU, h.rep.LoadBefore)
+
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"preload", h.preload},
+		{"ceiling", h.ceilings},
+		{"eos", h.eos},
+		{"alos", h.alos},
+		{"scaling", h.scaling},
+		{"latency", h.latency},
+		{"restore", h.restore},
+		{"rss", h.rss},
+	}
+	for _, s := range steps {
+		if s.name != "preload" && !o.runs(s.name) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return h.rep, err
+		}
+		runtime.GC()
+		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		start := time.Now()
+		err := s.fn(sctx)
+		cancel()
+		if err != nil {
+			return h.rep, fmt.Errorf("bench: %s: %w", s.name, err)
+		}
+		h.logf("%s done in %v", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	h.rep.finish()
+	return h.rep, nil
+}
+
+func (h *harness) preload(ctx context.Context) error {
+	start := time.Now()
+	enc, err := encodeWorkload(workload.Options{Seed: h.o.Seed, Orders: h.o.Orders, Events: h.o.Events}, h.codec, h.machine, time.Now())
+	if err != nil {
+		return err
+	}
+	h.enc = enc
+	h.logf("workload: %d records, %d orders, %.1f MiB, generated in %v", enc.len(), enc.orders,
+		float64(enc.bytes)/(1<<20), time.Since(start).Round(time.Millisecond))
+	topic := h.name("events")
+	if err := h.createTopic(ctx, topic, nil); err != nil {
+		return err
+	}
+	start = time.Now()
+	if h.input, err = preload(ctx, h.o.Brokers, topic, h.o.Partitions, enc); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	h.logf("preloaded %d records into %s in %v", h.input.records, topic, took.Round(time.Millisecond))
+	h.rep.Workload = WorkloadInfo{
+		Seed: h.o.Seed, Orders: enc.orders, Records: h.input.records, Bytes: enc.bytes, Partitions: h.o.Partitions,
+		Accepted: enc.expect.transitions, Rejected: enc.expect.rejections, DLQ: enc.expect.dlq,
+		StoreOrders: h.o.StoreOrders, CommitInterval: h.o.CommitInterval.String(), MaxBatchRecords: h.o.MaxBatchRecords,
+		PreloadSeconds: took.Seconds(),
+	}
+	return nil
+}
+
+// payload returns the bytes the ceiling cuts its values from: the
+// workload's real outputs, repeated to at least 1 MiB (tiny workloads).
+func (h *harness) payload() []byte {
+	p := h.enc.outputs
+	if len(p) == 0 {
+		return make([]byte, 1<<20)
+	}
+	for len(p) < 1<<20 {
+		p = append(p, h.enc.outputs...)
+	}
+	return p
+}
+
+// createTopic creates a topic with the run's partition count.
+func (h *harness) createTopic(ctx context.Context, topic string, configs map[string]*string) error {
+	resp, err := h.adm.CreateTopic(ctx, h.o.Partitions, -1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	return h.waitTopic(ctx, topic)
+}
+
+// waitTopic waits until every partition of topic has a leader.
+func (h *harness) waitTopic(ctx context.Context, topic string) error {
+	for {
+		td, err := h.adm.ListTopics(ctx, topic)
+		if err == nil {
+			d := td[topic]
+			ready := d.Err == nil && int32(len(d.Partitions)) == h.o.Partitions
+			for _, p := range d.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s not ready: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// deleteTopics deletes a measurement's topics (to keep the broker's disk
+// and page cache for the next one); failures are only logged.
+func (h *harness) deleteTopics(topics ...string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := h.adm.DeleteTopics(ctx, topics...); err != nil {
+		h.logf("deleting topics %v: %v", topics, err)
+	}
+}

@@ -1,0 +1,338 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/processor"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// latencyResult is one latency measurement: from an input record's
+// timestamp (set when it is produced) to the moment its outcome (status,
+// rejection or dead-letter record) reaches a read_committed consumer.
+type latencyResult struct {
+	rate              float64 // produced records/s
+	produced, samples int
+	p50, p99, p999    time.Duration
+	max               time.Duration
+}
+
+// latencyInput is the workload produced at a fixed rate.
+type latencyInput struct {
+	enc *encoded
+	n   int
+}
+
+func (h *harness) latency(ctx context.Context) error {
+	eos, ok := h.rep.throughputs["orderflow_eos"]
+	if !ok {
+		return fmt.Errorf("needs the exactly_once measurement (its rate sets the load)")
+	}
+	rate := eos.rate / 2
+	// The preloaded workload again (the latency runs have their own input
+	// topics and app ids), as much of it as LatencyDuration takes.
+	n := min(h.enc.len(), int(rate*h.o.LatencyDuration.Seconds()))
+	if time.Duration(float64(n)/rate*float64(time.Second)) <= h.o.LatencyWarmup {
+		return fmt.Errorf("%d records at %.0f/s last no longer than the warm-up %v", n, rate, h.o.LatencyWarmup)
+	}
+	in := &latencyInput{enc: h.enc, n: n}
+	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate)", in.n, rate)
+	for _, target := range []string{"ceiling", "orderflow"} {
+		r, err := h.latencyOf(ctx, target, in, rate)
+		if err != nil {
+			return fmt.Errorf("%s: %w", target, err)
+		}
+		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples)", target, r.rate,
+			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10), r.max.Round(time.Millisecond), r.samples)
+		h.rep.setLatency(target, r)
+	}
+	return nil
+}
+
+// inputTimes maps outcomes back to the time their input was produced.
+type inputTimes struct {
+	mu      sync.Mutex
+	byEvent map[string][]time.Time // event id -> produce times, oldest first (a duplicate event is sent twice)
+	byPos   map[[2]int64]time.Time // (partition, offset) -> produce time, for dead letters
+}
+
+func (t *inputTimes) addEvent(id string, at time.Time) {
+	t.mu.Lock()
+	t.byEvent[id] = append(t.byEvent[id], at)
+	t.mu.Unlock()
+}
+
+func (t *inputTimes) event(id string) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	q := t.byEvent[id]
+	if len(q) == 0 {
+		return time.Time{}, false
+	}
+	if len(q) == 1 {
+		delete(t.byEvent, id)
+	} else {
+		t.byEvent[id] = q[1:]
+	}
+	return q[0], true
+}
+
+func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput, rate float64) (latencyResult, error) {
+	app := h.name("latency-" + target)
+	topics := processor.Topics{Events: app + ".events", Status: app + ".status", Rejections: app + ".rejections", DLQ: app + ".dlq"}
+	changelog := processor.ChangelogTopic(app)
+	for _, t := range []string{topics.Events, topics.Status, topics.Rejections, topics.DLQ} {
+		if err := h.createTopic(ctx, t, nil); err != nil {
+			return latencyResult{}, err
+		}
+	}
+	compact := "compact"
+	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return latencyResult{}, err
+	}
+	defer h.deleteTopics(topics.Events, topics.Status, topics.Rejections, topics.DLQ, changelog)
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	var ready func() bool
+	switch target {
+	case "ceiling":
+		var committed atomic.Int64
+		var assigned atomic.Int32
+		go func() {
+			done <- runCeiling(rctx, ceilingConfig{
+				brokers: h.o.Brokers, input: topics.Events, group: app, transactional: true,
+				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords,
+				topics: topics, changelog: changelog, sizes: sizesFromHeader, copyTimestamp: true,
+				payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, assigned: &assigned,
+			})
+		}()
+		ready = func() bool { return assigned.Load() == h.o.Partitions }
+	default:
+		cfg := processor.DefaultConfig()
+		cfg.Brokers = h.o.Brokers
+		cfg.AppID = app
+		cfg.InstanceID = "i0"
+		cfg.Topics = topics
+		cfg.CommitInterval = h.o.CommitInterval
+		cfg.MaxBatchRecords = h.o.MaxBatchRecords
+		cfg.Partitions = h.o.Partitions
+		cfg.StateDir = filepath.Join(h.work, "latency")
+		cfg.Logger = h.plog.With("run", "latency")
+		cfg.KafkaOpts = h.o.ClientOpts
+		defer os.RemoveAll(cfg.StateDir)
+		p, err := processor.New(cfg)
+		if err != nil {
+			return latencyResult{}, err
+		}
+		go func() { done <- p.Run(rctx) }()
+		ready = func() bool { return p.Ready() && len(p.Assigned()) == int(h.o.Partitions) }
+	}
+	times := &inputTimes{byEvent: make(map[string][]time.Time), byPos: make(map[[2]int64]time.Time)}
+	var (
+		warmEnd   atomic.Int64 // unix nanos; set when producing starts
+		mu        sync.Mutex
+		lats      []time.Duration
+		received  atomic.Int64
+		unmatched atomic.Int64
+	)
+	warmEnd.Store(1<<63 - 1)
+	cons, err := kgo.NewClient(
+		kgo.SeedBrokers(h.o.Brokers...),
+		kgo.ConsumeTopics(topics.Status, topics.Rejections, topics.DLQ),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.MetadataMinAge(50*time.Millisecond), // the topics are new
+	)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	defer cons.Close()
+	consDone := make(chan error, 1)
+	go func() {
+		consDone <- h.consumeOutcomes(rctx, cons, target == "ceiling", topics, times, func(at time.Time, seen time.Time, ok bool) {
+			received.Add(1)
+			if !ok {
+				unmatched.Add(1)
+				return
+			}
+			if at.UnixNano() >= warmEnd.Load() {
+				mu.Lock()
+				lats = append(lats, seen.Sub(at))
+				mu.Unlock()
+			}
+		})
+	}()
+
+	for !ready() {
+		select {
+		case err := <-done:
+			return latencyResult{}, fmt.Errorf("stopped before it was ready: %v", err)
+		case <-ctx.Done():
+			return latencyResult{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	prod, err := kgo.NewClient(
+		kgo.SeedBrokers(h.o.Brokers...),
+		kgo.DefaultProduceTopic(topics.Events),
+		kgo.ProducerLinger(0),
+		kgo.MaxBufferedRecords(1_000_000),
+	)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	defer prod.Close()
+	var perr atomic.Pointer[error]
+	start := time.Now()
+	warmEnd.Store(start.Add(h.o.LatencyWarmup).UnixNano())
+	tick := time.NewTicker(time.Millisecond)
+	sent := 0
+	for sent < in.n {
+		select {
+		case <-ctx.Done():
+			tick.Stop()
+			return latencyResult{}, ctx.Err()
+		case err := <-done:
+			tick.Stop()
+			return latencyResult{}, fmt.Errorf("stopped while producing: %v", err)
+		case <-tick.C:
+		}
+		due := min(in.n, int(rate*time.Since(start).Seconds()))
+		for ; sent < due; sent++ {
+			r := &kgo.Record{Key: in.enc.keys.at(sent), Value: in.enc.values.at(sent), Timestamp: time.Now()}
+			if target == "ceiling" {
+				r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(nil, in.enc.sizes[sent])}}
+			} else if id := in.enc.eventIDs.at(sent); len(id) > 0 {
+				times.addEvent(string(id), r.Timestamp)
+			}
+			dead := in.enc.sizes[sent].kind == kindDLQ && target != "ceiling"
+			prod.Produce(ctx, r, func(r *kgo.Record, err error) {
+				if err != nil {
+					perr.CompareAndSwap(nil, &err)
+					return
+				}
+				if dead {
+					times.mu.Lock()
+					times.byPos[[2]int64{int64(r.Partition), r.Offset}] = r.Timestamp
+					times.mu.Unlock()
+				}
+			})
+		}
+	}
+	tick.Stop()
+	produceTime := time.Since(start)
+	if err := prod.Flush(ctx); err != nil {
+		return latencyResult{}, err
+	}
+	if p := perr.Load(); p != nil {
+		return latencyResult{}, *p
+	}
+	// Wait for every outcome.
+	deadline := time.Now().Add(time.Minute)
+	for received.Load() < int64(in.n) {
+		select {
+		case err := <-consDone:
+			return latencyResult{}, fmt.Errorf("outcome consumer: %v", err)
+		case err := <-done:
+			return latencyResult{}, fmt.Errorf("stopped before every outcome arrived: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return latencyResult{}, fmt.Errorf("%d of %d outcomes arrived", received.Load(), in.n)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		return latencyResult{}, err
+	}
+	if u := unmatched.Load(); u > 0 {
+		h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("latency %s: %d outcomes not matched to an input (left out)", target, u))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lats) == 0 {
+		return latencyResult{}, fmt.Errorf("no samples after the warm-up")
+	}
+	slices.Sort(lats)
+	q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))] }
+	return latencyResult{
+		rate: float64(in.n) / produceTime.Seconds(), produced: in.n, samples: len(lats),
+		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1],
+	}, nil
+}
+
+// consumeOutcomes reads the outcome topics and reports, for each outcome,
+// when its input was produced and when the outcome arrived.
+func (h *harness) consumeOutcomes(ctx context.Context, cl *kgo.Client, ceiling bool, topics processor.Topics, times *inputTimes, seen func(at, now time.Time, ok bool)) error {
+	var (
+		sc avro.StatusChange
+		rj avro.Rejection
+	)
+	for {
+		fs := cl.PollFetches(ctx)
+		now := time.Now()
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
+		if ferr != nil {
+			return ferr
+		}
+		var rerr error
+		fs.EachRecord(func(r *kgo.Record) {
+			if ceiling {
+				seen(r.Timestamp, now, true) // the ceiling copies the input's timestamp
+				return
+			}
+			var id string
+			switch r.Topic {
+			case topics.Status:
+				if err := h.codec.DecodeStatusChange(r.Value, &sc); err != nil {
+					rerr = err
+					return
+				}
+				id = sc.EventID
+			case topics.Rejections:
+				if err := h.codec.DecodeRejection(r.Value, &rj); err != nil {
+					rerr = err
+					return
+				}
+				id = rj.EventID
+			default:
+				var p, o int64 = -1, -1
+				for _, hd := range r.Headers {
+					switch hd.Key {
+					case processor.HeaderSourcePartition:
+						p, _ = strconv.ParseInt(string(hd.Value), 10, 32)
+					case processor.HeaderSourceOffset:
+						o, _ = strconv.ParseInt(string(hd.Value), 10, 64)
+					}
+				}
+				times.mu.Lock()
+				at, ok := times.byPos[[2]int64{p, o}]
+				times.mu.Unlock()
+				seen(at, now, ok)
+				return
+			}
+			at, ok := times.event(id)
+			seen(at, now, ok)
+		})
+		if rerr != nil {
+			return rerr
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Options configures a harness run. Zero fields take the defaults in
+// brackets (Tiny changes some of them, in braces).
+type Options struct {
+	// Brokers are the seed brokers of the real Kafka cluster. Required.
+	Brokers []string
+	// Tiny runs every measurement on a small workload in seconds (CI).
+	Tiny bool
+	// Orders is the workload's order count [200,000] {1,000}.
+	Orders int
+	// Events caps the workload's events; 0 = every lifecycle in full
+	// (about 4 events per order) [0].
+	Events int
+	// Partitions of the input and every output topic [12].
+	Partitions int32
+	// Seed of the workload [1].
+	Seed uint64
+	// CommitInterval and MaxBatchRecords of orderflow and the ceiling
+	// [processor defaults: 100 ms, 10,000].
+	CommitInterval  time.Duration
+	MaxBatchRecords int
+	// Scaling lists the instance counts of the scaling measurement [1,2,4].
+	// The 1-instance figure is the exactly_once measurement.
+	Scaling []int
+	// LatencyDuration is how long the latency measurement produces at its
+	// fixed rate [30s] {3s}; LatencyWarmup the leading part of it left out
+	// of the percentiles [2s] {500ms}.
+	LatencyDuration, LatencyWarmup time.Duration
+	// StoreOrders is the order count of the store restored and held by the
+	// RSS child [1,000,000] {5,000}.
+	StoreOrders int
+	// WorkDir holds state dirs, logs and the built binary [bench/.work].
+	WorkDir string
+	// OrderflowBin is a built orderflow binary for the RSS measurement;
+	// empty builds ./cmd/orderflow into WorkDir.
+	OrderflowBin string
+	// KafkaVersion names the broker's version in the report [read from
+	// deploy/kafka/pom.xml].
+	KafkaVersion string
+	// TopicPrefix prefixes every topic, group and transactional id
+	// [bench-<unix time>].
+	TopicPrefix string
+	// Timeout bounds each measurement [10m] {2m}.
+	Timeout time.Duration
+	// Log receives progress lines [io.Discard].
+	Log io.Writer
+	// Profile, if not empty, is a directory where the exactly_once
+	// measurement writes cpu.pprof and allocs.pprof.
+	Profile string
+	// ClientOpts are extra franz-go options given to orderflow (as
+	// Config.KafkaOpts) and the ceiling alike, e.g. a producer compression,
+	// for experiments [none].
+	ClientOpts []kgo.Opt
+	// Only, if not empty, runs only the named measurements (ceiling, eos,
+	// alos, scaling, latency, restore, rss), for profiling; the report is
+	// then incomplete.
+	Only []string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Orders == 0 {
+		o.Orders = 200_000
+		if o.Tiny {
+			o.Orders = 1_000
+		}
+	}
+	if o.Partitions == 0 {
+		o.Partitions = 12
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = 100 * time.Millisecond
+	}
+	if o.MaxBatchRecords == 0 {
+		o.MaxBatchRecords = 10_000
+	}
+	if len(o.Scaling) == 0 {
+		o.Scaling = []int{1, 2, 4}
+	}
+	if o.LatencyDuration == 0 {
+		o.LatencyDuration = 30 * time.Second
+		if o.Tiny {
+			o.LatencyDuration = 3 * time.Second
+		}
+	}
+	if o.LatencyWarmup == 0 {
+		o.LatencyWarmup = 2 * time.Second
+		if o.Tiny {
+			o.LatencyWarmup = 500 * time.Millisecond
+		}
+	}
+	if o.StoreOrders == 0 {
+		o.StoreOrders = 1_000_000
+		if o.Tiny {
+			o.StoreOrders = 5_000
+		}
+	}
+	if o.WorkDir == "" {
+		o.WorkDir = "bench/.work"
+	}
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = "bench-" + time.Now().Format("20060102-150405")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Minute
+		if o.Tiny {
+			o.Timeout = 2 * time.Minute
+		}
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	return o
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if len(o.Brokers) == 0 {
+		errs = append(errs, errors.New("bench: no brokers"))
+	}
+	if o.Orders < 1 || o.StoreOrders < 1 || o.Partitions < 1 {
+		errs = append(errs, errors.New("bench: orders, store orders and partitions must be positive"))
+	}
+	if o.LatencyWarmup >= o.LatencyDuration {
+		errs = append(errs, errors.New("bench: the latency warm-up must be shorter than the latency duration"))
+	}
+	return errors.Join(errs...)
+}
+
+func (o Options) runs(name string) bool {
+	if len(o.Only) == 0 {
+		return true
+	}
+	for _, n := range o.Only {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}

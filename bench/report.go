@@ -1,0 +1,376 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Report is the result of one harness run.
+type Report struct {
+	Date       time.Time    `json:"date"`
+	Tiny       bool         `json:"tiny"`
+	Machine    Machine      `json:"machine"`
+	LoadBefore [3]float64   `json:"load_before"` // /proc/loadavg (1, 5, 15 min) at the start
+	LoadAfter  [3]float64   `json:"load_after"`  // and at the end
+	Workload   WorkloadInfo `json:"workload"`
+	Figures    []Figure     `json:"figures"`
+	// Checks are the harness's consistency checks (counts as expected)
+	// and anything odd it noticed.
+	Checks []string `json:"checks"`
+
+	commitInterval time.Duration
+	throughputs    map[string]throughput
+	figures        map[string]*Figure
+}
+
+// Machine describes where the run ran.
+type Machine struct {
+	Host         string  `json:"host"`
+	CPU          string  `json:"cpu"`
+	Cores        int     `json:"cores"`
+	MemoryGiB    float64 `json:"memory_gib"`
+	OS           string  `json:"os"`
+	Go           string  `json:"go"`
+	KafkaVersion string  `json:"kafka_version"`
+}
+
+// WorkloadInfo describes the preloaded input.
+type WorkloadInfo struct {
+	Seed            uint64  `json:"seed"`
+	Orders          int     `json:"orders"`
+	Records         int64   `json:"records"`
+	Bytes           int64   `json:"bytes"`
+	Partitions      int32   `json:"partitions"`
+	Accepted        int64   `json:"accepted"`
+	Rejected        int64   `json:"rejected"`
+	DLQ             int64   `json:"dlq"`
+	StoreOrders     int     `json:"store_orders"`
+	CommitInterval  string  `json:"commit_interval"`
+	MaxBatchRecords int     `json:"max_batch_records"`
+	PreloadSeconds  float64 `json:"preload_seconds"`
+}
+
+// Figure is one measured figure, as a ratio of its ceiling where it has
+// one, and whether it meets its target where it has one.
+type Figure struct {
+	Key   string  `json:"key"`
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	// Baseline names the figure Ratio is taken against (a ceiling, or for
+	// peak RSS the target); BaselineValue is its value.
+	Baseline      string  `json:"baseline,omitempty"`
+	BaselineValue float64 `json:"baseline_value,omitempty"`
+	Ratio         float64 `json:"ratio,omitempty"`
+	Target        string  `json:"target,omitempty"`
+	Met           *bool   `json:"met,omitempty"`
+	Note          string  `json:"note,omitempty"`
+}
+
+// figureKeys are every figure of a complete report, in report order.
+var figureKeys = []string{
+	"ceiling_eos", "ceiling_plain", "orderflow_eos", "orderflow_alos",
+	"scaling_1", "scaling_2", "scaling_4",
+	"latency_rate", "latency_ceiling_p50", "latency_ceiling_p99", "latency_ceiling_p999",
+	"latency_p50", "latency_p99", "latency_p999",
+	"restore_ceiling", "restore", "restore_seconds",
+	"rss_peak", "rss_after_restore", "rss_child_restore_seconds",
+}
+
+func newReport(o Options) *Report {
+	r := &Report{
+		Date:           time.Now(),
+		Tiny:           o.Tiny,
+		Machine:        machineInfo(o.KafkaVersion),
+		LoadBefore:     loadAvg(),
+		commitInterval: o.CommitInterval,
+		throughputs:    map[string]throughput{},
+		figures:        map[string]*Figure{},
+	}
+	return r
+}
+
+func (r *Report) set(f Figure) { r.figures[f.Key] = &f }
+
+func (r *Report) setThroughput(key string, t throughput) {
+	r.throughputs[key] = t
+	names := map[string]string{
+		"ceiling_eos":    "transactional ceiling (consume -> produce, GroupTransactSession)",
+		"ceiling_plain":  "plain ceiling (no transactions)",
+		"orderflow_eos":  "orderflow exactly_once, 1 instance",
+		"orderflow_alos": "orderflow at_least_once, 1 instance",
+	}
+	name := names[key]
+	if n, ok := strings.CutPrefix(key, "scaling_"); ok {
+		name = "orderflow exactly_once, " + n + " instance(s)"
+	}
+	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s",
+		Note: fmt.Sprintf("%d records, wall %.1fs incl. start-up", t.records, t.wall.Seconds())})
+}
+
+func (r *Report) setLatency(target string, l latencyResult) {
+	prefix, who := "latency_", "orderflow"
+	if target == "ceiling" {
+		prefix, who = "latency_ceiling_", "transactional ceiling"
+	}
+	r.set(Figure{Key: "latency_rate", Name: "latency load: half the exactly_once rate", Value: l.rate, Unit: "records/s",
+		Note: fmt.Sprintf("%d records, %d samples after the warm-up", l.produced, l.samples)})
+	for _, q := range []struct {
+		k string
+		d time.Duration
+	}{{"p50", l.p50}, {"p99", l.p99}, {"p999", l.p999}} {
+		r.set(Figure{Key: prefix + q.k, Name: who + " end-to-end latency " + q.k, Value: ms(q.d), Unit: "ms",
+			Note: fmt.Sprintf("max %.1f ms", ms(l.max))})
+	}
+}
+
+func (r *Report) setRestore(key string, records int64, took time.Duration) {
+	if key == "restore_ceiling" {
+		r.set(Figure{Key: key, Name: "restore ceiling (read the changelog, no store)", Value: float64(records) / took.Seconds(),
+			Unit: "records/s", Note: fmt.Sprintf("%d records in %.2fs", records, took.Seconds())})
+		return
+	}
+	r.set(Figure{Key: key, Name: "restore into an empty store (statestore.Restore, all partitions)", Value: float64(records) / took.Seconds(),
+		Unit: "records/s", Note: fmt.Sprintf("%d orders", records)})
+	r.set(Figure{Key: "restore_seconds", Name: "restore time", Value: took.Seconds(), Unit: "s",
+		Note: fmt.Sprintf("%d orders", records)})
+}
+
+func (r *Report) setRSS(peak, afterRestore int64, restoreTook time.Duration, orders int64) {
+	r.set(Figure{Key: "rss_peak", Name: "peak RSS of `orderflow run` (VmHWM)", Value: float64(peak) / (1 << 20), Unit: "MiB",
+		Note: fmt.Sprintf("restored the store, then processed the input: %d orders in the store at the end", orders)})
+	r.set(Figure{Key: "rss_after_restore", Name: "peak RSS when the restore finished", Value: float64(afterRestore) / (1 << 20), Unit: "MiB"})
+	r.set(Figure{Key: "rss_child_restore_seconds", Name: "`orderflow run` start to every partition restored", Value: restoreTook.Seconds(), Unit: "s"})
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// finish computes ratios and targets and orders the figures.
+func (r *Report) finish() {
+	r.LoadAfter = loadAvg()
+	ratio := func(key, base string) {
+		f, b := r.figures[key], r.figures[base]
+		if f == nil || b == nil || b.Value == 0 {
+			return
+		}
+		f.Baseline, f.BaselineValue, f.Ratio = base, b.Value, f.Value/b.Value
+	}
+	target := func(key, text string, met func(f *Figure) bool) {
+		if f := r.figures[key]; f != nil {
+			ok := met(f)
+			f.Target, f.Met = text, &ok
+		}
+	}
+	ratio("ceiling_eos", "ceiling_eos")
+	ratio("ceiling_plain", "ceiling_plain")
+	ratio("orderflow_eos", "ceiling_eos")
+	ratio("orderflow_alos", "ceiling_plain")
+	for _, k := range []string{"scaling_1", "scaling_2", "scaling_4"} {
+		ratio(k, "ceiling_eos")
+	}
+	ratio("latency_rate", "orderflow_eos")
+	for _, q := range []string{"p50", "p99", "p999"} {
+		ratio("latency_ceiling_"+q, "latency_ceiling_"+q)
+		ratio("latency_"+q, "latency_ceiling_"+q)
+	}
+	ratio("restore_ceiling", "restore_ceiling")
+	ratio("restore", "restore_ceiling")
+	target("orderflow_eos", ">= 0.70 x transactional ceiling", func(f *Figure) bool { return f.Ratio >= 0.70 })
+	target("orderflow_alos", ">= 0.75 x plain ceiling", func(f *Figure) bool { return f.Ratio >= 0.75 })
+	limit := ms(2*r.commitInterval + 50*time.Millisecond)
+	target("latency_p99", fmt.Sprintf("< %.0f ms (2 x commit interval + 50 ms)", limit), func(f *Figure) bool { return f.Value < limit })
+	target("restore", ">= 200,000 records/s", func(f *Figure) bool { return f.Value >= 200_000 })
+	if f := r.figures["rss_peak"]; f != nil {
+		f.Baseline, f.BaselineValue, f.Ratio = "target", 512, f.Value/512
+	}
+	target("rss_peak", "<= 512 MiB", func(f *Figure) bool { return f.Value <= 512 })
+	r.Figures = r.Figures[:0]
+	for _, k := range figureKeys {
+		if f := r.figures[k]; f != nil {
+			r.Figures = append(r.Figures, *f)
+		}
+	}
+}
+
+// Missing lists the figures a complete report has that r lacks or holds
+// as zero or less.
+func (r *Report) Missing() []string {
+	have := map[string]float64{}
+	for _, f := range r.Figures {
+		have[f.Key] = f.Value
+	}
+	var out []string
+	for _, k := range figureKeys {
+		if v, ok := have[k]; !ok || !(v > 0) || math.IsInf(v, 0) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// WriteTable prints the figures as a table.
+func (r *Report) WriteTable(w io.Writer) error {
+	_, err := io.WriteString(w, r.table())
+	return err
+}
+
+func (r *Report) table() string {
+	var b strings.Builder
+	b.WriteString("| figure | value | unit | ratio | of | target | met |\n|---|---:|---|---:|---|---|---|\n")
+	for _, f := range r.Figures {
+		ratio, met := "", ""
+		if f.Baseline != "" {
+			ratio = strconv.FormatFloat(f.Ratio, 'f', 2, 64)
+		}
+		if f.Met != nil {
+			met = map[bool]string{true: "yes", false: "**no**"}[*f.Met]
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", f.Key, num(f.Value), f.Unit, ratio, f.Baseline, f.Target, met)
+	}
+	return b.String()
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+// Markdown renders the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "# orderflow bench, %s on %s\n\n", r.Date.Format("2006-01-02 15:04 MST"), m.Host)
+	if r.Tiny {
+		b.WriteString("**Tiny mode** (CI smoke run): the figures mean nothing.\n\n")
+	}
+	fmt.Fprintf(&b, "Machine: %d cores (%s), %.1f GiB memory, %s, %s, Apache Kafka %s (single local KRaft broker).  \n",
+		m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Go, m.KafkaVersion)
+	fmt.Fprintf(&b, "Load average (1/5/15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end.\n\n",
+		r.LoadBefore[0], r.LoadBefore[1], r.LoadBefore[2], r.LoadAfter[0], r.LoadAfter[1], r.LoadAfter[2])
+	w := r.Workload
+	fmt.Fprintf(&b, "Workload: seed %d, %d orders, %d records (%.1f MiB) in %d partitions: %d accepted, %d rejected, %d undecodable. "+
+		"Commit interval %s, at most %d records per batch. Store of %d orders for restore and RSS.\n\n",
+		w.Seed, w.Orders, w.Records, float64(w.Bytes)/(1<<20), w.Partitions, w.Accepted, w.Rejected, w.DLQ,
+		w.CommitInterval, w.MaxBatchRecords, w.StoreOrders)
+	b.WriteString(r.table())
+	b.WriteString("\n## Figures\n\n")
+	for _, f := range r.Figures {
+		fmt.Fprintf(&b, "- `%s` — %s: %s %s", f.Key, f.Name, num(f.Value), f.Unit)
+		if f.Note != "" {
+			fmt.Fprintf(&b, " (%s)", f.Note)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Checks) > 0 {
+		b.WriteString("\n## Checks\n\n")
+		for _, c := range r.Checks {
+			fmt.Fprintf(&b, "- %s\n", c)
+		}
+	}
+	b.WriteString(`
+## How each figure is measured
+
+- Throughput figures are input records committed per second, from the first committed batch (once
+  every instance owns its final partitions and has restored them) to the last; all runs read the
+  same preloaded input, each with a fresh app id, state dir and output topics.
+- The ceilings are a minimal franz-go program (bench/ceiling.go) with orderflow's client options,
+  loop, commit interval and batch bound: per input record it produces the records orderflow
+  produces for it, of the same sizes (changelog + status for an accepted event, a rejection for a
+  refused one, a dead-letter copy for an undecodable one), without decoding, state or logic.
+- Latency: records are produced at half the exactly_once rate, each stamped with its produce time;
+  a read_committed consumer of the status, rejections and dead-letter topics takes the time its
+  outcome arrives. The warm-up is left out.
+- Restore: the changelog holds one state per order (the workload's final states under new ids);
+  every partition is restored concurrently into an empty store. The ceiling only reads it.
+- RSS: ` + "`orderflow run`" + ` as a child process restores that store into an empty state dir, then
+  processes the input; VmHWM from /proc/PID/status when the group has committed the input's end.
+`)
+	return b.String()
+}
+
+// WriteFiles writes <dir>/<date>-<host>.md and .json and returns their
+// paths.
+func (r *Report) WriteFiles(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	host := regexp.MustCompile(`[^a-zA-Z0-9._-]+`).ReplaceAllString(r.Machine.Host, "_")
+	base := filepath.Join(dir, r.Date.Format("2006-01-02")+"-"+host)
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(base+".md", []byte(r.Markdown()), 0o644); err != nil {
+		return nil, err
+	}
+	return []string{base + ".md", base + ".json"}, nil
+}
+
+func machineInfo(kafkaVersion string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), KafkaVersion: kafkaVersion}
+	m.Host, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				m.MemoryGiB = math.Round(kb/(1<<20)*10) / 10
+			}
+		}
+	}
+	if m.KafkaVersion == "" {
+		m.KafkaVersion = "unknown"
+	}
+	return m
+}
+
+func loadAvg() (l [3]float64) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return l
+	}
+	f := strings.Fields(string(b))
+	for i := 0; i < 3 && i < len(f); i++ {
+		l[i], _ = strconv.ParseFloat(f[i], 64)
+	}
+	return l
+}
+
+// KafkaVersionFromPom reads kafka.version from deploy/kafka/pom.xml under
+// root ("" if it cannot).
+func KafkaVersionFromPom(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "kafka", "pom.xml"))
+	if err != nil {
+		return ""
+	}
+	m := regexp.MustCompile(`<kafka\.version>([^<]+)</kafka\.version>`).FindSubmatch(b)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}

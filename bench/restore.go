@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/statestore"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// bigApp is the app id whose changelog holds the store of StoreOrders
+// orders: the restore measurement reads it, the RSS child restores it.
+func (h *harness) bigApp() string { return h.name("big") }
+
+// writeStore writes StoreOrders order states to the big app's changelog:
+// the final states of the workload's orders, repeated under new order ids
+// ("c<k>-<order id>") until there are enough. Records go to the partition of
+// their key, as orderflow's changelog does.
+func (h *harness) writeStore(ctx context.Context) (string, error) {
+	changelog := processor.ChangelogTopic(h.bigApp())
+	compact := "compact"
+	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return "", err
+	}
+	f := h.enc
+	if f.finals.len() == 0 {
+		return "", errors.New("the workload created no orders")
+	}
+	start := time.Now()
+	var key []byte
+	err := produceAll(ctx, h.o.Brokers, changelog, h.o.StoreOrders, func(i int) ([]byte, []byte) {
+		j := i % f.finals.len()
+		key = fmt.Appendf(key[len(key):], "c%d-%s", i/f.finals.len(), f.finalIDs.at(j))
+		return key, f.finals.at(j)
+	}, nil)
+	if err != nil {
+		return "", err
+	}
+	h.logf("wrote %d order states to %s in %v", h.o.StoreOrders, changelog, time.Since(start).Round(time.Millisecond))
+	return changelog, nil
+}
+
+func (h *harness) restore(ctx context.Context) error {
+	changelog, err := h.writeStore(ctx)
+	if err != nil {
+		return err
+	}
+	// The ceiling: read the changelog to its end as the restore does
+	// (read_committed, the same fetch sizes), without writing anything.
+	start := time.Now()
+	n, err := readAll(ctx, h.adm, h.o.Brokers, changelog)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	h.logf("restore ceiling: read %d records in %v", n, took.Round(time.Millisecond))
+	h.rep.setRestore("restore_ceiling", n, took)
+
+	// The restore: every partition into an empty store, as a processor
+	// does on its first assignment (RestoreConcurrency at a time).
+	dir := filepath.Join(h.work, "restore")
+	defer os.RemoveAll(dir)
+	store, err := statestore.Open(statestore.Options{Dir: dir, ClosedAt: h.closedAt, Logger: h.plog})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	start = time.Now()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int64
+		errs  []error
+	)
+	slots := make(chan struct{}, processor.DefaultConfig().RestoreConcurrency)
+	for p := range h.o.Partitions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			res, err := store.Restore(ctx, p, statestore.RestoreOptions{
+				Topic:      changelog,
+				ClientOpts: []kgo.Opt{kgo.SeedBrokers(h.o.Brokers...)},
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			total += res.Records
+			errs = append(errs, err)
+		}()
+	}
+	wg.Wait()
+	took = time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if total != int64(h.o.StoreOrders) {
+		return fmt.Errorf("restored %d records, want %d", total, h.o.StoreOrders)
+	}
+	h.logf("restore: %d records into an empty store in %v", total, took.Round(time.Millisecond))
+	h.rep.setRestore("restore", total, took)
+	return nil
+}
+
+// closedAt is what the processor gives statestore.Options.ClosedAt.
+func (h *harness) closedAt(v []byte) (int64, bool) {
+	ms, closed, err := h.codec.StateClosedAt(v)
+	return ms, closed && err == nil
+}
+
+// readAll reads topic from its start to its last stable offset and returns
+// the number of records read (control records excluded).
+func readAll(ctx context.Context, adm *kadm.Client, brokers []string, topic string) (int64, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	want := map[int32]int64{}
+	assign := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		s, _ := starts.Lookup(topic, o.Partition)
+		if o.Offset > s.Offset {
+			want[o.Partition] = o.Offset
+			assign[o.Partition] = kgo.NewOffset().At(s.Offset)
+		}
+	})
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.FetchMaxBytes(statestore.DefaultRestoreFetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(statestore.DefaultRestoreFetchMaxBytes),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
+	)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	var n int64
+	for len(want) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
+		if ferr != nil {
+			return n, ferr
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				n++
+			}
+			if r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return n, nil
+}

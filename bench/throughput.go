@@ -1,0 +1,301 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderflow/orderflow/processor"
+)
+
+// throughput is one throughput measurement.
+type throughput struct {
+	records int64
+	// rate is the steady rate: input records committed per second from the
+	// first committed batch (after every instance owns its final
+	// partitions and is restored) to the last.
+	rate float64
+	// wall is the time from the start to the last commit, group join and
+	// restores included.
+	wall time.Duration
+}
+
+// watch polls progress until the committed records reach total.
+func watch(ctx context.Context, total int64, progress func() (committed int64, ready bool)) (throughput, error) {
+	start := time.Now()
+	var (
+		t0 time.Time
+		c0 int64
+	)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c, _ := progress()
+			return throughput{}, fmt.Errorf("%d of %d records committed: %w", c, total, ctx.Err())
+		case <-tick.C:
+		}
+		c, ready := progress()
+		now := time.Now()
+		if t0.IsZero() && ready && c > 0 {
+			t0, c0 = now, c
+		}
+		if c < total {
+			continue
+		}
+		t := throughput{records: c, wall: now.Sub(start)}
+		if c > c0 && !t0.IsZero() && now.Sub(t0) > 0 {
+			t.rate = float64(c-c0) / now.Sub(t0).Seconds()
+		} else {
+			t.rate = float64(c) / t.wall.Seconds() // all in one batch (tiny mode)
+		}
+		return t, nil
+	}
+}
+
+func (h *harness) outputTopics(app string) processor.Topics {
+	return processor.Topics{
+		Events:     h.input.topic,
+		Status:     app + ".status",
+		Rejections: app + ".rejections",
+		DLQ:        app + ".dlq",
+	}
+}
+
+// ceiling measures the ceiling program on the preloaded input.
+func (h *harness) ceiling(ctx context.Context, name string, transactional bool) (throughput, error) {
+	app := h.name(name)
+	topics := h.outputTopics(app)
+	changelog := processor.ChangelogTopic(app)
+	for _, t := range []string{topics.Status, topics.Rejections, topics.DLQ} {
+		if err := h.createTopic(ctx, t, nil); err != nil {
+			return throughput{}, err
+		}
+	}
+	compact := "compact"
+	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return throughput{}, err
+	}
+	defer h.deleteTopics(topics.Status, topics.Rejections, topics.DLQ, changelog)
+	var committed atomic.Int64
+	var assigned atomic.Int32
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- runCeiling(rctx, ceilingConfig{
+			brokers: h.o.Brokers, input: h.input.topic, group: app, transactional: transactional,
+			commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords,
+			topics: topics, changelog: changelog, sizes: h.input.lookup,
+			payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, assigned: &assigned,
+		})
+	}()
+	var rerr error
+	exited := false
+	t, err := watch(rctx, h.input.records, func() (int64, bool) {
+		select {
+		case rerr = <-done:
+			exited = true
+			cancel()
+		default:
+		}
+		return committed.Load(), assigned.Load() == h.o.Partitions
+	})
+	cancel()
+	if !exited {
+		rerr = <-done
+	}
+	if rerr != nil {
+		return t, rerr
+	}
+	return t, err
+}
+
+func (h *harness) ceilings(ctx context.Context) error {
+	for _, c := range []struct {
+		key           string
+		transactional bool
+	}{{"ceiling_eos", true}, {"ceiling_plain", false}} {
+		t, err := h.ceiling(ctx, c.key, c.transactional)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.key, err)
+		}
+		h.logf("%s: %.0f records/s (wall %v)", c.key, t.rate, t.wall.Round(time.Millisecond))
+		h.rep.setThroughput(c.key, t)
+	}
+	return nil
+}
+
+// orderflow measures n in-process orderflow instances on the preloaded
+// input, with a fresh app id and state dirs.
+func (h *harness) orderflow(ctx context.Context, name string, g processor.Guarantee, n int, profileDir string) (throughput, error) {
+	app := h.name(name)
+	base := processor.DefaultConfig()
+	base.Brokers = h.o.Brokers
+	base.AppID = app
+	base.Topics = h.outputTopics(app)
+	base.Guarantee = g
+	base.CommitInterval = h.o.CommitInterval
+	base.MaxBatchRecords = h.o.MaxBatchRecords
+	base.Partitions = h.o.Partitions
+	base.Logger = h.plog.With("run", name)
+	base.KafkaOpts = h.o.ClientOpts
+	if err := processor.EnsureTopics(ctx, h.adm, base); err != nil {
+		return throughput{}, err
+	}
+	defer h.deleteTopics(base.Topics.Status, base.Topics.Rejections, base.Topics.DLQ, processor.ChangelogTopic(app))
+	stateDir := filepath.Join(h.work, name)
+	defer os.RemoveAll(stateDir)
+
+	procs := make([]*processor.Processor, n)
+	for i := range procs {
+		cfg := base
+		cfg.InstanceID = fmt.Sprintf("i%d", i)
+		cfg.StateDir = filepath.Join(stateDir, cfg.InstanceID)
+		p, err := processor.New(cfg)
+		if err != nil {
+			return throughput{}, err
+		}
+		procs[i] = p
+	}
+	if profileDir != "" {
+		stop, err := startProfile(profileDir)
+		if err != nil {
+			return throughput{}, err
+		}
+		defer stop()
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Run(rctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	t, err := watch(rctx, h.input.records, func() (int64, bool) {
+		var events int64
+		owned := 0
+		ready := true
+		for _, p := range procs {
+			events += p.Stats().Events
+			a := len(p.Assigned())
+			owned += a
+			ready = ready && p.Ready() && (a > 0 || n > int(h.o.Partitions))
+		}
+		return events, ready && owned == int(h.o.Partitions)
+	})
+	cancel()
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		err = errors.Join(err, e)
+	}
+	if err != nil {
+		return t, err
+	}
+	var s processor.Stats
+	for _, p := range procs {
+		ps := p.Stats()
+		s.Events += ps.Events
+		s.Transitions += ps.Transitions
+		s.Rejections += ps.Rejections
+		s.DLQ += ps.DLQ
+		s.Aborts += ps.Aborts
+		s.Batches += ps.Batches
+	}
+	x := h.enc.expect
+	check := fmt.Sprintf("%s: %d events, %d transitions, %d rejections, %d dlq, %d batches, %d aborts",
+		name, s.Events, s.Transitions, s.Rejections, s.DLQ, s.Batches, s.Aborts)
+	if s.Events != x.events || s.Transitions != x.transitions || s.Rejections != x.rejections || s.DLQ != x.dlq {
+		check += fmt.Sprintf(" — differs from the expected %d/%d/%d/%d (at_least_once may repeat work after a rebalance)",
+			x.events, x.transitions, x.rejections, x.dlq)
+	} else {
+		check += " — as expected"
+	}
+	h.rep.Checks = append(h.rep.Checks, check)
+	return t, nil
+}
+
+// startProfile starts a CPU profile into dir; stop ends it and writes the
+// allocations profile (allocs-before.pprof is the baseline to diff with:
+// go tool pprof -diff_base allocs-before.pprof allocs.pprof).
+func startProfile(dir string) (stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	writeAllocs := func(name string) {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err == nil {
+			runtime.GC()
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
+			f.Close()
+		}
+	}
+	writeAllocs("allocs-before.pprof")
+	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		writeAllocs("allocs.pprof")
+	}, nil
+}
+
+func (h *harness) eos(ctx context.Context) error {
+	t, err := h.orderflow(ctx, "eos", processor.ExactlyOnce, 1, h.o.Profile)
+	if err != nil {
+		return err
+	}
+	h.logf("orderflow exactly_once: %.0f records/s (wall %v)", t.rate, t.wall.Round(time.Millisecond))
+	h.rep.setThroughput("orderflow_eos", t)
+	return nil
+}
+
+func (h *harness) alos(ctx context.Context) error {
+	t, err := h.orderflow(ctx, "alos", processor.AtLeastOnce, 1, "")
+	if err != nil {
+		return err
+	}
+	h.logf("orderflow at_least_once: %.0f records/s (wall %v)", t.rate, t.wall.Round(time.Millisecond))
+	h.rep.setThroughput("orderflow_alos", t)
+	return nil
+}
+
+func (h *harness) scaling(ctx context.Context) error {
+	for _, n := range h.o.Scaling {
+		key := fmt.Sprintf("scaling_%d", n)
+		if n == 1 {
+			if t, ok := h.rep.throughputs["orderflow_eos"]; ok {
+				h.rep.setThroughput(key, t)
+				continue
+			}
+		}
+		t, err := h.orderflow(ctx, key, processor.ExactlyOnce, n, "")
+		if err != nil {
+			return fmt.Errorf("%d instances: %w", n, err)
+		}
+		h.logf("orderflow exactly_once x%d: %.0f records/s (wall %v)", n, t.rate, t.wall.Round(time.Millisecond))
+		h.rep.setThroughput(key, t)
+	}
+	return nil
+}

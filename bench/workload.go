@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/topology"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Outcome kinds of an input record: what orderflow produces for it.
+const (
+	kindAccepted = iota + 1 // changelog + status
+	kindRejected            // rejection
+	kindDLQ                 // dead-letter copy
+)
+
+// outSizes are the records orderflow produces for one input record: their
+// kind and value sizes. The ceiling produces records of these sizes.
+type outSizes struct {
+	kind      uint8
+	changelog int32 // changelog value bytes (accepted only)
+	output    int32 // status, rejection or DLQ value bytes
+}
+
+// encoded is a workload encoded as the processor reads it, with what
+// orderflow will produce for each record. It is held in arenas, without
+// pointers, so that keeping it while processors run in the same process
+// adds nothing to the garbage collector's work.
+type encoded struct {
+	keys, values arena
+	eventIDs     arena // "" for malformed records
+	sizes        []outSizes
+	expect       expectation
+	// finalIDs and finals are every created order's id and final encoded
+	// state, in id order.
+	finalIDs, finals arena
+	orders           int
+	bytes            int64
+	// outputs are real encoded outputs (states, status changes,
+	// rejections) end to end, the first few MiB of them: the ceiling cuts
+	// its values from them, so they compress as orderflow's do.
+	outputs []byte
+}
+
+const maxOutputs = 8 << 20
+
+func (e *encoded) len() int { return e.keys.len() }
+
+// expectation is what a correct processor reports after the workload.
+type expectation struct {
+	events, transitions, rejections, dlq int64
+}
+
+// arena is a list of byte strings in one buffer.
+type arena struct {
+	buf []byte
+	end []int // end[i] is where item i ends
+}
+
+func (a *arena) add(b []byte) {
+	a.buf = append(a.buf, b...)
+	a.end = append(a.end, len(a.buf))
+}
+
+func (a *arena) len() int { return len(a.end) }
+
+// at returns item i; it shares the arena's memory.
+func (a *arena) at(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = a.end[i-1]
+	}
+	return a.buf[start:a.end[i]:a.end[i]]
+}
+
+// encodeWorkload generates the workload of o, encodes it and runs it
+// through the state machine the way the processor will (one order's events
+// in order), to know the size of every output record and the final state of
+// every order.
+func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, now time.Time) (*encoded, error) {
+	items := workload.Generate(o)
+	e := &encoded{sizes: make([]outSizes, len(items))}
+	states := make(map[string]*topology.State)
+	finals := make(map[string][]byte)
+	for i := range items {
+		it := &items[i]
+		e.keys.add([]byte(it.Key))
+		e.expect.events++
+		if it.Malformed != nil {
+			e.values.add(it.Malformed)
+			e.eventIDs.add(nil)
+			e.sizes[i] = outSizes{kind: kindDLQ, output: int32(len(it.Malformed))}
+			e.expect.dlq++
+			e.bytes += int64(len(it.Key) + len(it.Malformed))
+			continue
+		}
+		v, err := codec.EncodeEvent(nil, &it.Event)
+		if err != nil {
+			return nil, fmt.Errorf("encoding event %d: %w", i, err)
+		}
+		e.values.add(v)
+		e.eventIDs.add([]byte(it.Event.EventID))
+		e.bytes += int64(len(it.Key) + len(v))
+		// The processor applies the decoded event (times in ms).
+		var ev topology.Event
+		if err := codec.DecodeEvent(v, &ev); err != nil {
+			return nil, fmt.Errorf("decoding event %d: %w", i, err)
+		}
+		out := topology.Apply(m, states[it.Key], &ev)
+		if !out.Accepted {
+			rj := avro.RejectionFromOutcome(&ev, &out, now)
+			rv, err := codec.EncodeRejection(nil, &rj)
+			if err != nil {
+				return nil, err
+			}
+			e.sizes[i] = outSizes{kind: kindRejected, output: int32(len(rv))}
+			e.keepOutput(rv)
+			e.expect.rejections++
+			continue
+		}
+		next := out.Next
+		if next.ClosedAt == nil && m.IsTerminal(next.State) {
+			closed := now
+			next.ClosedAt = &closed
+		}
+		sv, err := codec.EncodeState(nil, &next)
+		if err != nil {
+			return nil, err
+		}
+		sc := avro.StatusChangeFromOutcome(&ev, &out, now)
+		cv, err := codec.EncodeStatusChange(nil, &sc)
+		if err != nil {
+			return nil, err
+		}
+		states[it.Key] = &next
+		finals[it.Key] = sv
+		e.sizes[i] = outSizes{kind: kindAccepted, changelog: int32(len(sv)), output: int32(len(cv))}
+		e.keepOutput(sv)
+		e.keepOutput(cv)
+		e.expect.transitions++
+	}
+	ids := make([]string, 0, len(finals))
+	for id := range finals {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		e.finalIDs.add([]byte(id))
+		e.finals.add(finals[id])
+	}
+	e.orders = len(ids)
+	return e, nil
+}
+
+func (e *encoded) keepOutput(v []byte) {
+	if len(e.outputs) < maxOutputs {
+		e.outputs = append(e.outputs, v...)
+	}
+}
+
+// preloaded is the input topic after preloading: the out sizes of each
+// record by partition and offset, for the ceiling.
+type preloaded struct {
+	topic   string
+	records int64
+	sizes   [][]outSizes // [partition][offset]
+}
+
+func (p *preloaded) lookup(r *kgo.Record) (outSizes, bool) {
+	if int(r.Partition) >= len(p.sizes) || r.Offset >= int64(len(p.sizes[r.Partition])) {
+		return outSizes{}, false
+	}
+	return p.sizes[r.Partition][r.Offset], true
+}
+
+// produceAll writes records to topic with a fast non-transactional producer,
+// keyed (the default partitioner: murmur2 of the key, as the Java client and
+// orderflow's outputs). onAck, if not nil, sees each acknowledged record
+// with its index; calls for one partition come in offset order.
+func produceAll(ctx context.Context, brokers []string, topic string, n int, record func(i int) (key, value []byte), onAck func(i int, r *kgo.Record)) error {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(100_000),
+		kgo.ProducerBatchMaxBytes(1<<20),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var (
+		mu   sync.Mutex
+		perr error
+	)
+	for i := range n {
+		k, v := record(i)
+		cl.Produce(ctx, &kgo.Record{Key: k, Value: v}, func(r *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if perr == nil {
+					perr = fmt.Errorf("producing to %s: %w", topic, err)
+				}
+				return
+			}
+			if onAck != nil {
+				onAck(i, r)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return perr
+}
+
+// preload writes the encoded workload to topic and returns the out sizes by
+// partition and offset.
+func preload(ctx context.Context, brokers []string, topic string, partitions int32, e *encoded) (*preloaded, error) {
+	p := &preloaded{topic: topic, sizes: make([][]outSizes, partitions)}
+	var bad error
+	err := produceAll(ctx, brokers, topic, e.len(), func(i int) ([]byte, []byte) { return e.keys.at(i), e.values.at(i) }, func(i int, r *kgo.Record) {
+		s := p.sizes[r.Partition]
+		if r.Offset != int64(len(s)) && bad == nil {
+			bad = fmt.Errorf("preload: partition %d offset %d, expected %d (is the topic fresh?)", r.Partition, r.Offset, len(s))
+		}
+		p.sizes[r.Partition] = append(s, e.sizes[i])
+		p.records++
+	})
+	if err == nil {
+		err = bad
+	}
+	return p, err
+}
