@@ -131,7 +131,7 @@ func (h *harness) preload(ctx context.Context) error {
 	h.rep.Workload = WorkloadInfo{
 		Seed: h.o.Seed, Orders: enc.orders, Records: h.input.records, Bytes: enc.bytes, Partitions: h.o.Partitions,
 		Accepted: enc.expect.transitions, Rejected: enc.expect.rejections, DLQ: enc.expect.dlq,
-		StoreOrders: h.o.StoreOrders, CommitInterval: h.o.CommitInterval.String(), MaxBatchRecords: h.o.MaxBatchRecords,
+		StoreOrders: h.o.StoreOrders, CommitInterval: h.o.CommitInterval.String(), MaxBatchRecords: h.o.MaxBatchRecords, Threads: h.o.Threads,
 		PreloadSeconds: took.Seconds(),
 	}
 	return nil

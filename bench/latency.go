@@ -126,6 +126,7 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		cfg.Topics = topics
 		cfg.CommitInterval = h.o.CommitInterval
 		cfg.MaxBatchRecords = h.o.MaxBatchRecords
+		cfg.Threads = h.o.Threads
 		cfg.Partitions = h.o.Partitions
 		cfg.StateDir = filepath.Join(h.work, "latency")
 		cfg.Logger = h.plog.With("run", "latency")

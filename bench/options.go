@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"io"
+	"runtime"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,6 +29,9 @@ type Options struct {
 	// [processor defaults: 100 ms, 10,000].
 	CommitInterval  time.Duration
 	MaxBatchRecords int
+	// Threads of each orderflow instance (processor.Config.Threads): one
+	// per core, so the instance uses the machine [runtime.NumCPU()].
+	Threads int
 	// Scaling lists the instance counts of the scaling measurement [1,2,4].
 	// The 1-instance figure is the exactly_once measurement.
 	Scaling []int
@@ -84,6 +88,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatchRecords == 0 {
 		o.MaxBatchRecords = 10_000
+	}
+	if o.Threads == 0 {
+		o.Threads = runtime.NumCPU()
 	}
 	if len(o.Scaling) == 0 {
 		o.Scaling = []int{1, 2, 4}

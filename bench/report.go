@@ -56,6 +56,7 @@ type WorkloadInfo struct {
 	StoreOrders     int     `json:"store_orders"`
 	CommitInterval  string  `json:"commit_interval"`
 	MaxBatchRecords int     `json:"max_batch_records"`
+	Threads         int     `json:"threads"`
 	PreloadSeconds  float64 `json:"preload_seconds"`
 }
 
@@ -264,9 +265,9 @@ func (r *Report) Markdown() string {
 		r.LoadBefore[0], r.LoadBefore[1], r.LoadBefore[2], r.LoadAfter[0], r.LoadAfter[1], r.LoadAfter[2])
 	w := r.Workload
 	fmt.Fprintf(&b, "Workload: seed %d, %d orders, %d records (%.1f MiB) in %d partitions: %d accepted, %d rejected, %d undecodable. "+
-		"Commit interval %s, at most %d records per batch. Store of %d orders for restore and RSS.\n\n",
+		"Commit interval %s, at most %d records per batch, %d thread(s) per orderflow instance (--threads). Store of %d orders for restore and RSS.\n\n",
 		w.Seed, w.Orders, w.Records, float64(w.Bytes)/(1<<20), w.Partitions, w.Accepted, w.Rejected, w.DLQ,
-		w.CommitInterval, w.MaxBatchRecords, w.StoreOrders)
+		w.CommitInterval, w.MaxBatchRecords, w.Threads, w.StoreOrders)
 	b.WriteString(r.table())
 	b.WriteString("\n## Figures\n\n")
 	for _, f := range r.Figures {

@@ -57,6 +57,7 @@ func (h *harness) rss(ctx context.Context) error {
 		"--partitions", strconv.Itoa(int(h.o.Partitions)),
 		"--commit-interval", h.o.CommitInterval.String(),
 		"--max-batch-records", strconv.Itoa(h.o.MaxBatchRecords),
+		"--threads", strconv.Itoa(h.o.Threads),
 		"--log-format", "json",
 		"--log-level", "info",
 	)

@@ -144,6 +144,7 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 	base.Guarantee = g
 	base.CommitInterval = h.o.CommitInterval
 	base.MaxBatchRecords = h.o.MaxBatchRecords
+	base.Threads = h.o.Threads
 	base.Partitions = h.o.Partitions
 	base.Logger = h.plog.With("run", name)
 	base.KafkaOpts = h.o.ClientOpts

@@ -31,6 +31,7 @@ type childConfig struct {
 	Topics     processor.Topics
 	Guarantee  processor.Guarantee
 	Partitions int32
+	Threads    int
 }
 
 func runChild(js string) int {
@@ -47,6 +48,7 @@ func runChild(js string) int {
 	cfg.Topics = cc.Topics
 	cfg.Guarantee = cc.Guarantee
 	cfg.Partitions = cc.Partitions
+	cfg.Threads = cc.Threads
 	cfg.SessionTimeout = 6 * time.Second
 	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	p, err := processor.New(cfg)
@@ -75,7 +77,7 @@ func (e *env) startChild(t *testing.T, name, stateDir string, g processor.Guaran
 	t.Helper()
 	js, err := json.Marshal(childConfig{
 		Brokers: e.c.Brokers, AppID: e.cfg.AppID, Instance: name, StateDir: stateDir,
-		Topics: e.cfg.Topics, Guarantee: g, Partitions: e.cfg.Partitions,
+		Topics: e.cfg.Topics, Guarantee: g, Partitions: e.cfg.Partitions, Threads: e.cfg.Threads,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -64,6 +64,12 @@ type Config struct {
 	CommitInterval time.Duration
 	// MaxBatchRecords bounds the input records of one batch. Default 10,000.
 	MaxBatchRecords int
+	// Threads is how many consumer-group members (each with its own client
+	// and transactional id, "<AppID>-<InstanceID>" for the first and
+	// "<AppID>-<InstanceID>-<i>" for the others) this instance runs over
+	// its one store, like Kafka Streams' num.stream.threads. While one
+	// thread ends a transaction, another applies records. Default 1.
+	Threads int
 	// StateDir is the directory of the instance's Pebble store. Required.
 	StateDir string
 	// Machine is the order state machine. Default topology.Default().
@@ -167,6 +173,9 @@ func (c Config) withDefaults() Config {
 	if c.Partitions == 0 {
 		c.Partitions = d.Partitions
 	}
+	if c.Threads == 0 {
+		c.Threads = 1
+	}
 	if c.SweepInterval == 0 {
 		c.SweepInterval = d.SweepInterval
 	}
@@ -215,6 +224,9 @@ func (c Config) validate() error {
 	}
 	if c.RestoreConcurrency < 0 {
 		add("restore concurrency %d is negative", c.RestoreConcurrency)
+	}
+	if c.Threads < 1 {
+		add("threads %d: must be at least 1", c.Threads)
 	}
 	if c.Partitions < 1 {
 		add("partitions %d: must be at least 1", c.Partitions)

@@ -29,9 +29,13 @@ func (e *env) produceSlowly(t *testing.T, items []workload.Item, d time.Duration
 // random moments while events flow, restarting it each time on the same
 // state dir: the committed outputs hold exactly one outcome per event, equal
 // to replay's, and the changelog's final states equal replay's.
+//
+// The processor runs two threads (two group members and transactional ids
+// over one store), so partitions also move between threads of one process.
 func TestExactlyOnceUnderCrashes(t *testing.T) {
 	realOnly(t, func(t *testing.T, c *kafkatest.Cluster) {
 		e := newEnv(t, c, 6)
+		e.cfg.Threads = 2
 		items := workload.Generate(workload.Options{Seed: 21, Orders: 3000})
 		produced := e.produceSlowly(t, items, 12*time.Second)
 		dir := t.TempDir()

@@ -54,8 +54,8 @@ type Processor struct {
 
 	mu struct {
 		sync.Mutex
-		parts map[int32]*partition // owned input partitions
-		cl    *kgo.Client          // current session's client
+		parts   map[int32]*partition // owned input partitions, of every thread
+		running int                  // threads with a client
 	}
 	restores sync.WaitGroup
 	// restoreSlots bounds the restores running at once
@@ -63,17 +63,14 @@ type Processor struct {
 	restoreSlots chan struct{}
 	fatal        chan error
 
-	// warm is the overlay of the last committed batch: the next batch reads
-	// an order there before the store (its states are the committed ones,
-	// already decoded). It is dropped when partitions move: rebalances
-	// counts assignments and revocations. warm and warmGen are the loop's.
-	warm       map[stateKey]*entry
-	warmGen    uint64
+	// rebalances counts assignments and revocations: a thread drops its
+	// warm states (the last committed batch's overlay) when it moves.
 	rebalances atomic.Uint64
 }
 
 // partition is an owned input partition.
 type partition struct {
+	thread   int  // the thread (session) that owns it
 	ready    bool // restored and resumed (guarded by Processor.mu)
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -112,7 +109,7 @@ func (p *Processor) Stats() Stats { return p.stats.snapshot() }
 func (p *Processor) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mu.cl == nil {
+	if p.mu.running < p.cfg.Threads {
 		return false
 	}
 	for _, ps := range p.mu.parts {
@@ -194,17 +191,41 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	p.log.Info("starting", "guarantee", p.cfg.Guarantee, "group", p.cfg.AppID,
 		"input", p.cfg.Topics.Events, "changelog", p.changelog, "state_dir", p.cfg.StateDir)
+	// Each thread runs its own session; the first fatal error stops all.
+	tctx, stop := context.WithCancel(ctx)
+	defer stop()
+	errs := make(chan error, p.cfg.Threads)
+	for i := 0; i < p.cfg.Threads; i++ {
+		go func() { errs <- p.runThread(tctx, i) }()
+	}
+	var first error
+	for i := 0; i < p.cfg.Threads; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			stop()
+		}
+	}
+	p.restores.Wait() // every thread stopped its own; this one is a backstop
+	if first != nil {
+		return first
+	}
+	p.log.Info("stopped", "stats", p.Stats())
+	return nil
+}
+
+// runThread runs sessions for thread i, a new one after each transient
+// failure, until ctx is done (nil) or a fatal error.
+func (p *Processor) runThread(ctx context.Context, i int) error {
 	backoff := time.Second
 	for {
-		err := p.runSession(ctx)
+		err := p.runSession(ctx, i)
 		if err == nil || ctx.Err() != nil {
-			p.log.Info("stopped", "stats", p.Stats())
 			return nil
 		}
 		if errors.Is(err, ErrFatal) {
 			return err
 		}
-		p.log.Warn("kafka session failed; starting a new one", "err", err, "backoff", backoff)
+		p.log.Warn("kafka session failed; starting a new one", "thread", i, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -214,9 +235,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 }
 
-// runSession runs one client (one transactional session) until ctx is done
-// or it fails.
-func (p *Processor) runSession(ctx context.Context) error {
+// runSession runs one client (one transactional session) of thread i until
+// ctx is done or it fails.
+func (p *Processor) runSession(ctx context.Context, i int) error {
 	opts := append(p.connOpts(),
 		kgo.ConsumerGroup(p.cfg.AppID),
 		kgo.ConsumeTopics(p.cfg.Topics.Events),
@@ -226,9 +247,9 @@ func (p *Processor) runSession(ctx context.Context) error {
 		kgo.DisableAutoCommit(),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(max(p.cfg.SessionTimeout/10, 100*time.Millisecond)),
-		kgo.OnPartitionsAssigned(p.onAssigned),
-		kgo.OnPartitionsRevoked(p.onRevoked),
-		kgo.OnPartitionsLost(p.onRevoked),
+		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, m map[string][]int32) { p.onAssigned(i, cl, m) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.onRevoked(i, m) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.onRevoked(i, m) }),
 		kgo.RecordPartitioner(newPartitioner(p.changelog)),
 		kgo.MaxBufferedRecords(3*p.cfg.MaxBatchRecords+1000),
 		kgo.ProducerLinger(0),
@@ -241,8 +262,10 @@ func (p *Processor) runSession(ctx context.Context) error {
 		// A resumed partition (after its restore) joins the next fetch
 		// request; a shorter long-poll makes that come sooner.
 		kgo.FetchMaxWait(500*time.Millisecond),
-		kgo.WithHooks(p.m.kafka), // client metrics (metrics.go)
 	)
+	if i == 0 {
+		opts = append(opts, kgo.WithHooks(p.m.kafka)) // client metrics (metrics.go), of the first thread
+	}
 	var (
 		sess *kgo.GroupTransactSession
 		cl   *kgo.Client
@@ -250,7 +273,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 	)
 	if p.cfg.Guarantee == ExactlyOnce {
 		opts = append(opts,
-			kgo.TransactionalID(p.cfg.AppID+"-"+p.cfg.InstanceID),
+			kgo.TransactionalID(p.transactionalID(i)),
 			kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 			kgo.RequireStableFetchOffsets(),
 		)
@@ -265,7 +288,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		return fmt.Errorf("%w: kafka client: %w", ErrFatal, err)
 	}
 	p.mu.Lock()
-	p.mu.cl = cl
+	p.mu.running++
 	p.mu.Unlock()
 	defer func() {
 		// Close leaves the group; the revoke callback stops restores.
@@ -274,13 +297,20 @@ func (p *Processor) runSession(ctx context.Context) error {
 		} else {
 			cl.Close()
 		}
-		p.stopRestores()
+		p.stopRestores(i)
 		p.mu.Lock()
-		p.mu.cl = nil
+		p.mu.running--
 		p.mu.Unlock()
 	}()
 
-	var lastSweep time.Time
+	// warm is the overlay of the last committed batch: the next batch reads
+	// an order there before the store (its states are the committed ones,
+	// already decoded). It is dropped when partitions move.
+	var (
+		warm      map[stateKey]*entry
+		warmGen   uint64
+		lastSweep time.Time
+	)
 	for {
 		select {
 		case err := <-p.fatal:
@@ -313,10 +343,10 @@ func (p *Processor) runSession(ctx context.Context) error {
 		}
 		b := newBatch(p.changelog)
 		gen := p.rebalances.Load()
-		if gen != p.warmGen {
-			p.warm = nil
+		if gen != warmGen {
+			warm = nil
 		}
-		b.warm = p.warm
+		b.warm = warm
 		if sess != nil {
 			if err := sess.Begin(); err != nil {
 				return fmt.Errorf("beginning a transaction: %w", err)
@@ -324,11 +354,11 @@ func (p *Processor) runSession(ctx context.Context) error {
 		}
 		if p.cfg.Retention > 0 && time.Since(lastSweep) >= p.cfg.SweepInterval {
 			lastSweep = time.Now()
-			if err := p.sweep(ctx, cl, b); err != nil {
+			if err := p.sweep(ctx, cl, i, b); err != nil {
 				return err
 			}
 		}
-		p.processFetches(cl, b, fs)
+		p.processFetches(cl, i, b, fs)
 		deadline := time.Now().Add(p.cfg.CommitInterval)
 		for b.records < p.cfg.MaxBatchRecords && !b.abort && ctx.Err() == nil {
 			pctx, cancel := context.WithDeadline(ctx, deadline)
@@ -337,7 +367,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			if err := fetchErr(fs); err != nil {
 				return err
 			}
-			p.processFetches(cl, b, fs)
+			p.processFetches(cl, i, b, fs)
 			if time.Now().After(deadline) {
 				break
 			}
@@ -346,7 +376,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			return err
 		}
 		if b.stored {
-			p.warm, p.warmGen = b.overlay, gen
+			warm, warmGen = b.overlay, gen
 		}
 	}
 }
@@ -447,12 +477,12 @@ func retriableFetchErrors(fs kgo.Fetches) bool {
 }
 
 // processFetches applies every record of fs to the batch.
-func (p *Processor) processFetches(cl *kgo.Client, b *batch, fs kgo.Fetches) {
+func (p *Processor) processFetches(cl *kgo.Client, thread int, b *batch, fs kgo.Fetches) {
 	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 		if len(ftp.Records) == 0 {
 			return
 		}
-		owned, ready := p.partitionState(ftp.Partition)
+		owned, ready := p.partitionState(thread, ftp.Partition)
 		switch {
 		case !owned && p.cfg.Guarantee == AtLeastOnce:
 			// Polled before the partition was revoked: its new owner reads
@@ -479,18 +509,38 @@ func (p *Processor) processFetches(cl *kgo.Client, b *batch, fs kgo.Fetches) {
 	})
 }
 
-func (p *Processor) isReady(part int32) bool {
-	_, ready := p.partitionState(part)
-	return ready
-}
-
-// partitionState reports whether this instance owns an input partition and
+// partitionState reports whether a thread owns an input partition and
 // whether it is restored and consuming.
-func (p *Processor) partitionState(part int32) (owned, ready bool) {
+func (p *Processor) partitionState(thread int, part int32) (owned, ready bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps, ok := p.mu.parts[part]
+	ok = ok && ps.thread == thread
 	return ok, ok && ps.ready
+}
+
+// readyOf returns the restored partitions of a thread.
+func (p *Processor) readyOf(thread int) []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []int32
+	for part, ps := range p.mu.parts {
+		if ps.thread == thread && ps.ready {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// transactionalID is thread i's transactional id: "<app-id>-<instance-id>"
+// for the first thread (so one thread keeps the id of earlier versions),
+// "<app-id>-<instance-id>-<i>" for the others. Stable across restarts.
+func (p *Processor) transactionalID(i int) string {
+	id := p.cfg.AppID + "-" + p.cfg.InstanceID
+	if i > 0 {
+		id += "-" + strconv.Itoa(i)
+	}
+	return id
 }
 
 // process applies one input record.
@@ -614,12 +664,9 @@ func (p *Processor) closedAt(value []byte) (int64, bool) {
 // sweep deletes the orders of ready partitions whose retention has passed:
 // a tombstone to the changelog in this batch's transaction, and a delete in
 // its Pebble batch.
-func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, b *batch) error {
+func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *batch) error {
 	cutoff := p.cfg.Now().Add(-p.cfg.Retention)
-	for _, part := range p.Assigned() {
-		if !p.isReady(part) {
-			continue
-		}
+	for _, part := range p.readyOf(thread) {
 		ids, err := p.store.Expired(part, cutoff, 1000)
 		if err != nil {
 			return fmt.Errorf("%w: retention sweep of partition %d: %w", ErrFatal, part, err)

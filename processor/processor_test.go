@@ -54,3 +54,28 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestEndToEndThreads is TestEndToEnd with three threads in one instance:
+// the same outcomes, one store.
+func TestEndToEndThreads(t *testing.T) {
+	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
+		e := newEnv(t, c, 6)
+		items := workload.Generate(workload.Options{Seed: 12, Orders: 2000})
+		e.produce(t, items)
+		cfg := e.instance(t, "a", t.TempDir())
+		cfg.Threads = 3
+		p, stop := run(t, cfg)
+		o := e.waitOutputs(t, len(items), 3*time.Minute)
+		if !p.Ready() {
+			t.Error("Ready() is false with all threads running and every partition restored")
+		}
+		if n := len(p.Assigned()); n != 6 {
+			t.Errorf("the threads own %d partitions together, want 6", n)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		checkExactlyOnce(t, items, o)
+		e.checkChangelog(t, items)
+	})
+}

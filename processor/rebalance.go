@@ -10,10 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// onAssigned runs in the group's goroutine before fetching of the new
+// onAssigned runs in thread's group goroutine before fetching of the new
 // partitions starts: pause them, and restore each in its own goroutine.
-func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
-	p.rebalances.Add(1) // the loop drops its warm states
+func (p *Processor) onAssigned(thread int, cl *kgo.Client, assigned map[string][]int32) {
+	p.rebalances.Add(1) // the loops drop their warm states
 	parts := assigned[p.cfg.Topics.Events]
 	if len(parts) == 0 {
 		return
@@ -22,23 +22,31 @@ func (p *Processor) onAssigned(_ context.Context, cl *kgo.Client, assigned map[s
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, part := range parts {
-		if _, ok := p.mu.parts[part]; ok {
-			continue
+		if old, ok := p.mu.parts[part]; ok {
+			if old.thread == thread {
+				continue
+			}
+			// Another thread lost it without being told yet: its
+			// restore (if any) must end before this one starts.
+			old.cancel()
+			p.mu.Unlock()
+			<-old.done
+			p.mu.Lock()
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		ps := &partition{cancel: cancel, done: make(chan struct{})}
+		ps := &partition{thread: thread, cancel: cancel, done: make(chan struct{})}
 		p.mu.parts[part] = ps
 		p.restores.Add(1)
 		go p.restore(ctx, cl, part, ps)
 	}
-	p.log.Info("partitions assigned", "partitions", parts)
+	p.log.Info("partitions assigned", "partitions", parts, "thread", thread)
 }
 
-// onRevoked (also for lost partitions) cancels the partitions' restores and
-// forgets them; their data stays in the store. The transaction in flight is
-// aborted by the GroupTransactSession.
-func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
-	p.rebalances.Add(1) // the loop drops its warm states
+// onRevoked (also for lost partitions) cancels the thread's restores of the
+// partitions and forgets them; their data stays in the store. The
+// transaction in flight is aborted by the GroupTransactSession.
+func (p *Processor) onRevoked(thread int, revoked map[string][]int32) {
+	p.rebalances.Add(1) // the loops drop their warm states
 	parts := revoked[p.cfg.Topics.Events]
 	if len(parts) == 0 {
 		return
@@ -46,7 +54,7 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[stri
 	var wait []*partition
 	p.mu.Lock()
 	for _, part := range parts {
-		if ps, ok := p.mu.parts[part]; ok {
+		if ps, ok := p.mu.parts[part]; ok && ps.thread == thread {
 			ps.cancel()
 			wait = append(wait, ps)
 			delete(p.mu.parts, part)
@@ -56,18 +64,25 @@ func (p *Processor) onRevoked(_ context.Context, _ *kgo.Client, revoked map[stri
 	for _, ps := range wait {
 		<-ps.done
 	}
-	p.log.Info("partitions revoked", "partitions", parts)
+	p.log.Info("partitions revoked", "partitions", parts, "thread", thread)
 }
 
-// stopRestores cancels every restore and waits for them.
-func (p *Processor) stopRestores() {
+// stopRestores cancels the restores of a thread's partitions, forgets the
+// partitions and waits for the restores to end.
+func (p *Processor) stopRestores(thread int) {
+	var wait []*partition
 	p.mu.Lock()
 	for part, ps := range p.mu.parts {
-		ps.cancel()
-		delete(p.mu.parts, part)
+		if ps.thread == thread {
+			ps.cancel()
+			wait = append(wait, ps)
+			delete(p.mu.parts, part)
+		}
 	}
 	p.mu.Unlock()
-	p.restores.Wait()
+	for _, ps := range wait {
+		<-ps.done
+	}
 }
 
 // restore brings the store level with changelog partition part, then resumes
