@@ -40,6 +40,11 @@ type ceilingConfig struct {
 
 	extra []kgo.Opt // Options.ClientOpts
 
+	// sessions is how many consume -> produce loops (group members, each
+	// with its own client and transactional id) run side by side: the same
+	// as orderflow's threads, so the ceiling has the same concurrency.
+	sessions int
+
 	committed *atomic.Int64 // input records committed
 	assigned  *atomic.Int32 // partitions owned now
 }
@@ -67,8 +72,28 @@ func sizesFromHeader(r *kgo.Record) (outSizes, bool) {
 	return outSizes{}, false
 }
 
-// runCeiling runs the ceiling program until ctx is done.
+// runCeiling runs the ceiling program (c.sessions loops, at least one)
+// until ctx is done or a loop fails.
 func runCeiling(ctx context.Context, c ceilingConfig) error {
+	n := max(c.sessions, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- runCeilingSession(ctx, c, i) }()
+	}
+	var first error
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// runCeilingSession is one loop of the ceiling program.
+func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error {
 	maxBatch := c.maxBatch
 	// Exactly processor.runSession's client options.
 	opts := []kgo.Opt{
@@ -102,7 +127,7 @@ func runCeiling(ctx context.Context, c ceilingConfig) error {
 	)
 	if c.transactional {
 		opts = append(opts,
-			kgo.TransactionalID(c.group+"-0"),
+			kgo.TransactionalID(c.group+"-"+strconv.Itoa(session)),
 			kgo.TransactionTimeout(10*time.Second),
 			kgo.RequireStableFetchOffsets(),
 		)

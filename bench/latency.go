@@ -112,7 +112,7 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		go func() {
 			done <- runCeiling(rctx, ceilingConfig{
 				brokers: h.o.Brokers, input: topics.Events, group: app, transactional: true,
-				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords,
+				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
 				topics: topics, changelog: changelog, sizes: sizesFromHeader, copyTimestamp: true,
 				payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, assigned: &assigned,
 			})

@@ -105,8 +105,8 @@ func (r *Report) set(f Figure) { r.figures[f.Key] = &f }
 func (r *Report) setThroughput(key string, t throughput) {
 	r.throughputs[key] = t
 	names := map[string]string{
-		"ceiling_eos":    "transactional ceiling (consume -> produce, GroupTransactSession)",
-		"ceiling_plain":  "plain ceiling (no transactions)",
+		"ceiling_eos":    "transactional ceiling (consume -> produce, GroupTransactSession; as many sessions as orderflow has threads)",
+		"ceiling_plain":  "plain ceiling (no transactions; as many sessions as orderflow has threads)",
 		"orderflow_eos":  "orderflow exactly_once, 1 instance",
 		"orderflow_alos": "orderflow at_least_once, 1 instance",
 	}

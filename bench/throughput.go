@@ -92,7 +92,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 	go func() {
 		done <- runCeiling(rctx, ceilingConfig{
 			brokers: h.o.Brokers, input: h.input.topic, group: app, transactional: transactional,
-			commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords,
+			commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
 			topics: topics, changelog: changelog, sizes: h.input.lookup,
 			payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, assigned: &assigned,
 		})
