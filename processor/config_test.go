@@ -1,0 +1,36 @@
+package processor_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/orderflow/orderflow/processor"
+)
+
+// TestNewRefusesBadConfig: every problem is reported, saying what to fix.
+func TestNewRefusesBadConfig(t *testing.T) {
+	cfg := processor.DefaultConfig()
+	cfg.Threads = -1
+	cfg.RestoreConcurrency = -2
+	cfg.Guarantee = "twice"
+	cfg.Topics.Status = cfg.Topics.Events
+	_, err := processor.New(cfg)
+	if !errors.Is(err, processor.ErrConfig) {
+		t.Fatalf("New = %v, want ErrConfig", err)
+	}
+	for _, want := range []string{"no brokers", "no state dir", "threads -1", "restore concurrency -2", `guarantee "twice"`, "both named"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestNewAcceptsDefaults(t *testing.T) {
+	cfg := processor.DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:9092"}
+	cfg.StateDir = t.TempDir()
+	if _, err := processor.New(cfg); err != nil {
+		t.Fatalf("New with the defaults: %v", err)
+	}
+}
