@@ -36,5 +36,9 @@
 // events; the order's duplicate window (its last 32 accepted event IDs) turns
 // a replayed accepted event into a duplicate_event rejection instead of a
 // second transition. Changelog records carry the source offset in the
-// orderflow.source.offset header.
+// orderflow.source.offset header, so a reader can tell which input offset a
+// state reflects. Restore does not drop states newer than the committed
+// input offset: compaction may already have removed the older value of the
+// same order, and dropping the newer one would lose the order's state; the
+// duplicate window makes the replay safe instead.
 package processor
