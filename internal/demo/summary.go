@@ -6,10 +6,10 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/internal/kread"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -89,7 +89,7 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n Names) (
 	want := map[string]int64{} // event id -> inputs minus outcomes
 	var undecodable int64
 
-	err = readTopic(ctx, brokers, opts, n.Topics.Events, func(r *kgo.Record) error {
+	err = kread.ReadCommitted(ctx, brokers, opts, n.Topics.Events, func(r *kgo.Record) error {
 		s.Events++
 		var ev topology.Event
 		if codec.DecodeEvent(r.Value, &ev) != nil || ev.OrderID != string(r.Key) {
@@ -102,7 +102,7 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n Names) (
 	if err != nil {
 		return nil, err
 	}
-	err = readTopic(ctx, brokers, opts, n.Topics.Status, func(r *kgo.Record) error {
+	err = kread.ReadCommitted(ctx, brokers, opts, n.Topics.Status, func(r *kgo.Record) error {
 		var sc avro.StatusChange
 		if err := codec.DecodeStatusChange(r.Value, &sc); err != nil {
 			return fmt.Errorf("%s offset %d/%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -114,7 +114,7 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n Names) (
 	if err != nil {
 		return nil, err
 	}
-	err = readTopic(ctx, brokers, opts, n.Topics.Rejections, func(r *kgo.Record) error {
+	err = kread.ReadCommitted(ctx, brokers, opts, n.Topics.Rejections, func(r *kgo.Record) error {
 		var rj avro.Rejection
 		if err := codec.DecodeRejection(r.Value, &rj); err != nil {
 			return fmt.Errorf("%s offset %d/%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -127,7 +127,7 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n Names) (
 	if err != nil {
 		return nil, err
 	}
-	err = readTopic(ctx, brokers, opts, n.Topics.DLQ, func(*kgo.Record) error {
+	err = kread.ReadCommitted(ctx, brokers, opts, n.Topics.DLQ, func(*kgo.Record) error {
 		s.DLQ++
 		return nil
 	})
@@ -140,7 +140,7 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n Names) (
 	s.Mismatched += abs(undecodable - s.DLQ)
 
 	states := map[string]string{}
-	err = readTopic(ctx, brokers, opts, n.Changelog(), func(r *kgo.Record) error {
+	err = kread.ReadCommitted(ctx, brokers, opts, n.Changelog(), func(r *kgo.Record) error {
 		if r.Value == nil {
 			delete(states, string(r.Key))
 			return nil
@@ -167,83 +167,4 @@ func abs(n int64) int64 {
 		return -n
 	}
 	return n
-}
-
-// readTopic calls fn for every record of topic, from the start to the last
-// stable offset seen at the call, reading with read_committed. Transaction
-// markers occupy offsets, so the end is where the consumer's position
-// reaches the last stable offset (markers are kept to see that), never "the
-// last record's offset + 1".
-func readTopic(ctx context.Context, brokers []string, opts []kgo.Opt, topic string, fn func(*kgo.Record) error) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	// ListCommittedOffsets lists under read_committed: the last stable
-	// offsets.
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("listing the end offsets of %s: %w", topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("listing the start offsets of %s: %w", topic, err)
-	}
-	end := map[int32]int64{}
-	from := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > s.Offset {
-			end[o.Partition] = o.Offset
-			from[o.Partition] = kgo.NewOffset().At(s.Offset)
-		}
-	})
-	if len(end) == 0 {
-		return nil
-	}
-	rd, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-	}, opts...)...)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	for len(end) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("reading %s: %w", topic, err)
-		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("reading %s partition %d: %w", topic, p, err) })
-		if ferr != nil {
-			return ferr
-		}
-		for it := fs.RecordIter(); !it.Done(); {
-			r := it.Next()
-			e, ok := end[r.Partition]
-			if !ok || r.Offset >= e {
-				continue
-			}
-			if !r.Attrs.IsControl() {
-				if err := fn(r); err != nil {
-					return err
-				}
-			}
-			if r.Offset+1 >= e {
-				delete(end, r.Partition)
-			}
-		}
-	}
-	return nil
 }

@@ -14,12 +14,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/kread"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -203,79 +206,21 @@ func (c *Cluster) ReadCommitted(t testing.TB, topic string) []*kgo.Record {
 	return recs
 }
 
-// ReadToEnd is ReadCommitted for code without a testing.TB.
+// ReadToEnd is ReadCommitted for code without a testing.TB (kread does the
+// reading: to the last stable offset, the end found by position).
 func ReadToEnd(ctx context.Context, brokers []string, topic string, opts ...kgo.Opt) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	// ListEndOffsets under read_committed gives the last stable offset.
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("list end offsets: %w", err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("list start offsets: %w", err)
-	}
-	want := map[int32]int64{}
-	assign := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > s.Offset {
-			want[o.Partition] = o.Offset
-			assign[o.Partition] = kgo.NewOffset().At(s.Offset)
-		}
-	})
-	if len(want) == 0 {
-		return nil, nil
-	}
-	// KeepControlRecords: transaction markers then reach us, so a partition
-	// whose tail is a marker (after a commit or an abort) still shows that
-	// the position reached the end; the markers themselves are dropped.
-	rd, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(brokers...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
-	}, opts...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Close()
 	byPart := map[int32][]*kgo.Record{}
-	for len(want) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading %s: %w (still waiting on partitions %v)", topic, err, want)
-		}
-		var ferr error
-		fs.EachError(func(_ string, p int32, err error) { ferr = fmt.Errorf("partition %d: %w", p, err) })
-		if ferr != nil {
-			return nil, ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				byPart[r.Partition] = append(byPart[r.Partition], r)
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
+	err := kread.ReadCommitted(ctx, brokers, opts, topic, func(r *kgo.Record) error {
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	parts := slices.Sorted(maps.Keys(byPart))
 	var out []*kgo.Record
-	for p := int32(0); len(byPart) > 0; p++ {
+	for _, p := range parts {
 		out = append(out, byPart[p]...)
-		delete(byPart, p)
 	}
 	return out, nil
 }
