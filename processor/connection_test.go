@@ -3,18 +3,10 @@ package processor_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,84 +18,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// testPKI is a CA and certificates it signed, as PEM files in a temp dir.
-type testPKI struct {
-	caFile     string
-	serverCert tls.Certificate // for 127.0.0.1
-	clientCert string          // client certificate file (mTLS)
-	clientKey  string
-	pool       *x509.CertPool
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey := key()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "orderflow test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := func(serial int64, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		k := key()
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: "127.0.0.1"},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, k
-	}
-	writePEM := func(name, typ string, der []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	keyDER := func(k *ecdsa.PrivateKey) []byte {
-		b, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	p := &testPKI{caFile: writePEM("ca.pem", "CERTIFICATE", caDER), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	sDER, sKey := leaf(2, x509.ExtKeyUsageServerAuth)
-	p.serverCert = tls.Certificate{Certificate: [][]byte{sDER}, PrivateKey: sKey}
-	cDER, cKey := leaf(3, x509.ExtKeyUsageClientAuth)
-	p.clientCert = writePEM("client.pem", "CERTIFICATE", cDER)
-	p.clientKey = writePEM("client-key.pem", "EC PRIVATE KEY", keyDER(cKey))
-	return p
-}
 
 // ping connects with the connection's options and asks for metadata.
 func ping(t *testing.T, c *kafkatest.Cluster, conn processor.Connection) error {
@@ -133,18 +47,18 @@ func TestConnectionZeroIsPlaintext(t *testing.T) {
 }
 
 func TestConnectionTLS(t *testing.T) {
-	pki := newTestPKI(t)
-	other := newTestPKI(t) // a CA that did not sign the broker's certificate
-	c := kafkatest.Fake(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.serverCert}, MinVersion: tls.VersionTLS12}))
+	pki := kafkatest.NewTestCA(t)
+	other := kafkatest.NewTestCA(t) // a CA that did not sign the broker's certificate
+	c := kafkatest.Fake(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.ServerCert(t)}, MinVersion: tls.VersionTLS12}))
 
-	if err := ping(t, c, processor.Connection{TLS: true, CAFile: pki.caFile}); err != nil {
+	if err := ping(t, c, processor.Connection{TLS: true, CAFile: pki.CAFile}); err != nil {
 		t.Errorf("TLS with the right CA: %v", err)
 	}
 	// A CA file alone turns TLS on.
-	if err := ping(t, c, processor.Connection{CAFile: pki.caFile}); err != nil {
+	if err := ping(t, c, processor.Connection{CAFile: pki.CAFile}); err != nil {
 		t.Errorf("CA file without --tls: %v", err)
 	}
-	if err := ping(t, c, processor.Connection{TLS: true, CAFile: other.caFile}); err == nil {
+	if err := ping(t, c, processor.Connection{TLS: true, CAFile: other.CAFile}); err == nil {
 		t.Error("TLS with a CA that did not sign the broker certificate connected")
 	}
 	if err := ping(t, c, processor.Connection{TLS: true}); err == nil {
@@ -159,30 +73,30 @@ func TestConnectionTLS(t *testing.T) {
 }
 
 func TestConnectionMutualTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := kafkatest.NewTestCA(t)
 	c := kafkatest.Fake(t, kfake.TLS(&tls.Config{
-		Certificates: []tls.Certificate{pki.serverCert},
+		Certificates: []tls.Certificate{pki.ServerCert(t)},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pki.pool,
+		ClientCAs:    pki.Pool(t),
 		MinVersion:   tls.VersionTLS12,
 	}))
-	if err := ping(t, c, processor.Connection{CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey}); err != nil {
+	if err := ping(t, c, processor.Connection{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}); err != nil {
 		t.Errorf("mTLS with a client certificate: %v", err)
 	}
-	if err := ping(t, c, processor.Connection{CAFile: pki.caFile}); err == nil {
+	if err := ping(t, c, processor.Connection{CAFile: pki.CAFile}); err == nil {
 		t.Error("mTLS broker accepted a client without a certificate")
 	}
 }
 
 func TestConnectionSASL(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := kafkatest.NewTestCA(t)
 	for _, mech := range []string{processor.SASLPlain, processor.SASLScramSHA256, processor.SASLScramSHA512} {
 		t.Run(mech, func(t *testing.T) {
 			c := kafkatest.Fake(t,
-				kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.serverCert}, MinVersion: tls.VersionTLS12}),
+				kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.ServerCert(t)}, MinVersion: tls.VersionTLS12}),
 				kfake.EnableSASL(),
 				kfake.Superuser(mech, "alice", "s3cret-pw"))
-			conn := processor.Connection{CAFile: pki.caFile, SASLMechanism: strings.ToLower(mech), SASLUser: "alice", SASLPassword: "s3cret-pw"}
+			conn := processor.Connection{CAFile: pki.CAFile, SASLMechanism: strings.ToLower(mech), SASLUser: "alice", SASLPassword: "s3cret-pw"}
 			if err := ping(t, c, conn); err != nil {
 				t.Errorf("SASL_SSL %s with the right password: %v", mech, err)
 			}
@@ -190,7 +104,7 @@ func TestConnectionSASL(t *testing.T) {
 			if err := ping(t, c, conn); err == nil {
 				t.Errorf("SASL %s with a wrong password connected", mech)
 			}
-			if err := ping(t, c, processor.Connection{CAFile: pki.caFile}); err == nil {
+			if err := ping(t, c, processor.Connection{CAFile: pki.CAFile}); err == nil {
 				t.Errorf("a client without SASL got metadata from a SASL broker")
 			}
 		})

@@ -3,6 +3,7 @@ package kafkatest
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -14,15 +15,43 @@ import (
 	"time"
 )
 
-// TestCA is a certificate authority a test makes for itself, and a server
-// certificate it signed for 127.0.0.1 and localhost, as PEM files in a temp
-// dir: CAFile for clients (--tls-ca), CertFile and KeyFile (PKCS#8, as
-// Kafka's PEM keystores want it) for the broker.
+// TestCA is a certificate authority a test makes for itself, with a server
+// certificate it signed for 127.0.0.1 and localhost and a client certificate
+// (mutual TLS), as PEM files in a temp dir: CAFile for clients (--tls-ca),
+// CertFile and KeyFile (PKCS#8, as Kafka's PEM keystores want it) for the
+// broker, ClientCertFile and ClientKeyFile for a client (--tls-cert,
+// --tls-key).
 type TestCA struct {
-	CAFile, CertFile, KeyFile string
+	CAFile, CertFile, KeyFile     string
+	ClientCertFile, ClientKeyFile string
 }
 
-// NewTestCA makes a CA and a server certificate valid for a day.
+// ServerCert loads the server certificate for an in-process TLS listener
+// (kfake.TLS).
+func (ca *TestCA) ServerCert(t testing.TB) tls.Certificate {
+	t.Helper()
+	c, err := tls.LoadX509KeyPair(ca.CertFile, ca.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Pool returns a pool holding the CA (e.g. to verify client certificates).
+func (ca *TestCA) Pool(t testing.TB) *x509.CertPool {
+	t.Helper()
+	b, err := os.ReadFile(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		t.Fatalf("no certificate in %s", ca.CAFile)
+	}
+	return pool
+}
+
+// NewTestCA makes a CA, a server and a client certificate, valid for a day.
 func NewTestCA(t testing.TB) *TestCA {
 	t.Helper()
 	dir := t.TempDir()
@@ -58,28 +87,30 @@ func NewTestCA(t testing.TB) *TestCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srvKey := key()
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	leaf := func(name string, serial int64, usage x509.ExtKeyUsage) (certFile, keyFile string) {
+		k := key()
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial),
+			Subject:      pkix.Name{CommonName: "127.0.0.1"},
+			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+			DNSNames:     []string{"localhost"},
+			NotBefore:    time.Now().Add(-time.Hour),
+			NotAfter:     time.Now().Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".pem", "CERTIFICATE", der), write(name+"-key.pem", "PRIVATE KEY", pkcs8)
 	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &TestCA{
-		CAFile:   write("ca.pem", "CERTIFICATE", caDER),
-		CertFile: write("server.pem", "CERTIFICATE", srvDER),
-		KeyFile:  write("server-key.pem", "PRIVATE KEY", pkcs8),
-	}
+	out := &TestCA{CAFile: write("ca.pem", "CERTIFICATE", caDER)}
+	out.CertFile, out.KeyFile = leaf("server", 2, x509.ExtKeyUsageServerAuth)
+	out.ClientCertFile, out.ClientKeyFile = leaf("client", 3, x509.ExtKeyUsageClientAuth)
+	return out
 }
