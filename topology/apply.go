@@ -6,9 +6,19 @@ import "maps"
 // order's current state, nil when the order does not exist.
 //
 // Apply is pure: no I/O, no clock, and the same machine, state and event
-// always give the same outcome. It never modifies *st or *ev. On a
-// rejection Outcome.Next is the zero State; on acceptance Outcome.Next is a
-// fresh State that shares no memory with *st.
+// always give the same outcome. It never modifies *st or *ev, nor anything
+// they point to. On a rejection Outcome.Next is the zero State.
+//
+// On acceptance Outcome.Next is a new State value built copy-on-write: it
+// shares with *st every part the event does not change. Its Marks and
+// History are st's own maps unless a slot is written with a different value
+// (only then is the map cloned), and its LastSequence is st's pointer when
+// the event carries no sequence. Its RecentEventIDs is always a new slice
+// with no spare capacity, and Next shares no memory with *ev. States are
+// therefore immutable values once built: callers must treat the maps, slices
+// and pointers of st and of Outcome.Next as read-only (see State). Setting a
+// field of the Next value itself, as the processor does with ClosedAt, is
+// fine.
 //
 // The checks run in the order of DESIGN.md: unknown event type, duplicate
 // event ID (among the last RecentEventIDs accepted), unknown order, order
@@ -103,7 +113,8 @@ func (m *Machine) historyLeaf(s int32, history map[string]string) int32 {
 }
 
 // accept builds the outcome of an accepted event moving the order from leaf
-// source (-1 when the event creates it, st then nil) to leaf target.
+// source (-1 when the event creates it, st then nil) to leaf target. The new
+// state shares with *st whatever does not change (see Apply).
 func (m *Machine) accept(st *State, ev *Event, e, source, target int32) Outcome {
 	next := State{
 		State:     m.nodes[target].name,
@@ -113,59 +124,64 @@ func (m *Machine) accept(st *State, ev *Event, e, source, target int32) Outcome 
 		// ClosedAt stays nil: the processor sets it, it has the clock.
 	}
 	var prevIDs []string
-	var prevMarks map[string]int64
 	var prevHistory map[string]string
 	from := ""
 	if st != nil {
 		from = st.State
 		next.Version = st.Version + 1
 		next.CreatedAt = st.CreatedAt
-		prevIDs, prevMarks, prevHistory = st.RecentEventIDs, st.Marks, st.History
+		next.LastSequence = st.LastSequence // shared: never written through
+		next.Marks = st.Marks               // shared until a mark changes
+		prevIDs, prevHistory = st.RecentEventIDs, st.History
 	}
 
-	seq := ev.Sequence
-	if seq == nil && st != nil {
-		seq = st.LastSequence
-	}
-	if seq != nil {
-		v := *seq
+	// A new sequence is copied rather than aliased to *ev, which the caller
+	// may reuse. It always differs from st's: the stale check refused any
+	// sequence <= st.LastSequence.
+	if ev.Sequence != nil {
+		v := *ev.Sequence
 		next.LastSequence = &v
 	}
 
-	keep := len(prevIDs)
-	if keep > RecentEventIDs-1 {
-		keep = RecentEventIDs - 1
-	}
+	// Always a new slice, exactly keep+1 long with no spare capacity: the
+	// window changes on every accepted event, and a shared backing array
+	// must never be appended to in place.
+	keep := min(len(prevIDs), RecentEventIDs-1)
 	ids := make([]string, keep+1)
 	copy(ids, prevIDs[len(prevIDs)-keep:])
 	ids[keep] = ev.EventID
 	next.RecentEventIDs = ids
 
-	if marked := m.events[e].marked; marked || prevMarks != nil {
-		marks := maps.Clone(prevMarks)
-		if marked {
+	if m.events[e].marked {
+		name, at := m.events[e].name, ev.OccurredAt.UnixMilli()
+		if prev, ok := next.Marks[name]; !ok || prev != at {
+			marks := maps.Clone(next.Marks) // nil stays nil
 			if marks == nil {
 				marks = make(map[string]int64, 1)
 			}
-			marks[m.events[e].name] = ev.OccurredAt.UnixMilli()
+			marks[name] = at
+			next.Marks = marks
 		}
-		next.Marks = marks
 	}
 
 	next.History = m.nextHistory(prevHistory, source, target)
 	return Outcome{Accepted: true, From: from, To: next.State, Next: next}
 }
 
-// nextHistory returns a copy of prev with the slots of the superstates whose
-// active child changes on the move from leaf source to leaf target: every
+// nextHistory returns prev with the slots of the superstates whose active
+// child changes on the move from leaf source to leaf target set: every
 // superstate on the way up from source that does not contain target (it is
 // left), and the innermost one that contains both, if the move changes its
 // child. Only superstates some transition targets the history of get a slot.
+//
+// prev is never modified: it is returned as is when no slot changes value,
+// and cloned on the first slot that does (copy-on-write).
 func (m *Machine) nextHistory(prev map[string]string, source, target int32) map[string]string {
-	h := maps.Clone(prev) // nil stays nil
+	h := prev
 	if source < 0 {
 		return h
 	}
+	cloned := false
 	child := source
 	for s := m.nodes[source].parent; s >= 0; child, s = s, m.nodes[s].parent {
 		contains := m.isAncestor(s, target)
@@ -173,10 +189,17 @@ func (m *Machine) nextHistory(prev map[string]string, source, target int32) map[
 			break // same child of s before and after: nothing above changes
 		}
 		if m.nodes[s].historyTarget {
-			if h == nil {
-				h = make(map[string]string, 1)
+			name, left := m.nodes[s].name, m.nodes[child].name
+			if old, ok := h[name]; !ok || old != left {
+				if !cloned {
+					h = maps.Clone(prev) // nil stays nil
+					if h == nil {
+						h = make(map[string]string, 1)
+					}
+					cloned = true
+				}
+				h[name] = left
 			}
-			h[m.nodes[s].name] = m.nodes[child].name
 		}
 		if contains {
 			break

@@ -2,12 +2,15 @@ package topology
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/datadriven"
 )
@@ -43,6 +46,9 @@ type harness struct {
 	orders map[string]*State
 	clock  time.Time
 	n      int
+	// frozen holds every state the file built, to check that no later
+	// Apply wrote through memory an earlier state shares.
+	frozen snapshots
 }
 
 func newHarness(t *testing.T) *harness {
@@ -73,6 +79,9 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 			st := h.orders[ev.OrderID]
 			out.WriteString(h.applyChecked(t, st, ev))
 			out.WriteByte('\n')
+		}
+		if err := h.frozen.check(); err != nil {
+			t.Fatal(err)
 		}
 		return out.String()
 	case "state":
@@ -105,6 +114,7 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		h.orders[order] = st
+		h.frozen.add(st)
 		return formatState(st)
 	default:
 		d.Fatalf(t, "unknown command %q", d.Cmd)
@@ -158,13 +168,15 @@ func (h *harness) parseEvent(t *testing.T, d *datadriven.TestData, line string) 
 // stores an accepted state, and formats the outcome.
 func (h *harness) applyChecked(t *testing.T, st *State, ev *Event) string {
 	t.Helper()
+	before := cloneState(st)
 	out := Apply(h.m, st, ev)
-	if err := checkOutcome(h.m, st, ev, out); err != nil {
+	if err := checkOutcome(h.m, before, st, ev, out); err != nil {
 		t.Fatalf("%s %s %s: %v", ev.OrderID, ev.Type, ev.EventID, err)
 	}
 	if out.Accepted {
 		next := out.Next
 		h.orders[ev.OrderID] = &next
+		h.frozen.add(&next)
 	}
 	return formatOutcome(ev, out)
 }
@@ -212,20 +224,22 @@ func formatMap[V any](m map[string]V, f func(V) string) string {
 }
 
 // checkOutcome verifies the contract of Apply that holds for every input:
-// it is deterministic, leaves *st untouched, returns a zero Next on reject,
-// and on accept a fresh leaf state one version on, sharing no memory with
-// *st. It is used by the data-driven tests and the fuzz target.
-func checkOutcome(m *Machine, st *State, ev *Event, out Outcome) error {
-	var before *State
-	if st != nil {
-		before = cloneState(st)
+// it is deterministic, leaves *st untouched (before is a deep copy of st
+// taken before Apply ran, nil when st is), returns a zero Next on reject, and
+// on accept a leaf state one version on, built copy-on-write: it shares
+// Marks, History and LastSequence with *st exactly when they are unchanged,
+// and nothing with *ev; its RecentEventIDs is a new slice without spare
+// capacity. It is used by the data-driven tests and the fuzz target.
+func checkOutcome(m *Machine, before, st *State, ev *Event, out Outcome) error {
+	if !reflect.DeepEqual(before, st) {
+		return fmt.Errorf("state was modified")
 	}
 	again := Apply(m, st, ev)
 	if !reflect.DeepEqual(out, again) {
 		return fmt.Errorf("not deterministic: %+v then %+v", out, again)
 	}
-	if st != nil && !reflect.DeepEqual(before, cloneState(st)) {
-		return fmt.Errorf("state was modified")
+	if !reflect.DeepEqual(before, st) {
+		return fmt.Errorf("state was modified by a second Apply")
 	}
 	wantFrom := ""
 	if st != nil {
@@ -270,62 +284,99 @@ func checkOutcome(m *Machine, st *State, ev *Event, out Outcome) error {
 	if len(ids) == 0 || len(ids) > RecentEventIDs || ids[len(ids)-1] != ev.EventID {
 		return fmt.Errorf("recent event IDs %v do not end in %q", ids, ev.EventID)
 	}
+	if cap(ids) != len(ids) {
+		return fmt.Errorf("recent event IDs have spare capacity (len %d, cap %d): an append could write into shared memory", len(ids), cap(ids))
+	}
 	if st != nil {
 		prev := st.RecentEventIDs
 		keep := len(ids) - 1
 		if keep != min(len(prev), RecentEventIDs-1) || !reflect.DeepEqual(ids[:keep], prev[len(prev)-keep:]) && keep > 0 {
 			return fmt.Errorf("recent event IDs %v do not continue %v", ids, prev)
 		}
+		if sharesBacking(prev, ids) {
+			return fmt.Errorf("recent event IDs share a backing array with the old ones")
+		}
 	}
-	if ev.Sequence != nil && (next.LastSequence == nil || *next.LastSequence != *ev.Sequence) {
-		return fmt.Errorf("last sequence not updated")
+	if ev.Sequence != nil {
+		if next.LastSequence == nil || *next.LastSequence != *ev.Sequence {
+			return fmt.Errorf("last sequence not updated")
+		}
+		if next.LastSequence == ev.Sequence {
+			return fmt.Errorf("last sequence points into the event")
+		}
+	} else {
+		var want *int64
+		if st != nil {
+			want = st.LastSequence
+		}
+		if next.LastSequence != want {
+			return fmt.Errorf("last sequence %p, want the old state's %p (unchanged, shared)", next.LastSequence, want)
+		}
 	}
 	if st != nil {
-		if sharesMemory(st, next) {
-			return fmt.Errorf("next state shares memory with the old one")
+		// Copy-on-write: a map is shared exactly when its content is unchanged.
+		if shared, same := sameMap(st.Marks, next.Marks), reflect.DeepEqual(st.Marks, next.Marks); shared != same {
+			return fmt.Errorf("marks %v -> %v: shared %v, unchanged %v", st.Marks, next.Marks, shared, same)
+		}
+		if shared, same := sameMap(st.History, next.History), reflect.DeepEqual(st.History, next.History); shared != same {
+			return fmt.Errorf("history %v -> %v: shared %v, unchanged %v", st.History, next.History, shared, same)
 		}
 	}
 	return nil
 }
 
-func sharesMemory(a, b *State) bool {
-	if cap(a.RecentEventIDs) > 0 && cap(b.RecentEventIDs) > 0 && &a.RecentEventIDs[:cap(a.RecentEventIDs)][0] == &b.RecentEventIDs[:cap(b.RecentEventIDs)][0] {
-		return true
+// sharesBacking reports whether two slices share (part of) a backing array.
+func sharesBacking(a, b []string) bool {
+	if cap(a) == 0 || cap(b) == 0 {
+		return false
 	}
-	if a.LastSequence != nil && a.LastSequence == b.LastSequence {
-		return true
-	}
-	if a.Marks != nil && reflect.ValueOf(a.Marks).Pointer() == reflect.ValueOf(b.Marks).Pointer() {
-		return true
-	}
-	if a.History != nil && reflect.ValueOf(a.History).Pointer() == reflect.ValueOf(b.History).Pointer() {
-		return true
-	}
-	return a.ClosedAt != nil && a.ClosedAt == b.ClosedAt
+	size := unsafe.Sizeof("")
+	a0 := uintptr(unsafe.Pointer(unsafe.SliceData(a)))
+	b0 := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(cap(b))*size && b0 < a0+uintptr(cap(a))*size
 }
 
+// sameMap reports whether a and b are the same map (or both nil).
+func sameMap[M ~map[K]V, K comparable, V any](a, b M) bool {
+	return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+}
+
+// cloneState returns a deep copy of st (nil for nil), keeping nil and empty
+// collections apart, so that reflect.DeepEqual(cloneState(st), st) holds
+// until something writes into st or memory it points to.
 func cloneState(st *State) *State {
+	if st == nil {
+		return nil
+	}
 	c := *st
-	c.RecentEventIDs = append([]string(nil), st.RecentEventIDs...)
+	c.RecentEventIDs = slices.Clone(st.RecentEventIDs)
+	c.Marks = maps.Clone(st.Marks)
+	c.History = maps.Clone(st.History)
 	if st.LastSequence != nil {
 		v := *st.LastSequence
 		c.LastSequence = &v
-	}
-	if st.Marks != nil {
-		c.Marks = make(map[string]int64, len(st.Marks))
-		for k, v := range st.Marks {
-			c.Marks[k] = v
-		}
-	}
-	if st.History != nil {
-		c.History = make(map[string]string, len(st.History))
-		for k, v := range st.History {
-			c.History[k] = v
-		}
 	}
 	if st.ClosedAt != nil {
 		v := *st.ClosedAt
 		c.ClosedAt = &v
 	}
 	return &c
+}
+
+// snapshots holds deep copies of states, to check later that none of them
+// changed: with copy-on-write, a write through shared memory would show up
+// in an older state, not only in the one passed to Apply.
+type snapshots []struct{ st, copy *State }
+
+func (s *snapshots) add(st *State) {
+	*s = append(*s, struct{ st, copy *State }{st, cloneState(st)})
+}
+
+func (s snapshots) check() error {
+	for i, f := range s {
+		if !reflect.DeepEqual(f.copy, f.st) {
+			return fmt.Errorf("state %d (%s v%d) changed after it was built: %+v, was %+v", i, f.copy.State, f.copy.Version, *f.st, *f.copy)
+		}
+	}
+	return nil
 }

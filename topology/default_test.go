@@ -91,8 +91,9 @@ func TestDefaultMachineMatrix(t *testing.T) {
 			}
 			ev := &Event{EventID: "new", OrderID: "o", Type: evType, OccurredAt: at,
 				Attributes: map[string]string{"tracking_number": "1Z"}}
+			before := cloneState(st)
 			out := Apply(m, st, ev)
-			if err := checkOutcome(m, st, ev, out); err != nil {
+			if err := checkOutcome(m, before, st, ev, out); err != nil {
 				t.Fatalf("%s + %s: %v", leaf, evType, err)
 			}
 			want, ok := lifecycleTable[leaf][evType]
@@ -140,33 +141,97 @@ func TestDefaultMachineGuardsFail(t *testing.T) {
 	}
 }
 
-// TestApplyNextIsIndependent mutates an accepted Next and checks the old
-// state does not see it (and the other way round).
-func TestApplyNextIsIndependent(t *testing.T) {
+// TestApplyCopyOnWrite pins the sharing contract of Apply: Next shares
+// Marks, History and LastSequence with the old state exactly when the event
+// leaves them unchanged, clones a map before writing a different value into
+// it, and always builds RecentEventIDs anew without reusing the old slice's
+// spare capacity. The old state is never modified.
+func TestApplyCopyOnWrite(t *testing.T) {
 	m := Default()
-	seq := int64(4)
-	st := &State{
-		State: "shipped", Version: 3, LastSequence: &seq,
-		RecentEventIDs: make([]string, 3, 64), // spare capacity must not be reused
-		Marks:          map[string]int64{"other": 1},
-		History:        map[string]string{"open": "packed"},
-	}
-	copy(st.RecentEventIDs, []string{"a", "b", "c"})
-	before := cloneState(st)
-	out := Apply(m, st, &Event{EventID: "d", Type: "deliver_order", OccurredAt: time.Unix(100, 0)})
-	if !out.Accepted {
-		t.Fatalf("rejected: %+v", out)
-	}
-	n := out.Next
-	n.RecentEventIDs[0] = "zzz"
-	n.RecentEventIDs = append(n.RecentEventIDs, "more")
-	*n.LastSequence = 99
-	n.Marks["other"] = 2
-	n.History["open"] = "placed"
-	if !reflect.DeepEqual(before, st) {
-		t.Fatalf("old state changed through Next:\n%+v\n%+v", before, st)
-	}
-	if st.RecentEventIDs[:4][3] == "more" {
-		t.Fatalf("Next appended into the old state's spare capacity")
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name                 string
+		leaf, event          string
+		seq                  *int64
+		marks                map[string]int64
+		history              map[string]string
+		shareMarks, shareHis bool
+		wantMarks            map[string]int64
+		wantHistory          map[string]string
+	}{
+		{"new mark clones marks", "shipped", "deliver_order", nil,
+			map[string]int64{"other": 1}, map[string]string{"open": "packed"}, false, true,
+			map[string]int64{"other": 1, "deliver_order": at.UnixMilli()}, map[string]string{"open": "packed"}},
+		{"changed mark clones marks", "shipped", "deliver_order", nil,
+			map[string]int64{"deliver_order": 1}, nil, false, true,
+			map[string]int64{"deliver_order": at.UnixMilli()}, nil},
+		{"same mark is shared", "shipped", "deliver_order", nil,
+			map[string]int64{"deliver_order": at.UnixMilli()}, map[string]string{}, true, true,
+			map[string]int64{"deliver_order": at.UnixMilli()}, map[string]string{}},
+		{"first mark on nil marks", "out_for_delivery", "deliver_order", nil,
+			nil, nil, false, true,
+			map[string]int64{"deliver_order": at.UnixMilli()}, nil},
+		{"changed history slot clones history", "packed", "hold_order", nil,
+			map[string]int64{"deliver_order": 1}, map[string]string{"open": "confirmed", "x": "y"}, true, false,
+			map[string]int64{"deliver_order": 1}, map[string]string{"open": "packed", "x": "y"}},
+		{"new history slot on nil history", "packed", "hold_order", nil,
+			nil, nil, true, false,
+			nil, map[string]string{"open": "packed"}},
+		{"same history slot is shared", "packed", "hold_order", nil,
+			nil, map[string]string{"open": "packed"}, true, true,
+			nil, map[string]string{"open": "packed"}},
+		{"new sequence", "placed", "confirm_payment", func() *int64 { n := int64(9); return &n }(),
+			nil, map[string]string{"open": "placed"}, true, true, nil, map[string]string{"open": "placed"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			seq := int64(4)
+			st := &State{
+				State: c.leaf, Version: 3, LastSequence: &seq,
+				RecentEventIDs: make([]string, 3, 64), // spare capacity must not be reused
+				Marks:          c.marks,
+				History:        c.history,
+			}
+			copy(st.RecentEventIDs, []string{"a", "b", "c"})
+			before := cloneState(st)
+			ev := &Event{EventID: "d", Type: c.event, OccurredAt: at, Sequence: c.seq}
+			out := Apply(m, st, ev)
+			if !out.Accepted {
+				t.Fatalf("rejected: %+v", out)
+			}
+			if err := checkOutcome(m, before, st, ev, out); err != nil {
+				t.Fatal(err)
+			}
+			n := out.Next
+			if got := sameMap(st.Marks, n.Marks); got != c.shareMarks {
+				t.Errorf("marks shared = %v, want %v", got, c.shareMarks)
+			}
+			if got := sameMap(st.History, n.History); got != c.shareHis {
+				t.Errorf("history shared = %v, want %v", got, c.shareHis)
+			}
+			if !reflect.DeepEqual(n.Marks, c.wantMarks) || !reflect.DeepEqual(n.History, c.wantHistory) {
+				t.Errorf("marks %v history %v, want %v %v", n.Marks, n.History, c.wantMarks, c.wantHistory)
+			}
+			if wantShared := c.seq == nil; (n.LastSequence == st.LastSequence) != wantShared {
+				t.Errorf("last sequence shared = %v, want %v", !wantShared, wantShared)
+			}
+			// What Next owns may be written without reaching the old state.
+			n.RecentEventIDs[0] = "zzz"
+			n.RecentEventIDs = append(n.RecentEventIDs, "more")
+			if !c.shareMarks {
+				n.Marks["other"] = 2
+			}
+			if !c.shareHis {
+				n.History["open"] = "placed"
+			}
+			if c.seq != nil {
+				*n.LastSequence = 99
+			}
+			if !reflect.DeepEqual(before, st) {
+				t.Fatalf("old state changed through Next:\n%+v\n%+v", before, st)
+			}
+			if st.RecentEventIDs[:4][3] == "more" {
+				t.Fatalf("Next appended into the old state's spare capacity")
+			}
+		})
 	}
 }

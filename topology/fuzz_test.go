@@ -7,8 +7,11 @@ import (
 
 // FuzzApply runs a fuzzed script of events over a few orders through Apply
 // and checks checkOutcome's contract after every step: Apply never panics,
-// an accepted event grows the version by exactly one and lands on a leaf of
-// the machine, a rejected one leaves the state unchanged.
+// never modifies the state it is given, an accepted event grows the version
+// by exactly one and lands on a leaf of the machine, sharing with the old
+// state exactly the maps it does not change, a rejected one leaves the state
+// unchanged. At the end every state the script built must still be as it
+// was built (no write through memory shared copy-on-write).
 //
 // Each event takes 5 bytes of script: order, event type, event ID, sequence,
 // time step. extraType is one more event type to draw from (usually
@@ -27,8 +30,10 @@ func FuzzApply(f *testing.F) {
 		m := machines[int(script[0])%len(machines)]
 		types := append(m.EventTypes(), extraType)
 		orders := map[string]*State{}
+		var frozen snapshots
 		if startState != "" {
 			orders["x"] = &State{State: startState, Version: 1, History: map[string]string{"work": startState, "open": startState}}
+			frozen.add(orders["x"])
 		}
 		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		for i := 1; i+5 <= len(script); i += 5 {
@@ -53,14 +58,19 @@ func FuzzApply(f *testing.F) {
 				ev.Attributes = map[string]string{"tracking_number": ""}
 			}
 			st := orders[ev.OrderID]
+			before := cloneState(st)
 			out := Apply(m, st, ev)
-			if err := checkOutcome(m, st, ev, out); err != nil {
+			if err := checkOutcome(m, before, st, ev, out); err != nil {
 				t.Fatalf("event %d (%+v) on %+v: %v", i/5, ev, st, err)
 			}
 			if out.Accepted {
 				next := out.Next
 				orders[ev.OrderID] = &next
+				frozen.add(&next)
 			}
+		}
+		if err := frozen.check(); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

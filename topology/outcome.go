@@ -22,8 +22,9 @@ type Outcome struct {
 	From string
 	// To is the leaf state after an accepted event.
 	To string
-	// Next is the order's new state after an accepted event. It shares no
-	// memory with the state passed to Apply.
+	// Next is the order's new state after an accepted event. It may share
+	// its Marks and History maps and its LastSequence pointer with the state
+	// passed to Apply (copy-on-write, see Apply): treat them as read-only.
 	Next State
 	// Reason is the rejection reason code of a refused event.
 	Reason string

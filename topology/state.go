@@ -22,6 +22,15 @@ type Event struct {
 // statestore (as the Avro OrderState record) and written to the changelog.
 // Its fields mirror avro.OrderState (a plain Go type conversion between the
 // two must compile), so change both together.
+//
+// A State is an immutable value once built. Apply builds the next state
+// copy-on-write, so the state it returns may share its Marks and History
+// maps and its LastSequence pointer with the state it was given (and with
+// every earlier state of the order). Never modify the maps, the
+// RecentEventIDs slice (elements or, by appending, its backing array) or the
+// pointees of a State you did not build yourself; to change one, assign a
+// new map, slice or pointer to the field of your own copy of the State
+// value. Decoders build fresh states and may fill them in as they go.
 type State struct {
 	// State is the current leaf state.
 	State string
