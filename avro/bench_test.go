@@ -191,3 +191,33 @@ func BenchmarkScanEvent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHotPathNewBuffers is BenchmarkHotPath as the processor calls
+// the codec: the StatusChange built in the loop, each record encoded into a
+// new buffer (the Kafka client keeps it), and the new OrderState encoded
+// too.
+func BenchmarkHotPathNewBuffers(b *testing.B) {
+	c := newTestCodec(b)
+	ev := sampleEvent()
+	in, err := c.EncodeEvent(nil, &ev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := topology.Outcome{Accepted: true, From: "packed", To: "shipped", Next: sampleState()}
+	b.ReportAllocs()
+	cpu := startCPU(b)
+	defer cpu.report(b)
+	var got topology.Event
+	for b.Loop() {
+		if err := c.DecodeEvent(in, &got); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.EncodeState(nil, &out.Next); err != nil {
+			b.Fatal(err)
+		}
+		sc := StatusChangeFromOutcome(&got, &out, t0)
+		if _, err := c.EncodeStatusChange(nil, &sc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package avro
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"unicode/utf8"
@@ -396,10 +397,24 @@ func minSize(s hamba.Schema, depth int) int {
 }
 
 // validUTF8 is utf8.Valid with a cheaper start for the short ASCII strings
-// that IDs and state names are.
+// that IDs and state names are: it looks for a byte with the high bit set
+// eight, then four, then one byte at a time, in line, and leaves the rest
+// to utf8.Valid from there.
 func validUTF8(b []byte) bool {
-	for i, c := range b {
-		if c >= utf8.RuneSelf {
+	i := 0
+	for ; len(b)-i >= 8; i += 8 {
+		if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+			return utf8.Valid(b[i:])
+		}
+	}
+	if len(b)-i >= 4 {
+		if binary.LittleEndian.Uint32(b[i:])&0x80808080 != 0 {
+			return utf8.Valid(b[i:])
+		}
+		i += 4
+	}
+	for ; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
 			return utf8.Valid(b[i:])
 		}
 	}

@@ -3,6 +3,7 @@ package avro
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,9 +112,10 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The fast decoders know version 1 of their records; a newer embedded
-	// reader schema must come with newer fast decoders.
+	// The fast decoders and encoders know version 1 of their records; a
+	// newer embedded reader schema must come with newer fast ones.
 	eventV1, stateV1 := len(versions[RecordOrderEvent]) == 1, len(versions[RecordOrderState]) == 1
+	statusV1, rejectV1 := len(versions[RecordStatusChange]) == 1, len(versions[RecordRejection]) == 1
 	for _, text := range o.writerSchemas {
 		s, err := parseSchema(text)
 		if err != nil {
@@ -145,11 +147,13 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	}
 	if eventV1 {
 		c.event.fast = decodeEventFast
+		c.event.strict = decodeEventStrict
+		c.event.reset = resetEvent
 	}
 	if stateV1 {
 		c.state.fast = decodeStateFast
-		c.state.fastEnc = encodeStateFast
 	}
+	c.state.fastEnc, c.status.fastEnc, c.reject.fastEnc = stateV1, statusV1, rejectV1
 	c.reg = &registry{timeout: o.registryTimeout}
 	return c, nil
 }
@@ -162,13 +166,32 @@ func (c *Codec) EncodeEvent(dst []byte, ev *topology.Event) ([]byte, error) {
 // DecodeEvent decodes a framed OrderEvent into ev. On error, ev's contents
 // are unspecified. An error matching ErrMalformed means the payload is
 // poison.
+//
+// A non-nil ev.Attributes map may be cleared and reused for the decoded
+// attributes, so a loop that decodes into one Event allocates no map per
+// event; decode into a zeroed Event to keep an earlier event's map intact.
 func (c *Codec) DecodeEvent(b []byte, ev *topology.Event) error {
 	return decodeRecord(c, c.event, b, (*OrderEvent)(ev))
 }
 
-// EncodeState appends the framed OrderState of st to dst.
+// EncodeState appends the framed OrderState of st to dst. st does not
+// escape: a State the caller keeps on its stack stays there (what its
+// fields point to may escape).
 func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
-	return encodeRecord(c, c.state, dst, (*OrderState)(st))
+	s := (*OrderState)(st)
+	hdr := fastHeader(c, c.state)
+	if hdr == nil {
+		v := *s // hamba's encoder would make s escape; it gets a copy
+		return encodeRecord(c, c.state, dst, &v)
+	}
+	// The fast encoders are called directly, here and below: a call
+	// through a func value would make s escape.
+	if f := missingState(s); f != "" {
+		return dst, errMissing(c.state.name, f)
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, len(hdr)+stateSizeHint(s))
+	return c.fitEncoded(c.state.name, encodeStateFast(append(dst, hdr...), s), start)
 }
 
 // DecodeState decodes a framed OrderState into st (see DecodeEvent).
@@ -204,9 +227,20 @@ func (c *Codec) StateClosedAt(b []byte) (unixMs int64, closed bool, err error) {
 	return st.ClosedAt.UnixMilli(), true, nil
 }
 
-// EncodeStatusChange appends the framed StatusChange s to dst.
+// EncodeStatusChange appends the framed StatusChange s to dst. s does not
+// escape (see EncodeState).
 func (c *Codec) EncodeStatusChange(dst []byte, s *StatusChange) ([]byte, error) {
-	return encodeRecord(c, c.status, dst, s)
+	hdr := fastHeader(c, c.status)
+	if hdr == nil {
+		v := *s
+		return encodeRecord(c, c.status, dst, &v)
+	}
+	if f := missingStatusChange(s); f != "" {
+		return dst, errMissing(c.status.name, f)
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, len(hdr)+statusSize(s))
+	return c.fitEncoded(c.status.name, encodeStatusFast(append(dst, hdr...), s), start)
 }
 
 // DecodeStatusChange decodes a framed StatusChange into s (see DecodeEvent).
@@ -214,9 +248,20 @@ func (c *Codec) DecodeStatusChange(b []byte, s *StatusChange) error {
 	return decodeRecord(c, c.status, b, s)
 }
 
-// EncodeRejection appends the framed Rejection r to dst.
+// EncodeRejection appends the framed Rejection r to dst. r does not escape
+// (see EncodeState).
 func (c *Codec) EncodeRejection(dst []byte, r *Rejection) ([]byte, error) {
-	return encodeRecord(c, c.reject, dst, r)
+	hdr := fastHeader(c, c.reject)
+	if hdr == nil {
+		v := *r
+		return encodeRecord(c, c.reject, dst, &v)
+	}
+	if f := missingRejection(r); f != "" {
+		return dst, errMissing(c.reject.name, f)
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, len(hdr)+rejectionSize(r))
+	return c.fitEncoded(c.reject.name, encodeRejectionFast(append(dst, hdr...), r), start)
 }
 
 // DecodeRejection decodes a framed Rejection into r (see DecodeEvent).
@@ -235,7 +280,9 @@ type record[T any] struct {
 	missing   func(*T) string          // name of an empty required field, or ""
 	normalize func(*T)                 // nil-ifies empty collections; may be nil
 	fast      func([]byte, *T)         // decodes a scanned body of the reader schema; may be nil
-	fastEnc   func([]byte, *T) []byte  // appends the body of a T with the reader schema; may be nil
+	strict    func([]byte, *T) bool    // decodes an unscanned body of the reader schema, or says to scan it; may be nil
+	reset     func(*T)                 // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
+	fastEnc   bool                     // the Encode method calls its hand-written encoder of the reader schema
 
 	// Confluent framing; set once by NewConfluentCodec before use.
 	idHeader [confluentLen]byte
@@ -317,17 +364,11 @@ func newRecord[T any](api hamba.API, name string, versions []string, missing fun
 	return r, nil
 }
 
+// encodeRecord appends the framed record v to dst with hamba's encoder.
+// v escapes.
 func encodeRecord[T any](c *Codec, rec *record[T], dst []byte, v *T) ([]byte, error) {
 	if f := rec.missing(v); f != "" {
-		return dst, fmt.Errorf("avro: encode %s: %w: %s is empty", rec.name, ErrMissingField, f)
-	}
-	if rec.fastEnc != nil && !rec.hasID && !c.noFast {
-		start := len(dst)
-		dst = rec.fastEnc(append(dst, rec.soe[:]...), v)
-		if n := len(dst) - start; n > c.maxRecordSize {
-			return dst[:start], fmt.Errorf("avro: encode %s: %w: %d bytes, max %d", rec.name, ErrOversize, n, c.maxRecordSize)
-		}
-		return dst, nil
+		return dst, errMissing(rec.name, f)
 	}
 	w := c.writers.Get().(*hamba.Writer)
 	w.Reset(nil)
@@ -354,6 +395,37 @@ func encodeRecord[T any](c *Codec, rec *record[T], dst []byte, v *T) ([]byte, er
 	return append(dst, body...), nil
 }
 
+// fastHeader returns the framing to write before a body from rec's
+// hand-written encoder, or nil if hamba is to encode the record.
+func fastHeader[T any](c *Codec, rec *record[T]) []byte {
+	switch {
+	case !rec.fastEnc || c.noFast:
+		return nil
+	case rec.hasID:
+		return rec.idHeader[:]
+	}
+	return rec.soe[:]
+}
+
+// fitEncoded returns dst, holding the record named name appended at
+// start, or dst[:start] and ErrOversize if the record is over the max
+// record size.
+func (c *Codec) fitEncoded(name string, dst []byte, start int) ([]byte, error) {
+	if n := len(dst) - start; n > c.maxRecordSize {
+		return dst[:start], fmt.Errorf("avro: encode %s: %w: %d bytes, max %d", name, ErrOversize, n, c.maxRecordSize)
+	}
+	return dst, nil
+}
+
+// errMissing is the error of encoding the record named name with its
+// required field empty.
+func errMissing(name, field string) error {
+	return fmt.Errorf("avro: encode %s: %w: %s is empty", name, ErrMissingField, field)
+}
+
+// decodeRecord decodes the framed record b into v: with rec's fast
+// decoders if b's writer schema is the reader schema, else with hamba's
+// after the scanner has checked the body.
 func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
 	// Nothing below should panic on any input (the fuzz targets check that
 	// this never fires); if something does, the record is still poison, not
@@ -369,23 +441,26 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
 		return derr
 	}
 	body := b[hdr:]
+	fast := ws.exact && rec.fast != nil && !c.noFast
+	var zero T
+	if fast && rec.strict != nil {
+		rec.zero(v)
+		if rec.strict(body, v) {
+			return decoded(rec, v)
+		}
+		// Malformed, or a form left to the scanner: it says which.
+	}
 	if derr := scanBody(ws.scan, body, c.maxRecordSize); derr != nil {
 		derr.Record = rec.name
 		derr.Offset += hdr
 		return derr
 	}
-	var zero T
-	*v = zero
-	if ws.exact && rec.fast != nil && !c.noFast {
+	if fast {
+		rec.zero(v)
 		rec.fast(body, v)
-		if rec.normalize != nil {
-			rec.normalize(v)
-		}
-		if f := rec.missing(v); f != "" {
-			return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrMissingField, Detail: f + " is empty"}
-		}
-		return nil
+		return decoded(rec, v)
 	}
+	*v = zero
 	rd := c.readers.Get().(*hamba.Reader)
 	rd.Reset(body)
 	rd.Error = nil
@@ -397,6 +472,12 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
 	if rerr != nil {
 		return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrInvalidValue, Err: rerr}
 	}
+	return decoded(rec, v)
+}
+
+// decoded finishes decoding v: it normalizes it and checks its required
+// fields.
+func decoded[T any](rec *record[T], v *T) error {
 	if rec.normalize != nil {
 		rec.normalize(v)
 	}
@@ -494,6 +575,24 @@ func missingState(s *OrderState) string {
 
 // Decoded empty collections are nil, as in a fresh topology value, so that
 // what was encoded from nil decodes to nil.
+
+// zero zeroes v for the fast and strict decoders.
+func (rec *record[T]) zero(v *T) {
+	if rec.reset != nil {
+		rec.reset(v)
+		return
+	}
+	var zero T
+	*v = zero
+}
+
+// resetEvent zeroes e but keeps its attributes map, emptied: the fast and
+// strict decoders fill a map that is there.
+func resetEvent(e *OrderEvent) {
+	m := e.Attributes
+	clear(m)
+	*e = OrderEvent{Attributes: m}
+}
 
 func normalizeEvent(e *OrderEvent) {
 	if len(e.Attributes) == 0 {

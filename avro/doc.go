@@ -16,7 +16,9 @@
 // body is walked against its writer schema: each length and count prefix is
 // checked against the bytes that remain (so nothing is allocated for a
 // lying prefix), varints, union and enum indexes and UTF-8 are checked, and
-// the payload must be consumed exactly. Required fields (IDs, types, states)
+// the payload must be consumed exactly. (An OrderEvent of the current
+// version is checked to the same rules as it is decoded, in one pass; the
+// walk runs only if that pass refuses the body, and its verdict stands.) Required fields (IDs, types, states)
 // must be non-empty. Every failure is a *DecodeError matching ErrMalformed,
 // which the processor sends to the dead-letter topic; decoders never panic.
 // A schema registry that cannot be reached gives ErrRegistry instead: that
@@ -25,7 +27,8 @@
 // OrderEvent and OrderState mirror topology.Event and topology.State field
 // for field, so the codecs take the topology types directly (a pointer
 // conversion, no copy). The processor's two per-event decoders (OrderEvent,
-// OrderState) have hand-written fast paths for the current schema version;
+// OrderState) and its per-event encoders (OrderState, StatusChange,
+// Rejection) have hand-written fast paths for the current schema version;
 // hamba/avro decodes every other version, and the tests hold the two to
 // the same results.
 //

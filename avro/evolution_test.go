@@ -158,8 +158,11 @@ func TestEvolutionIncompatibleRefused(t *testing.T) {
 // version (the fuzz targets compare them with hamba's only if they run).
 func TestFastDecodersEnabled(t *testing.T) {
 	for _, c := range []*Codec{newTestCodec(t), newTestCodec(t, WithWriterSchemas(readFile(t, "testdata/order_event.v2.avsc")))} {
-		if c.event.fast == nil || c.state.fast == nil {
+		if c.event.fast == nil || c.event.strict == nil || c.state.fast == nil {
 			t.Fatal("fast decoders disabled")
+		}
+		if !c.state.fastEnc || !c.status.fastEnc || !c.reject.fastEnc {
+			t.Fatal("fast encoders disabled")
 		}
 		ev := sampleEvent()
 		b, _ := c.EncodeEvent(nil, &ev)

@@ -1,7 +1,7 @@
 package avro
 
 import (
-	"slices"
+	"math/bits"
 	"time"
 	"unsafe"
 )
@@ -13,6 +13,9 @@ import (
 // on an event. These run only on bodies the scanner has accepted for
 // exactly the reader schema, so they do no validation of their own beyond
 // Go's bounds checks (a panic would still be recovered by decodeRecord).
+// OrderEvent, the first record of every event, also has a one-pass decoder
+// that validates as it reads (decodeEventStrict), so that the scanner's
+// pass is skipped for the bodies it takes.
 //
 // Every string of one record is a substring of one copy of the body: one
 // allocation instead of one per string.
@@ -88,6 +91,128 @@ func decodeEventFast(body []byte, e *OrderEvent) {
 	}
 }
 
+// decodeEventStrict decodes an orderflow.v1.OrderEvent (version 1) body
+// into a zeroed e in one pass, checking what the scanner checks as it goes.
+// It takes a subset of what the scanner accepts: it returns true only for
+// a body the scanner accepts, having decoded what decodeEventFast decodes
+// from it. It returns false, leaving e partly written, for a body the
+// scanner refuses and for the valid forms it leaves to the scanner and
+// decodeEventFast (a union index in more than one byte, a map block with a
+// byte size); decodeRecord then runs those, so the verdict and the error are
+// the scanner's. It allocates the copy of the body, then only what a valid
+// prefix of the body asks for (a map block's count is checked against the
+// bytes that remain first, as the scanner does).
+func decodeEventStrict(body []byte, e *OrderEvent) bool {
+	r := strictReader{b: body, s: bodyString(body)}
+	var ok bool
+	if e.EventID, ok = r.str(); !ok {
+		return false
+	}
+	if e.OrderID, ok = r.str(); !ok {
+		return false
+	}
+	if e.Type, ok = r.str(); !ok {
+		return false
+	}
+	ms, ok := r.long()
+	if !ok {
+		return false
+	}
+	e.OccurredAt = millis(ms)
+	if r.off >= len(body) {
+		return false
+	}
+	switch body[r.off] { // sequence: ["null", "long"]
+	case 0:
+		r.off++
+	case 2: // branch 1
+		r.off++
+		seq, ok := r.long()
+		if !ok {
+			return false
+		}
+		e.Sequence = &seq
+	default:
+		return false
+	}
+	for { // attributes: blocks of string keys and values, 0 ends them
+		n, ok := r.long()
+		// Each entry takes at least 2 bytes (the key's and the value's
+		// length): the scanner's bound, before anything is allocated.
+		if !ok || n < 0 || n > int64(len(body)-r.off)/2 {
+			return false
+		}
+		if n == 0 {
+			break
+		}
+		if e.Attributes == nil {
+			e.Attributes = make(map[string]string, n)
+		}
+		for range n {
+			k, ok := r.str()
+			if !ok {
+				return false
+			}
+			v, ok := r.str()
+			if !ok {
+				return false
+			}
+			e.Attributes[k] = v
+		}
+	}
+	return r.off == len(body)
+}
+
+// strictReader reads a body that nothing has checked yet, with the
+// scanner's rules; s is a copy of b that the strings it returns share.
+type strictReader struct {
+	b   []byte
+	s   string
+	off int
+}
+
+// long reads a varint as scanner.long accepts one: at most 10 bytes, within
+// 64 bits.
+func (r *strictReader) long() (int64, bool) {
+	if r.off < len(r.b) && r.b[r.off] < 0x80 { // one byte: most lengths
+		c := r.b[r.off]
+		r.off++
+		return int64(c>>1) ^ -int64(c&1), true
+	}
+	var u uint64
+	for i := range 10 {
+		if r.off >= len(r.b) {
+			return 0, false
+		}
+		c := r.b[r.off]
+		if i == 9 && c > 1 {
+			return 0, false
+		}
+		r.off++
+		u |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), true
+		}
+	}
+	return 0, false
+}
+
+// str reads a string as the scanner accepts one: a length that is not
+// negative and no more than the bytes that remain, then UTF-8.
+func (r *strictReader) str() (string, bool) {
+	n, ok := r.long()
+	if !ok || n < 0 || n > int64(len(r.b)-r.off) {
+		return "", false
+	}
+	end := r.off + int(n)
+	if !validUTF8(r.b[r.off:end]) {
+		return "", false
+	}
+	s := r.s[r.off:end]
+	r.off = end
+	return s, true
+}
+
 // decodeStateFast decodes an orderflow.v1.OrderState (version 1) body into
 // a zeroed s.
 func decodeStateFast(body []byte, s *OrderState) {
@@ -132,13 +257,20 @@ func decodeStateFast(body []byte, s *OrderState) {
 	}
 }
 
-// Hand-written encoder for the current OrderState schema, the record the
-// processor encodes per accepted event (hamba's reflective encoder spends
-// about a microsecond on it). It writes what hamba writes with this
-// package's configuration: zig-zag varints, each array or map as one block
-// with a positive count and no byte size (DisableBlockSizeHeader), then 0;
-// map entries in Go's iteration order, as hamba does.
+// Hand-written encoders for the current schemas of the records the
+// processor encodes per event: OrderState, and StatusChange or Rejection
+// (hamba's reflective encoders spend from a few hundred nanoseconds to a
+// microsecond on them, and take the value through an unsafe.Pointer, so it
+// escapes). They write what hamba writes with this package's configuration:
+// zig-zag varints, a ["null", T] union as its index (0 or 2) then the
+// value, each array or map as one block with a positive count and no byte
+// size (DisableBlockSizeHeader), then 0; map entries in Go's iteration
+// order, as hamba does. Each has a size function: the Encode method grows
+// dst by it (and the header) first, so that an encode allocates once at
+// most, not once per growth. The Encode methods call them directly, not
+// through encodeRecord, so that the value encoded does not escape.
 
+// appendLong appends v as a zig-zag varint (Avro int and long).
 func appendLong(b []byte, v int64) []byte {
 	u := uint64(v<<1) ^ uint64(v>>63)
 	for u >= 0x80 {
@@ -148,20 +280,86 @@ func appendLong(b []byte, v int64) []byte {
 	return append(b, byte(u))
 }
 
+// longLen is the number of bytes appendLong writes for v.
+func longLen(v int64) int {
+	u := uint64(v<<1) ^ uint64(v>>63)
+	return (bits.Len64(u|1) + 6) / 7
+}
+
+// appendStr appends an Avro string: its length, then its bytes.
 func appendStr(b []byte, s string) []byte {
 	b = appendLong(b, int64(len(s)))
 	return append(b, s...)
 }
 
+// strLen is the number of bytes appendStr writes for s.
+func strLen(s string) int { return longLen(int64(len(s))) + len(s) }
+
+// appendOptStr appends a ["null", "string"] union: nil is null.
+func appendOptStr(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, 0)
+	}
+	return appendStr(append(b, 2), *s) // union branch 1
+}
+
+// optStrLen is the number of bytes appendOptStr writes for s.
+func optStrLen(s *string) int {
+	if s == nil {
+		return 1
+	}
+	return 1 + strLen(*s)
+}
+
+// unixMillis is the timestamp-millis of t as hamba computes it.
+func unixMillis(t time.Time) int64 { return t.Unix()*1e3 + int64(t.Nanosecond()/1e6) }
+
 // appendMillis writes a timestamp-millis as hamba does.
 func appendMillis(b []byte, t time.Time) []byte {
-	return appendLong(b, t.Unix()*1e3+int64(t.Nanosecond()/1e6))
+	return appendLong(b, unixMillis(t))
+}
+
+// encodeStatusFast appends the body of an orderflow.v1.StatusChange
+// (version 1) to b; statusSize is its length.
+func encodeStatusFast(b []byte, s *StatusChange) []byte {
+	b = appendStr(b, s.OrderID)
+	b = appendStr(b, s.EventID)
+	b = appendStr(b, s.EventType)
+	b = appendOptStr(b, s.FromState)
+	b = appendStr(b, s.ToState)
+	b = appendLong(b, s.Version)
+	b = appendMillis(b, s.OccurredAt)
+	return appendMillis(b, s.ProcessedAt)
+}
+
+// statusSize is the length of the body encodeStatusFast writes for s.
+func statusSize(s *StatusChange) int {
+	return strLen(s.OrderID) + strLen(s.EventID) + strLen(s.EventType) + optStrLen(s.FromState) +
+		strLen(s.ToState) + longLen(s.Version) + longLen(unixMillis(s.OccurredAt)) + longLen(unixMillis(s.ProcessedAt))
+}
+
+// encodeRejectionFast appends the body of an orderflow.v1.Rejection
+// (version 1) to b; rejectionSize is its length.
+func encodeRejectionFast(b []byte, r *Rejection) []byte {
+	b = appendStr(b, r.OrderID)
+	b = appendStr(b, r.EventID)
+	b = appendStr(b, r.EventType)
+	b = appendOptStr(b, r.State)
+	b = appendStr(b, r.Reason)
+	b = appendStr(b, r.Detail)
+	b = appendMillis(b, r.OccurredAt)
+	return appendMillis(b, r.ProcessedAt)
+}
+
+// rejectionSize is the length of the body encodeRejectionFast writes for r.
+func rejectionSize(r *Rejection) int {
+	return strLen(r.OrderID) + strLen(r.EventID) + strLen(r.EventType) + optStrLen(r.State) +
+		strLen(r.Reason) + strLen(r.Detail) + longLen(unixMillis(r.OccurredAt)) + longLen(unixMillis(r.ProcessedAt))
 }
 
 // encodeStateFast appends the body of an orderflow.v1.OrderState (version
-// 1) to b.
+// 1) to b; stateSizeHint bounds its length.
 func encodeStateFast(b []byte, s *OrderState) []byte {
-	b = slices.Grow(b, stateSizeHint(s)) // one allocation, not one per growth
 	b = appendStr(b, s.State)
 	b = appendLong(b, s.Version)
 	b = appendMillis(b, s.CreatedAt)

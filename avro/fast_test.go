@@ -2,9 +2,15 @@ package avro
 
 import (
 	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/orderflow/orderflow/topology"
 )
@@ -144,4 +150,532 @@ func BenchmarkEncodeStateHamba(b *testing.B) {
 		}
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// fastStrings are strings for the encoder tests: empty, ASCII, multi-byte
+// UTF-8, bytes that are not UTF-8 (encoders copy strings as they are;
+// decoders refuse them), and lengths whose prefix takes one, two and three
+// bytes.
+var fastStrings = []string{
+	"", "a", "placed", "ünïcødé ✓", "日本語", "🙂", "\xff", "ok\xc3", "\x00\x80",
+	strings.Repeat("x", 63), strings.Repeat("y", 64), strings.Repeat("é", 4096), strings.Repeat("z", 8192),
+}
+
+// fastTimes are times for the encoder tests: zero, the epoch, before it
+// with sub-millisecond digits, far future, another zone, a monotonic
+// reading, and times whose milliseconds overflow int64 (both encoders wrap
+// alike).
+func fastTimes() []time.Time {
+	return []time.Time{
+		{}, t0, time.Unix(0, 0), time.Unix(0, -1), time.Unix(-1, 999_999), time.Unix(0, 999_999),
+		time.Date(1960, 3, 4, 5, 6, 7, 891_234_567, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2026, 5, 6, 7, 8, 9, 123_456_789, time.FixedZone("x", -7*3600)),
+		time.Now(),
+		time.Unix(1<<62, 0), time.Unix(-1<<62, 5e8),
+	}
+}
+
+// fastLongs are longs for the encoder tests, one for each varint length
+// and the extremes.
+var fastLongs = []int64{0, 1, -1, 63, -64, 64, 8191, -8192, 1 << 40, -1 << 40, math.MaxInt64, math.MinInt64}
+
+// randString returns one of fastStrings or random runes and bytes.
+func randString(r *rand.Rand) string {
+	if r.IntN(2) == 0 {
+		return fastStrings[r.IntN(len(fastStrings))]
+	}
+	var b []byte
+	for range r.IntN(40) {
+		switch r.IntN(4) {
+		case 0:
+			b = utf8.AppendRune(b, rune(r.IntN(0x11_0000)))
+		case 1:
+			b = append(b, byte(r.IntN(256)))
+		default:
+			b = append(b, byte('a'+r.IntN(26)))
+		}
+	}
+	return string(b)
+}
+
+// randOpt returns nil or a pointer to randString.
+func randOpt(r *rand.Rand) *string {
+	if r.IntN(3) == 0 {
+		return nil
+	}
+	return ptr(randString(r))
+}
+
+func randLong(r *rand.Rand) int64 {
+	if r.IntN(2) == 0 {
+		return fastLongs[r.IntN(len(fastLongs))]
+	}
+	return int64(r.Uint64()) >> r.IntN(64)
+}
+
+func randTime(r *rand.Rand) time.Time {
+	if r.IntN(2) == 0 {
+		ts := fastTimes()
+		return ts[r.IntN(len(ts))]
+	}
+	return time.Unix(r.Int64N(1<<36)-1<<35, r.Int64N(1e9)).In(time.FixedZone("z", 60*(r.IntN(1440)-720)))
+}
+
+// fastStatuses are StatusChanges covering the encoder's branches, then
+// random ones (some with empty required fields, which both encoders
+// refuse).
+func fastStatuses() []StatusChange {
+	vals := []StatusChange{
+		sampleStatus(),
+		{OrderID: "o", EventID: "e", EventType: "t", ToState: "s"},
+		{OrderID: "o", EventID: "e", EventType: "t", FromState: ptr(""), ToState: "s", Version: -1},
+		{OrderID: "ünï", EventID: "日本", EventType: "🙂", FromState: ptr("ø"), ToState: "✓", Version: math.MinInt64,
+			OccurredAt: time.Date(1960, 3, 4, 5, 6, 7, 891_234_567, time.UTC), ProcessedAt: time.Unix(1<<62, 0)},
+		{EventID: "e", EventType: "t", ToState: "s"}, // no order_id
+	}
+	for _, s := range fastStrings {
+		vals = append(vals, StatusChange{OrderID: s, EventID: s, EventType: s, FromState: ptr(s), ToState: s})
+	}
+	for _, v := range fastLongs {
+		vals = append(vals, StatusChange{OrderID: "o", EventID: "e", EventType: "t", ToState: "s", Version: v})
+	}
+	for _, ts := range fastTimes() {
+		vals = append(vals, StatusChange{OrderID: "o", EventID: "e", EventType: "t", ToState: "s", OccurredAt: ts, ProcessedAt: ts})
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		vals = append(vals, StatusChange{
+			OrderID: randString(r), EventID: randString(r), EventType: randString(r), FromState: randOpt(r),
+			ToState: randString(r), Version: randLong(r), OccurredAt: randTime(r), ProcessedAt: randTime(r),
+		})
+	}
+	return vals
+}
+
+// fastRejections are Rejections as fastStatuses are StatusChanges.
+func fastRejections() []Rejection {
+	vals := []Rejection{
+		sampleRejection(),
+		{OrderID: "o", EventID: "e", EventType: "t", Reason: "r"},
+		{OrderID: "o", EventID: "e", EventType: "t", State: ptr(""), Reason: "r", Detail: "d"},
+		{OrderID: "ünï", EventID: "日本", EventType: "🙂", State: ptr("ø"), Reason: "✓", Detail: strings.Repeat("é", 100),
+			OccurredAt: time.Date(1960, 3, 4, 5, 6, 7, 891_234_567, time.UTC), ProcessedAt: time.Unix(-1<<62, 0)},
+		{OrderID: "o", EventID: "e", EventType: "t"}, // no reason
+	}
+	for _, s := range fastStrings {
+		vals = append(vals, Rejection{OrderID: s, EventID: s, EventType: s, State: ptr(s), Reason: s, Detail: s})
+	}
+	for _, ts := range fastTimes() {
+		vals = append(vals, Rejection{OrderID: "o", EventID: "e", EventType: "t", Reason: "r", OccurredAt: ts, ProcessedAt: ts})
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		vals = append(vals, Rejection{
+			OrderID: randString(r), EventID: randString(r), EventType: randString(r), State: randOpt(r),
+			Reason: randString(r), Detail: randString(r), OccurredAt: randTime(r), ProcessedAt: randTime(r),
+		})
+	}
+	return vals
+}
+
+// checkSameEncoding encodes v with the fast codec and with hamba's and
+// fails unless both give the same bytes or the same error; size is the
+// fast encoder's body size function, checked against what it wrote.
+func checkSameEncoding[T any](t *testing.T, what string, fast, slow *Codec, v *T,
+	encode func(*Codec, []byte, *T) ([]byte, error), size func(*T) int) []byte {
+	t.Helper()
+	dst := []byte("prefix")
+	fb, ferr := encode(fast, dst[:len(dst):len(dst)], v)
+	sb, serr := encode(slow, dst[:len(dst):len(dst)], v)
+	if (ferr == nil) != (serr == nil) || (ferr != nil && ferr.Error() != serr.Error()) {
+		t.Fatalf("%s %+v: fast encoder: %v, hamba: %v", what, v, ferr, serr)
+	}
+	if !bytes.Equal(fb, sb) {
+		t.Fatalf("%s %+v: fast encoder wrote\n%x\nhamba wrote\n%x", what, v, fb, sb)
+	}
+	if ferr != nil {
+		return nil
+	}
+	if n := len(fb) - len(dst) - soeHeaderLen; n != size(v) {
+		t.Fatalf("%s %+v: body of %d bytes, size says %d", what, v, n, size(v))
+	}
+	return fb[len(dst):]
+}
+
+// wantDecoded is the value a decoder returns for encoded times t: UTC, to
+// the millisecond (wrapped as the encoders wrap milliseconds that do not
+// fit in 64 bits).
+func wantDecoded(t time.Time) time.Time { return millis(unixMillis(t)) }
+
+// TestEncodeStatusFast checks the hand-written StatusChange encoder against
+// hamba's, byte for byte (errors included), and that what it writes decodes
+// to the value, to the millisecond, or is refused if a string is not UTF-8.
+func TestEncodeStatusFast(t *testing.T) {
+	fast := newTestCodec(t)
+	slow := newTestCodec(t)
+	slow.noFast = true
+	for i, v := range fastStatuses() {
+		b := checkSameEncoding(t, fmt.Sprint("status ", i), fast, slow, &v, (*Codec).EncodeStatusChange, statusSize)
+		if b == nil {
+			continue
+		}
+		var got StatusChange
+		err := fast.DecodeStatusChange(b, &got)
+		valid := utf8.ValidString(v.OrderID + v.EventID + v.EventType + v.ToState)
+		if v.FromState != nil {
+			valid = valid && utf8.ValidString(*v.FromState)
+		}
+		if !valid {
+			if !errorsIs(err, ErrInvalidValue) {
+				t.Fatalf("status %d: a string that is not UTF-8 decoded: %v", i, err)
+			}
+			continue
+		}
+		want := v
+		want.OccurredAt, want.ProcessedAt = wantDecoded(v.OccurredAt), wantDecoded(v.ProcessedAt)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("status %d: decoded %+v, %v\nwant %+v", i, got, err, want)
+		}
+	}
+}
+
+// TestEncodeRejectionFast is TestEncodeStatusFast for Rejection.
+func TestEncodeRejectionFast(t *testing.T) {
+	fast := newTestCodec(t)
+	slow := newTestCodec(t)
+	slow.noFast = true
+	for i, v := range fastRejections() {
+		b := checkSameEncoding(t, fmt.Sprint("rejection ", i), fast, slow, &v, (*Codec).EncodeRejection, rejectionSize)
+		if b == nil {
+			continue
+		}
+		var got Rejection
+		err := fast.DecodeRejection(b, &got)
+		valid := utf8.ValidString(v.OrderID + v.EventID + v.EventType + v.Reason + v.Detail)
+		if v.State != nil {
+			valid = valid && utf8.ValidString(*v.State)
+		}
+		if !valid {
+			if !errorsIs(err, ErrInvalidValue) {
+				t.Fatalf("rejection %d: a string that is not UTF-8 decoded: %v", i, err)
+			}
+			continue
+		}
+		want := v
+		want.OccurredAt, want.ProcessedAt = wantDecoded(v.OccurredAt), wantDecoded(v.ProcessedAt)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("rejection %d: decoded %+v, %v\nwant %+v", i, got, err, want)
+		}
+	}
+}
+
+// TestEncodeFastOversize: a record over the max record size is refused by
+// the fast encoders as by hamba's, and dst is left as it was.
+func TestEncodeFastOversize(t *testing.T) {
+	fast := newTestCodec(t, WithMaxRecordSize(64))
+	slow := newTestCodec(t, WithMaxRecordSize(64))
+	slow.noFast = true
+	sc := sampleStatus()
+	sc.EventType = strings.Repeat("x", 60)
+	rj := sampleRejection()
+	rj.Detail = strings.Repeat("x", 60)
+	for _, c := range []*Codec{fast, slow} {
+		dst := []byte("keep")
+		if out, err := c.EncodeStatusChange(dst, &sc); !errorsIs(err, ErrOversize) || string(out) != "keep" {
+			t.Errorf("noFast=%v: oversize status: %q, %v", c.noFast, out, err)
+		}
+		if out, err := c.EncodeRejection(dst, &rj); !errorsIs(err, ErrOversize) || string(out) != "keep" {
+			t.Errorf("noFast=%v: oversize rejection: %q, %v", c.noFast, out, err)
+		}
+	}
+}
+
+// TestEncodeFastConfluent: a Confluent codec uses the fast encoders too,
+// with its own framing, and writes what hamba writes.
+func TestEncodeFastConfluent(t *testing.T) {
+	_, cl, _ := newRegistry(t)
+	fast := newConfluent(t, cl, testTopics)
+	slow := newConfluent(t, cl, testTopics)
+	slow.noFast = true
+	sc, rj, st := sampleStatus(), sampleRejection(), sampleState()
+	st.Marks, st.History = nil, nil // one encoding only: no maps of two entries
+	for name, enc := range map[string]func(*Codec) ([]byte, error){
+		"status":    func(c *Codec) ([]byte, error) { return c.EncodeStatusChange(nil, &sc) },
+		"rejection": func(c *Codec) ([]byte, error) { return c.EncodeRejection(nil, &rj) },
+		"state":     func(c *Codec) ([]byte, error) { return c.EncodeState(nil, &st) },
+	} {
+		fb, ferr := enc(fast)
+		sb, serr := enc(slow)
+		if ferr != nil || serr != nil || !bytes.Equal(fb, sb) || fb[0] != confluentMagic {
+			t.Errorf("%s: fast encoder wrote %x, %v\nhamba wrote %x, %v", name, fb, ferr, sb, serr)
+		}
+	}
+}
+
+// TestEncodeFastAllocs: the fast encoders allocate nothing but dst's
+// growth (once, however small dst is), and a record built on the stack
+// stays there.
+func TestEncodeFastAllocs(t *testing.T) {
+	c := newTestCodec(t)
+	// What a record points to may escape; the record may not.
+	from, seq, ids, marks := "packed", int64(7), []string{"e-1", "e-2"}, map[string]int64{"pay_order": 1}
+	buf := make([]byte, 0, 512)
+	for name, enc := range map[string]func(dst []byte) ([]byte, error){
+		"status": func(dst []byte) ([]byte, error) {
+			sc := StatusChange{OrderID: "o-42", EventID: "e-0001", EventType: "ship_order", FromState: &from,
+				ToState: "shipped", Version: 5, OccurredAt: t0, ProcessedAt: t0}
+			return c.EncodeStatusChange(dst, &sc)
+		},
+		"rejection": func(dst []byte) ([]byte, error) {
+			rj := Rejection{OrderID: "o-42", EventID: "e-0002", EventType: "cancel_order", State: &from,
+				Reason: "cancel_after_shipment", Detail: "the order has shipped", OccurredAt: t0, ProcessedAt: t0}
+			return c.EncodeRejection(dst, &rj)
+		},
+		"state": func(dst []byte) ([]byte, error) {
+			st := topology.State{State: "shipped", Version: 5, CreatedAt: t0, UpdatedAt: t0, LastSequence: &seq,
+				RecentEventIDs: ids, Marks: marks}
+			return c.EncodeState(dst, &st)
+		},
+	} {
+		if n := testing.AllocsPerRun(100, func() { buf, _ = enc(buf[:0]) }); n != 0 {
+			t.Errorf("%s: %v allocations per encode into a buffer with room, want 0", name, n)
+		}
+		// The race detector's build of slices.Grow allocates twice.
+		if n := testing.AllocsPerRun(100, func() { _, _ = enc(nil) }); n != 1 && !raceEnabled {
+			t.Errorf("%s: %v allocations per encode into nil, want 1", name, n)
+		}
+	}
+	st := sampleState()
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.EncodeState(nil, &st) }); n != 1 && !raceEnabled {
+		t.Errorf("full state: %v allocations per encode into nil, want 1", n)
+	}
+}
+
+// checkStrictEvent checks decodeEventStrict on body against the scanner
+// (scan is the reader schema compiled for it) and decodeEventFast: what it
+// takes, the scanner must take and decodeEventFast decode to the same
+// value; what the scanner refuses, it must refuse. It returns whether it
+// took body.
+func checkStrictEvent(t testing.TB, scan *node, body []byte) bool {
+	t.Helper()
+	var strict, want OrderEvent
+	ok := decodeEventStrict(body, &strict)
+	serr := scanBody(scan, body, DefaultMaxRecordSize)
+	switch {
+	case ok && serr != nil:
+		t.Fatalf("one-pass decoder took %x, which the scanner refuses: %v", body, serr)
+	case ok:
+		decodeEventFast(body, &want)
+		if !reflect.DeepEqual(strict, want) {
+			t.Fatalf("%x: one-pass decoder\n%#v\nfast decoder\n%#v", body, strict, want)
+		}
+	}
+	return ok
+}
+
+// randEvent returns an event of valid strings, with or without a sequence
+// and from 0 to 99 attributes.
+func randEvent(r *rand.Rand) topology.Event {
+	str := func() string {
+		for {
+			if s := randString(r); utf8.ValidString(s) {
+				return s
+			}
+		}
+	}
+	ev := topology.Event{EventID: str() + "e", OrderID: str() + "o", Type: str() + "t", OccurredAt: randTime(r)}
+	if r.IntN(2) == 0 {
+		ev.Sequence = ptr(randLong(r))
+	}
+	if n := r.IntN(4); n > 0 {
+		ev.Attributes = map[string]string{}
+		for range r.IntN(1 + []int{0, 2, 5, 99}[n]) {
+			ev.Attributes[str()] = str()
+		}
+	}
+	return ev
+}
+
+// TestDecodeEventStrict checks the one-pass OrderEvent decoder: it takes
+// whatever the encoder writes; it leaves the valid forms this package does
+// not write to the scanner, which decodes them as hamba does; and on bodies
+// mangled at random it never takes what the scanner refuses, and a codec
+// gives the same result and error as hamba's path (scanner, then hamba).
+func TestDecodeEventStrict(t *testing.T) {
+	fast := newTestCodec(t)
+	slow := newTestCodec(t)
+	slow.noFast = true
+	scan, err := compile(fast.event.reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	var payloads [][]byte
+	for i := range 1000 {
+		ev := randEvent(r)
+		if i == 0 {
+			ev = sampleEvent()
+		}
+		b, err := fast.EncodeEvent(nil, &ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !checkStrictEvent(t, scan, b[soeHeaderLen:]) {
+			t.Fatalf("event %d: one-pass decoder refused what the encoder wrote: %x", i, b)
+		}
+		payloads = append(payloads, b)
+	}
+
+	hdr := payloads[0][:soeHeaderLen]
+	frame := func(body []byte) []byte { return append(append([]byte{}, hdr...), body...) }
+	for name, body := range map[string][]byte{
+		"null union index in two bytes": eventBody("e1", 0x80, 0x00, 0),
+		"long union index in two bytes": eventBody("e1", 0x82, 0x00, 14, 0),
+		"map block with a byte size":    eventBody("e1", 0, 1, 8, 2, 'k', 2, 'v', 0),
+		"two map blocks":                eventBody("e1", 0, 2, 2, 'k', 2, 'v', 2, 2, 'k', 2, 'w', 0),
+		"map block count in two bytes":  eventBody("e1", 0, 0x82, 0x00, 2, 'k', 2, 'v', 0),
+	} {
+		checkStrictEvent(t, scan, body)
+		var got, want topology.Event
+		if err := fast.DecodeEvent(frame(body), &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := slow.DecodeEvent(frame(body), &want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: decoded\n%#v\nhamba decoded\n%#v, %v", name, got, want, err)
+		}
+	}
+
+	// Bodies one step from valid, each refused by the scanner for one
+	// reason: the one-pass decoder must refuse them too.
+	strs := appendString(appendString(appendString(nil, "e1"), "o1"), "t")
+	overflow := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02}
+	tooLong := []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}
+	for name, body := range map[string][]byte{
+		"union index 2":                eventBody("e1", 4, 14, 0),
+		"union index -1":               eventBody("e1", 1, 14, 0),
+		"occurred_at over 64 bits":     append(append(slices.Clone(strs), overflow...), 0, 0),
+		"occurred_at in 11 bytes":      append(append(slices.Clone(strs), tooLong...), 0, 0),
+		"sequence over 64 bits":        append(eventBody("e1", 2), append(overflow, 0)...),
+		"map count over 64 bits":       append(eventBody("e1", 0), overflow...),
+		"map count over the bytes":     eventBody("e1", 0, 6, 2, 'k', 2, 'v', 0),
+		"map count beyond the bytes":   eventBody("e1", 0, 8, 2, 'k', 2, 'v', 0),
+		"string length over 64 bits":   append(overflow, 'e'),
+		"string length negative":       eventBody("e1", 0, 2, 1, 'k', 2, 'v', 0),
+		"string length beyond":         eventBody("e1", 0, 2, 2, 'k', 4, 'v', 0),
+		"map key not UTF-8":            eventBody("e1", 0, 2, 2, 0xff, 2, 'v', 0),
+		"map value not UTF-8":          eventBody("e1", 0, 2, 2, 'k', 4, 0xe6, 0x97, 0),
+		"event_id not UTF-8":           eventBody("\xc3", 0, 0),
+		"trailing byte":                eventBody("e1", 0, 0, 0),
+		"no map end":                   eventBody("e1", 0, 2, 2, 'k', 2, 'v'),
+		"nothing after occurred_at":    eventBody("e1"),
+		"sequence cut":                 eventBody("e1", 2),
+		"sequence varint cut":          eventBody("e1", 2, 0x80),
+		"one entry of a block missing": eventBody("e1", 0, 4, 2, 'k', 2, 'v', 0, 0, 0, 0),
+	} {
+		if scanBody(scan, body, DefaultMaxRecordSize) == nil {
+			t.Fatalf("%s: the scanner takes %x", name, body)
+		}
+		if checkStrictEvent(t, scan, body) {
+			t.Fatalf("%s: the one-pass decoder takes %x", name, body)
+		}
+	}
+
+	for range 20000 {
+		b := append([]byte{}, payloads[r.IntN(len(payloads))]...)
+		for range 1 + r.IntN(3) {
+			switch i := soeHeaderLen + r.IntN(len(b)-soeHeaderLen); r.IntN(4) {
+			case 0:
+				b[i] = byte(r.IntN(256))
+			case 1:
+				b[i] ^= 0x80
+			case 2:
+				b = b[:i]
+			default:
+				b = slices.Insert(b, i, byte(r.IntN(256)))
+			}
+			if len(b) <= soeHeaderLen {
+				break
+			}
+		}
+		checkStrictEvent(t, scan, b[soeHeaderLen:])
+		var got, want topology.Event
+		ferr := fast.DecodeEvent(b, &got)
+		serr := slow.DecodeEvent(b, &want)
+		if (ferr == nil) != (serr == nil) || (ferr != nil && ferr.Error() != serr.Error()) {
+			t.Fatalf("%x: decoder: %v, hamba's path: %v", b, ferr, serr)
+		}
+		if ferr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%x: decoded\n%#v\nhamba decoded\n%#v", b, got, want)
+		}
+	}
+}
+
+// TestValidUTF8 checks validUTF8 against utf8.Valid around its word
+// boundaries.
+func TestValidUTF8(t *testing.T) {
+	for _, s := range []string{"é", "\xff", "\xc3", "\xe6\x97", "日", "🙂", "\xed\xa0\x80", "\xf4\x90\x80\x80"} {
+		for pre := range 18 {
+			for post := range 3 {
+				b := []byte(strings.Repeat("a", pre) + s + strings.Repeat("b", post))
+				if got, want := validUTF8(b), utf8.Valid(b); got != want {
+					t.Fatalf("validUTF8(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeEventReusesAttributes checks that decoding into one Event again
+// and again reuses its attributes map, cleared: no key of an earlier event
+// survives, an event without attributes leaves none, and a zeroed Event gets
+// a map of its own.
+func TestDecodeEventReusesAttributes(t *testing.T) {
+	for _, noFast := range []bool{false, true} {
+		c := newTestCodec(t)
+		c.noFast = noFast
+		encode := func(attrs map[string]string) []byte {
+			ev := sampleEvent()
+			ev.Attributes = attrs
+			b, err := c.EncodeEvent(nil, &ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		a := encode(map[string]string{"a": "1", "b": "2"})
+		b := encode(map[string]string{"c": "3"})
+		none := encode(nil)
+
+		var ev topology.Event
+		if err := c.DecodeEvent(a, &ev); err != nil {
+			t.Fatal(err)
+		}
+		first := ev.Attributes
+		if !reflect.DeepEqual(first, map[string]string{"a": "1", "b": "2"}) {
+			t.Fatalf("noFast=%v: attributes %v", noFast, first)
+		}
+		if err := c.DecodeEvent(b, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(ev.Attributes, map[string]string{"c": "3"}) {
+			t.Fatalf("noFast=%v: attributes after a second decode: %v", noFast, ev.Attributes)
+		}
+		if reused := reflect.ValueOf(ev.Attributes).Pointer() == reflect.ValueOf(first).Pointer(); reused == noFast {
+			t.Errorf("noFast=%v: map reused = %v", noFast, reused)
+		}
+		if err := c.DecodeEvent(none, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Attributes != nil {
+			t.Fatalf("noFast=%v: attributes of an event without any: %v", noFast, ev.Attributes)
+		}
+		var fresh topology.Event
+		if err := c.DecodeEvent(b, &fresh); err != nil {
+			t.Fatal(err)
+		}
+		if reflect.ValueOf(fresh.Attributes).Pointer() == reflect.ValueOf(first).Pointer() {
+			t.Errorf("noFast=%v: a zeroed Event got an earlier event's map", noFast)
+		}
+	}
 }
