@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -395,6 +396,9 @@ func testClosed(t *testing.T, fs vfs.FS, dir string) {
 	if err := s.DropPartition(0); !errors.Is(err, ErrClosed) {
 		t.Errorf("DropPartition after Close: %v", err)
 	}
+	if err := s.EachOrder(0, func([]byte) {}); !errors.Is(err, ErrClosed) {
+		t.Errorf("EachOrder after Close: %v", err)
+	}
 	if _, err := s.Metrics(); !errors.Is(err, ErrClosed) {
 		t.Errorf("Metrics after Close: %v", err)
 	}
@@ -494,6 +498,12 @@ func testRandomOpsMatchModel(t *testing.T, fs vfs.FS, dir string) {
 	for p := int32(0); p < 3; p++ {
 		if diff := diffState(d.orders[p], model[p]); diff != "" {
 			t.Fatalf("partition %d: %s", p, diff)
+		}
+		var ids []string
+		must(t, s.EachOrder(p, func(id []byte) { ids = append(ids, string(id)) }))
+		want := slices.Sorted(maps.Keys(model[p]))
+		if !slices.Equal(ids, want) {
+			t.Fatalf("partition %d: EachOrder gave %v, want %v", p, ids, want)
 		}
 		if w := wantIndex(model[p]); !slices.Equal(d.index[p], w) {
 			t.Fatalf("partition %d index = %v, want %v", p, d.index[p], w)
