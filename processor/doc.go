@@ -8,7 +8,7 @@
 //
 //	poll (read_committed) -> Begin transaction
 //	  per record: decode --fail--> DLQ
-//	              state = batch overlay | store
+//	              state = batch overlay | last batch's overlay | (order known) store
 //	              topology.Apply -> accepted: changelog + status | rejected: rejections
 //	  ... more polls until CommitInterval or MaxBatchRecords
 //	End transaction (outputs + changelog + input offsets commit together)
@@ -17,6 +17,20 @@
 //
 // Pebble is written only after Kafka committed, so a crash anywhere leaves
 // the store at or behind the changelog, never ahead; restore catches up.
+//
+// Every output record carries the input record's timestamp (Kafka Streams'
+// rule); retention tombstones carry the processor's clock.
+//
+// # Per-record cost
+//
+// The loop is built to do little per record (make bench profiles it): the
+// event is decoded into one reused Event; states are immutable values that
+// topology.Apply builds copy-on-write; output records and their values come
+// from slabs that a thread reuses once a batch is committed (outputMemory);
+// each owned partition keeps the set of orders its store holds, by 64-bit
+// hash (knownOrders), so a new order's first event skips the store read;
+// and the last committed batch's states serve the next batch before the
+// store does.
 //
 // # Rebalancing
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -24,6 +25,9 @@ type env struct {
 	c     *kafkatest.Cluster
 	cfg   processor.Config // base config: topics, app id, brokers
 	codec *avro.Codec
+	// sent holds the timestamps (Unix ms) of the input records of each
+	// event id (a duplicated event has two).
+	sent map[string][]int64
 }
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
@@ -45,7 +49,7 @@ func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{c: c, cfg: cfg, codec: codec}
+	e := &env{c: c, cfg: cfg, codec: codec, sent: map[string][]int64{}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := processor.EnsureTopics(ctx, c.Admin(t), cfg); err != nil {
@@ -75,16 +79,20 @@ func (e *env) produce(t *testing.T, items []workload.Item) {
 	defer cancel()
 	var mu sync.Mutex
 	var perr error
+	// Distinct timestamps in the recent past: the outputs must carry them.
+	base := time.Now().Add(-10 * time.Minute).UnixMilli()
 	for i := range items {
 		it := &items[i]
+		ts := base + int64(i)
 		val := it.Malformed
 		if val == nil {
 			var err error
 			if val, err = e.codec.EncodeEvent(nil, &it.Event); err != nil {
 				t.Fatal(err)
 			}
+			e.sent[it.Event.EventID] = append(e.sent[it.Event.EventID], ts)
 		}
-		cl.Produce(ctx, &kgo.Record{Key: []byte(it.Key), Value: val}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Key: []byte(it.Key), Value: val, Timestamp: time.UnixMilli(ts)}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
 				perr = err
@@ -167,19 +175,21 @@ func replay(items []workload.Item) (map[string][]outcome, map[string]*topology.S
 // outputs reads the committed outputs.
 type outputs struct {
 	byEvent map[string][]outcome
+	times   map[string][]int64 // timestamps (Unix ms) of each event id's status and rejection records
 	dlq     []*kgo.Record
 	total   int
 }
 
 func (e *env) readOutputs(t *testing.T) outputs {
 	t.Helper()
-	o := outputs{byEvent: map[string][]outcome{}}
+	o := outputs{byEvent: map[string][]outcome{}, times: map[string][]int64{}}
 	for _, r := range e.c.ReadCommitted(t, e.cfg.Topics.Status) {
 		var sc avro.StatusChange
 		if err := e.codec.DecodeStatusChange(r.Value, &sc); err != nil {
 			t.Fatalf("status record at %d/%d: %v", r.Partition, r.Offset, err)
 		}
 		o.byEvent[sc.EventID] = append(o.byEvent[sc.EventID], outcome{kind: "transition", to: sc.ToState})
+		o.times[sc.EventID] = append(o.times[sc.EventID], r.Timestamp.UnixMilli())
 		o.total++
 	}
 	for _, r := range e.c.ReadCommitted(t, e.cfg.Topics.Rejections) {
@@ -188,11 +198,31 @@ func (e *env) readOutputs(t *testing.T) outputs {
 			t.Fatalf("rejection record at %d/%d: %v", r.Partition, r.Offset, err)
 		}
 		o.byEvent[rj.EventID] = append(o.byEvent[rj.EventID], outcome{kind: "rejection", reason: rj.Reason})
+		o.times[rj.EventID] = append(o.times[rj.EventID], r.Timestamp.UnixMilli())
 		o.total++
 	}
 	o.dlq = e.c.ReadCommitted(t, e.cfg.Topics.DLQ)
 	o.total += len(o.dlq)
 	return o
+}
+
+// checkTimestamps checks that every status and rejection record carries the
+// timestamp of the input record it answers.
+func (e *env) checkTimestamps(t *testing.T, o outputs) {
+	t.Helper()
+	bad := 0
+	for id, times := range o.times {
+		for _, ts := range times {
+			if !slices.Contains(e.sent[id], ts) {
+				if bad++; bad <= 5 {
+					t.Errorf("event %s: an output has timestamp %d, the inputs %v", id, ts, e.sent[id])
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d outputs without their input's timestamp", bad)
+	}
 }
 
 // waitOutputs waits until the outputs hold at least n records.

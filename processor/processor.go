@@ -70,8 +70,9 @@ type Processor struct {
 
 // partition is an owned input partition.
 type partition struct {
-	thread   int  // the thread (session) that owns it
-	ready    bool // restored and resumed (guarded by Processor.mu)
+	thread   int          // the thread (session) that owns it
+	ready    bool         // restored and resumed (guarded by Processor.mu)
+	known    *knownOrders // set before ready; then used by the owning thread only
 	cancel   context.CancelFunc
 	done     chan struct{}
 	progress statestore.Progress
@@ -310,6 +311,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		warm      map[stateKey]*entry
 		warmGen   uint64
 		lastSweep time.Time
+		mem       = newOutputMemory()
 	)
 	for {
 		select {
@@ -341,7 +343,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
 			continue
 		}
-		b := newBatch(p.changelog)
+		b := newBatch(p.changelog, mem)
 		gen := p.rebalances.Load()
 		if gen != warmGen {
 			warm = nil
@@ -377,6 +379,8 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		}
 		if b.stored {
 			warm, warmGen = b.overlay, gen
+		} else {
+			mem.drop() // the client may still hold the records of a failed batch
 		}
 	}
 }
@@ -482,7 +486,7 @@ func (p *Processor) processFetches(cl *kgo.Client, thread int, b *batch, fs kgo.
 		if len(ftp.Records) == 0 {
 			return
 		}
-		owned, ready := p.partitionState(thread, ftp.Partition)
+		owned, ready, known := p.partitionState(thread, ftp.Partition)
 		switch {
 		case !owned && p.cfg.Guarantee == AtLeastOnce:
 			// Polled before the partition was revoked: its new owner reads
@@ -503,20 +507,27 @@ func (p *Processor) processFetches(cl *kgo.Client, thread int, b *batch, fs kgo.
 			b.abort = true
 			return
 		}
+		now := p.cfg.Now()
+		b.known = known
 		for _, r := range ftp.Records {
-			p.process(cl, b, r)
+			p.process(cl, b, r, now)
 		}
 	})
 }
 
-// partitionState reports whether a thread owns an input partition and
-// whether it is restored and consuming.
-func (p *Processor) partitionState(thread int, part int32) (owned, ready bool) {
+// partitionState reports whether a thread owns an input partition, whether
+// it is restored and consuming, and then the orders it may hold.
+func (p *Processor) partitionState(thread int, part int32) (owned, ready bool, known *knownOrders) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps, ok := p.mu.parts[part]
-	ok = ok && ps.thread == thread
-	return ok, ok && ps.ready
+	if !ok || ps.thread != thread {
+		return false, false, nil
+	}
+	if !ps.ready {
+		return true, false, nil
+	}
+	return true, true, ps.known
 }
 
 // readyOf returns the restored partitions of a thread.
@@ -543,12 +554,14 @@ func (p *Processor) transactionalID(i int) string {
 	return id
 }
 
-// process applies one input record.
-func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record) {
+// process applies one input record; now is the processing time of its poll.
+// Every record it produces carries the input record's timestamp, as Kafka
+// Streams' outputs do.
+func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Time) {
 	b.records++
 	b.counts.event(r.Timestamp)
-	var ev topology.Event
-	if err := p.codec.DecodeEvent(r.Value, &ev); err != nil {
+	ev := &b.ev // DecodeEvent resets it and reuses its attributes map
+	if err := p.codec.DecodeEvent(r.Value, ev); err != nil {
 		if !errors.Is(err, avro.ErrMalformed) {
 			// Not the record's fault (e.g. the schema registry is down):
 			// retry the batch rather than dead-letter good records.
@@ -571,47 +584,54 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record) {
 		b.abort = true
 		return
 	}
-	out := topology.Apply(p.cfg.Machine, e.state, &ev)
-	now := p.cfg.Now()
+	out := topology.Apply(p.cfg.Machine, e.current(), ev)
 	if !out.Accepted {
 		b.counts.rejections++
 		b.counts.rejected[out.Reason]++
-		rj := avro.RejectionFromOutcome(&ev, &out, now)
-		val, err := p.codec.EncodeRejection(nil, &rj)
+		rj := avro.RejectionFromOutcome(ev, &out, now)
+		val, err := p.codec.EncodeRejection(b.mem.space(), &rj)
 		if err != nil {
 			p.log.Error("encoding a rejection", "err", err)
 			b.abort = true
 			return
 		}
-		cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Rejections, Key: r.Key, Value: val}, b.promise)
+		rr := b.mem.record()
+		rr.Topic, rr.Key, rr.Value, rr.Timestamp = p.cfg.Topics.Rejections, r.Key, b.mem.keep(val), r.Timestamp
+		cl.Produce(context.Background(), rr, b.promise)
 		return
 	}
 	b.counts.moved(out.From, out.To)
-	next := out.Next
+	next := &out.Next
 	if next.ClosedAt == nil && p.cfg.Machine.IsTerminal(next.State) {
 		closed := now
 		next.ClosedAt = &closed
 	}
-	state, err := p.stateCodec.EncodeState(nil, &next)
+	state, err := p.stateCodec.EncodeState(b.mem.space(), next)
 	if err != nil {
 		p.log.Error("encoding a state", "err", err)
 		b.abort = true
 		return
 	}
-	e.state, e.value, e.dirty = &next, state, true
-	cr := &kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: state}
+	if !e.exists {
+		b.known.add(ev.OrderID)
+	}
+	e.state, e.exists, e.value, e.dirty = *next, true, b.mem.keep(state), true
+	cr := b.mem.record()
+	cr.Topic, cr.Partition, cr.Key, cr.Value, cr.Timestamp = p.changelog, r.Partition, r.Key, e.value, r.Timestamp
 	if p.cfg.Guarantee == AtLeastOnce {
-		cr.Headers = []kgo.RecordHeader{{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)}}
+		cr.Headers = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
 	cl.Produce(context.Background(), cr, b.promise)
-	sc := avro.StatusChangeFromOutcome(&ev, &out, now)
-	val, err := p.codec.EncodeStatusChange(nil, &sc)
+	sc := avro.StatusChangeFromOutcome(ev, &out, now)
+	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
 	if err != nil {
 		p.log.Error("encoding a status change", "err", err)
 		b.abort = true
 		return
 	}
-	cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: val}, b.promise)
+	sr := b.mem.record()
+	sr.Topic, sr.Key, sr.Value, sr.Timestamp = p.cfg.Topics.Status, r.Key, b.mem.keep(val), r.Timestamp
+	cl.Produce(context.Background(), sr, b.promise)
 }
 
 // load returns the batch's entry for an order, reading the store on a miss.
@@ -620,21 +640,24 @@ func (p *Processor) load(b *batch, k stateKey) (*entry, error) {
 		return e, nil
 	}
 	if w, ok := b.warm[k]; ok {
-		e := &entry{state: w.state, value: w.value}
+		e := &entry{state: w.state, exists: w.exists}
 		b.overlay[k] = e
 		return e, nil
 	}
 	e := &entry{}
+	if !b.known.mayExist(k.id) {
+		b.overlay[k] = e
+		return e, nil
+	}
 	v, ok, err := p.store.Get(k.p, []byte(k.id))
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		var st topology.State
-		if err := p.stateCodec.DecodeState(v, &st); err != nil {
+		if err := p.stateCodec.DecodeState(v, &e.state); err != nil {
 			return nil, fmt.Errorf("decoding the stored state of %s: %w", k.id, err)
 		}
-		e.state = &st
+		e.exists = true
 	}
 	b.overlay[k] = e
 	return e, nil
@@ -650,7 +673,7 @@ func (p *Processor) deadLetter(cl *kgo.Client, b *batch, r *kgo.Record, cause er
 		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
 	)
-	cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers}, b.promise)
+	cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}, b.promise)
 }
 
 // closedAt tells the store when an encoded state closed, for its retention

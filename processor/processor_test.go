@@ -38,6 +38,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		checkExactlyOnce(t, items, o)
 		e.checkChangelog(t, items)
+		e.checkTimestamps(t, o)
 		for _, r := range o.dlq {
 			h := headerMap(r)
 			if h[processor.HeaderError] == "" || h[processor.HeaderSourceTopic] != e.cfg.Topics.Events {
