@@ -80,16 +80,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fn   func(context.Context) error
 	}{
 		{"preload", h.preload},
-		{"ceiling", h.ceilings},
-		{"eos", h.eos},
-		{"alos", h.alos},
+		{"throughput", h.throughputs}, // ceiling, eos and alos
 		{"scaling", h.scaling},
 		{"latency", h.latency},
 		{"restore", h.restore},
 		{"rss", h.rss},
 	}
+	// The input goes when the run ends, as each measurement's outputs do.
+	defer func() {
+		if h.input != nil {
+			h.deleteTopics(h.input.topic)
+		}
+	}()
 	for _, s := range steps {
-		if s.name != "preload" && !o.runs(s.name) {
+		if s.name == "throughput" && !o.runs("ceiling") && !o.runs("eos") && !o.runs("alos") {
+			continue
+		}
+		if s.name != "preload" && s.name != "throughput" && !o.runs(s.name) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -131,7 +138,7 @@ func (h *harness) preload(ctx context.Context) error {
 	h.rep.Workload = WorkloadInfo{
 		Seed: h.o.Seed, Orders: enc.orders, Records: h.input.records, Bytes: enc.bytes, Partitions: h.o.Partitions,
 		Accepted: enc.expect.transitions, Rejected: enc.expect.rejections, DLQ: enc.expect.dlq,
-		StoreOrders: h.o.StoreOrders, CommitInterval: h.o.CommitInterval.String(), MaxBatchRecords: h.o.MaxBatchRecords, Threads: h.o.Threads,
+		StoreOrders: h.o.StoreOrders, CommitInterval: h.o.CommitInterval.String(), MaxBatchRecords: h.o.MaxBatchRecords, Threads: h.o.Threads, Rounds: h.o.Rounds,
 		PreloadSeconds: took.Seconds(),
 	}
 	return nil

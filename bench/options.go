@@ -32,6 +32,10 @@ type Options struct {
 	// Threads of each orderflow instance (processor.Config.Threads): one
 	// per core, so the instance uses the machine [runtime.NumCPU()].
 	Threads int
+	// Rounds is how many times the throughput measurements (the ceilings,
+	// exactly_once, at_least_once) run, interleaved; the report gives each
+	// one's median round [3] {1}.
+	Rounds int
 	// Scaling lists the instance counts of the scaling measurement [1,2,4].
 	// The 1-instance figure is the exactly_once measurement.
 	Scaling []int
@@ -92,6 +96,12 @@ func (o Options) withDefaults() Options {
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()
 	}
+	if o.Rounds == 0 {
+		o.Rounds = 3
+		if o.Tiny {
+			o.Rounds = 1
+		}
+	}
 	if len(o.Scaling) == 0 {
 		o.Scaling = []int{1, 2, 4}
 	}
@@ -136,8 +146,8 @@ func (o Options) validate() error {
 	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("bench: no brokers"))
 	}
-	if o.Orders < 1 || o.StoreOrders < 1 || o.Partitions < 1 {
-		errs = append(errs, errors.New("bench: orders, store orders and partitions must be positive"))
+	if o.Orders < 1 || o.StoreOrders < 1 || o.Partitions < 1 || o.Rounds < 1 {
+		errs = append(errs, errors.New("bench: orders, store orders, partitions and rounds must be positive"))
 	}
 	if o.LatencyWarmup >= o.LatencyDuration {
 		errs = append(errs, errors.New("bench: the latency warm-up must be shorter than the latency duration"))

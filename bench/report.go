@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +59,7 @@ type WorkloadInfo struct {
 	CommitInterval  string  `json:"commit_interval"`
 	MaxBatchRecords int     `json:"max_batch_records"`
 	Threads         int     `json:"threads"`
+	Rounds          int     `json:"rounds"`
 	PreloadSeconds  float64 `json:"preload_seconds"`
 }
 
@@ -102,7 +105,12 @@ func newReport(o Options) *Report {
 
 func (r *Report) set(f Figure) { r.figures[f.Key] = &f }
 
-func (r *Report) setThroughput(key string, t throughput) {
+// setThroughput sets a throughput figure from its rounds: the median round
+// (the lower middle one of an even count), with every round in the note.
+func (r *Report) setThroughput(key string, rounds ...throughput) {
+	sorted := slices.Clone(rounds)
+	slices.SortFunc(sorted, func(a, b throughput) int { return cmp.Compare(a.rate, b.rate) })
+	t := sorted[(len(sorted)-1)/2]
 	r.throughputs[key] = t
 	names := map[string]string{
 		"ceiling_eos":    "transactional ceiling (consume -> produce, GroupTransactSession; as many sessions as orderflow has threads)",
@@ -114,8 +122,15 @@ func (r *Report) setThroughput(key string, t throughput) {
 	if n, ok := strings.CutPrefix(key, "scaling_"); ok {
 		name = "orderflow exactly_once, " + n + " instance(s)"
 	}
-	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s",
-		Note: fmt.Sprintf("%d records, wall %.1fs incl. start-up", t.records, t.wall.Seconds())})
+	note := fmt.Sprintf("%d records, wall %.1fs incl. start-up", t.records, t.wall.Seconds())
+	if len(rounds) > 1 {
+		rates := make([]string, len(rounds))
+		for i, t := range rounds {
+			rates[i] = strconv.FormatFloat(t.rate, 'f', 0, 64)
+		}
+		note = fmt.Sprintf("median of %d rounds (%s records/s); %s", len(rounds), strings.Join(rates, ", "), note)
+	}
+	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s", Note: note})
 }
 
 func (r *Report) setLatency(target string, l latencyResult) {
@@ -265,9 +280,10 @@ func (r *Report) Markdown() string {
 		r.LoadBefore[0], r.LoadBefore[1], r.LoadBefore[2], r.LoadAfter[0], r.LoadAfter[1], r.LoadAfter[2])
 	w := r.Workload
 	fmt.Fprintf(&b, "Workload: seed %d, %d orders, %d records (%.1f MiB) in %d partitions: %d accepted, %d rejected, %d undecodable. "+
-		"Commit interval %s, at most %d records per batch, %d thread(s) per orderflow instance (--threads). Store of %d orders for restore and RSS.\n\n",
+		"Commit interval %s, at most %d records per batch, %d thread(s) per orderflow instance (--threads). "+
+		"Throughput: median of %d interleaved round(s). Store of %d orders for restore and RSS.\n\n",
 		w.Seed, w.Orders, w.Records, float64(w.Bytes)/(1<<20), w.Partitions, w.Accepted, w.Rejected, w.DLQ,
-		w.CommitInterval, w.MaxBatchRecords, w.Threads, w.StoreOrders)
+		w.CommitInterval, w.MaxBatchRecords, w.Threads, w.Rounds, w.StoreOrders)
 	b.WriteString(r.table())
 	b.WriteString("\n## Figures\n\n")
 	for _, f := range r.Figures {

@@ -118,17 +118,53 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 	return t, err
 }
 
-func (h *harness) ceilings(ctx context.Context) error {
-	for _, c := range []struct {
-		key           string
-		transactional bool
-	}{{"ceiling_eos", true}, {"ceiling_plain", false}} {
-		t, err := h.ceiling(ctx, c.key, c.transactional)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.key, err)
+// throughputs runs the selected throughput measurements (ceiling, eos,
+// alos) Options.Rounds times, in rounds: each round runs the transactional
+// ceiling, exactly_once, the plain ceiling and at_least_once back to back,
+// so each figure is measured next to its ceiling and a change in the
+// machine's load touches both. The report holds each figure's median round.
+func (h *harness) throughputs(ctx context.Context) error {
+	type measurement struct {
+		key, step string
+		run       func(ctx context.Context, round int) (throughput, error)
+	}
+	ms := []measurement{
+		{"ceiling_eos", "ceiling", func(ctx context.Context, round int) (throughput, error) {
+			return h.ceiling(ctx, fmt.Sprintf("ceiling_eos-%d", round), true)
+		}},
+		{"orderflow_eos", "eos", func(ctx context.Context, round int) (throughput, error) {
+			profile := ""
+			if round == 1 {
+				profile = h.o.Profile
+			}
+			return h.orderflow(ctx, fmt.Sprintf("eos-%d", round), processor.ExactlyOnce, 1, profile)
+		}},
+		{"ceiling_plain", "ceiling", func(ctx context.Context, round int) (throughput, error) {
+			return h.ceiling(ctx, fmt.Sprintf("ceiling_plain-%d", round), false)
+		}},
+		{"orderflow_alos", "alos", func(ctx context.Context, round int) (throughput, error) {
+			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, "")
+		}},
+	}
+	rounds := map[string][]throughput{}
+	for round := 1; round <= h.o.Rounds; round++ {
+		for _, m := range ms {
+			if !h.o.runs(m.step) {
+				continue
+			}
+			runtime.GC()
+			t, err := m.run(ctx, round)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", m.key, round, err)
+			}
+			h.logf("round %d/%d: %s: %.0f records/s (wall %v)", round, h.o.Rounds, m.key, t.rate, t.wall.Round(time.Millisecond))
+			rounds[m.key] = append(rounds[m.key], t)
 		}
-		h.logf("%s: %.0f records/s (wall %v)", c.key, t.rate, t.wall.Round(time.Millisecond))
-		h.rep.setThroughput(c.key, t)
+	}
+	for _, m := range ms {
+		if ts := rounds[m.key]; len(ts) > 0 {
+			h.rep.setThroughput(m.key, ts...)
+		}
 	}
 	return nil
 }
@@ -260,26 +296,6 @@ func startProfile(dir string) (stop func(), err error) {
 		f.Close()
 		writeAllocs("allocs.pprof")
 	}, nil
-}
-
-func (h *harness) eos(ctx context.Context) error {
-	t, err := h.orderflow(ctx, "eos", processor.ExactlyOnce, 1, h.o.Profile)
-	if err != nil {
-		return err
-	}
-	h.logf("orderflow exactly_once: %.0f records/s (wall %v)", t.rate, t.wall.Round(time.Millisecond))
-	h.rep.setThroughput("orderflow_eos", t)
-	return nil
-}
-
-func (h *harness) alos(ctx context.Context) error {
-	t, err := h.orderflow(ctx, "alos", processor.AtLeastOnce, 1, "")
-	if err != nil {
-		return err
-	}
-	h.logf("orderflow at_least_once: %.0f records/s (wall %v)", t.rate, t.wall.Round(time.Millisecond))
-	h.rep.setThroughput("orderflow_alos", t)
-	return nil
 }
 
 func (h *harness) scaling(ctx context.Context) error {
