@@ -130,6 +130,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			kgo.TransactionalID(c.group+"-"+strconv.Itoa(session)),
 			kgo.TransactionTimeout(10*time.Second),
 			kgo.RequireStableFetchOffsets(),
+			processor.ClassicTransactions(),
 		)
 		sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {

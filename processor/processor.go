@@ -277,6 +277,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 			kgo.TransactionalID(p.transactionalID(i)),
 			kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 			kgo.RequireStableFetchOffsets(),
+			ClassicTransactions(),
 		)
 		sess, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {
