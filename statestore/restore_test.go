@@ -128,6 +128,15 @@ func (w *changelog) txn(n int, commit bool) map[int32]int64 {
 // aborted transaction after every abortEvery committed ones.
 func (w *changelog) write(n, txnSize, abortEvery int) {
 	w.t.Helper()
+	if !w.c.Real {
+		// kfake's compaction ignores the last stable offset: a pass that
+		// runs while an aborted transaction is still open treats its
+		// records as the newest values and drops the committed ones they
+		// shadow, which the abort then leaves with no value (seen in CI:
+		// TestRestore/kfake, 98 keys missing). Kafka never cleans past the
+		// LSO, so aborted transactions are written on the real broker only.
+		abortEvery = 0
+	}
 	for i := 0; n > 0; i++ {
 		k := min(n, txnSize)
 		w.txn(k, true)
