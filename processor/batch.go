@@ -218,6 +218,9 @@ func (b *batch) commitStore(s *statestore.Store) error {
 		} else {
 			err = sb.Put(k.p, []byte(k.id), e.value)
 		}
+		// The batch copied the value; its slab is recycled below (and the
+		// next batch's warm states must not point into it).
+		e.value = nil
 		if err != nil {
 			sb.Discard()
 			return err
@@ -236,11 +239,6 @@ func (b *batch) commitStore(s *statestore.Store) error {
 		return err
 	}
 	b.stored = true
-	// The client is done with the batch's records, and the store copied
-	// its states.
-	for _, e := range b.overlay {
-		e.value = nil
-	}
-	b.mem.recycle()
+	b.mem.recycle() // the client is done with the batch's records
 	return nil
 }

@@ -46,10 +46,11 @@ type Processor struct {
 	store *statestore.Store // open while Run runs
 	adm   *kadm.Client      // admin client, while Run runs
 
-	// commitMu is held by the loop from the end of a transaction until its
-	// Pebble batch is written, and briefly by a restore before it starts, so
-	// a restore never races the store write of a batch committed before the
-	// partition was revoked.
+	// commitMu is read-held by a thread from the end of a transaction until
+	// its Pebble batch is written (threads end their transactions at the
+	// same time: they own different partitions), and write-held briefly by
+	// a restore before it starts, so a restore never races the store write
+	// of a batch committed before the partition was revoked.
 	commitMu sync.RWMutex
 
 	mu struct {
@@ -393,8 +394,8 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 	// leaves the client in an unknown state.
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*p.cfg.TransactionTimeout)
 	defer cancel()
-	p.commitMu.Lock()
-	defer p.commitMu.Unlock()
+	p.commitMu.RLock()
+	defer p.commitMu.RUnlock()
 	began := time.Now()
 
 	if sess == nil {

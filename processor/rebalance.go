@@ -94,8 +94,8 @@ func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps 
 
 	// A batch committed to Kafka before this partition came back to us may
 	// still be on its way to Pebble: let it land first.
-	p.commitMu.RLock()
-	p.commitMu.RUnlock() //nolint:staticcheck // an empty critical section is the point
+	p.commitMu.Lock()
+	p.commitMu.Unlock() //nolint:staticcheck // an empty critical section is the point
 
 	start := time.Now()
 	if err := p.waitStable(ctx, part); err != nil {
