@@ -12,7 +12,7 @@
 //	              topology.Apply -> accepted: changelog + status | rejected: rejections
 //	  ... more polls until CommitInterval or MaxBatchRecords
 //	End transaction (outputs + changelog + input offsets commit together)
-//	  committed: one Pebble batch (states + changelog offset per partition), NoSync
+//	  committed: one Pebble batch (states + changelog offset per partition), no WAL
 //	  aborted:   drop the overlay; the session rewinds to the committed offsets
 //
 // Pebble is written only after Kafka committed, so a crash anywhere leaves

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -323,7 +324,7 @@ func testExpiredSkipsStaleEntries(t *testing.T, fs vfs.FS, dir string) {
 	must(t, raw.Set(appendOrderKey(nil, 0, []byte("reclosed")), closedValue(1000, ""), nil))
 	must(t, raw.Set(appendIndexKey(nil, 0, 1000, []byte("reclosed")), nil, nil))
 	must(t, raw.Delete(appendOrderKey(nil, 0, []byte("gone")), nil))
-	must(t, raw.Commit(nil))
+	must(t, raw.Commit(pebble.NoSync))
 	must(t, raw.Close())
 
 	ids, err := s.Expired(0, time.UnixMilli(100), 0)
@@ -539,7 +540,7 @@ func TestOptions(t *testing.T) {
 func TestFormatVersionChecked(t *testing.T) {
 	fs := vfs.NewMem()
 	s := openStore(t, fs, "/db")
-	must(t, s.db.Set(formatKey(), []byte("999"), nil))
+	must(t, s.db.Set(formatKey(), []byte("999"), pebble.NoSync))
 	must(t, s.Close())
 	if _, err := Open(Options{Dir: "/db", FS: fs, Logger: testLogger(t)}); !errors.Is(err, ErrFormat) {
 		t.Fatalf("Open of an unknown format: %v", err)

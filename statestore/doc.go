@@ -9,8 +9,10 @@
 // The changelog topic is the durable copy; Pebble is a cache of it that may
 // lag but never leads. Every write carries, in the same Pebble batch, the
 // changelog offset it brings the partition to, so data and offset can never
-// disagree, and writes are committed with NoSync (a crash loses at most a
-// suffix of recent batches, which [Store.Restore] reads again). The processor
+// disagree. Pebble runs without a write-ahead log, as Kafka Streams runs
+// RocksDB: batches live in memtables until Pebble flushes them (and Close
+// flushes them), so a crash loses a suffix of recent batches, which
+// [Store.Restore] reads again, and a commit never waits on the disk. The processor
 // commits its Kafka transaction first and the Pebble batch after it: a crash
 // between the two leaves the store behind the changelog, never ahead.
 //

@@ -52,8 +52,15 @@ func Open(o Options) (*Store, error) {
 		// A restore writes faster than one flush drains a memtable:
 		// queue up to four before stalling writes.
 		MemTableStopWritesThreshold: 4,
-		Logger:                      pebbleLogger{o.Logger},
-		EventListener:               s.eventListener(),
+		// No write-ahead log, as Kafka Streams runs RocksDB: the changelog
+		// is the store's log. A crash loses what the memtables held, which
+		// leaves the store at an earlier batch boundary (states and their
+		// changelog offsets go in one batch), and restore reads the rest.
+		// Commits then never wait on the disk: a WAL write could block
+		// behind the broker's page-cache writeback for a long time.
+		DisableWAL:    true,
+		Logger:        pebbleLogger{o.Logger},
+		EventListener: s.eventListener(),
 	}
 	// Processing looks orders up by key, many of them new: bloom filters
 	// answer "not here" without reading data blocks.
@@ -77,7 +84,10 @@ func (s *Store) checkFormat() error {
 	v, closer, err := s.db.Get(formatKey())
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		if err := s.db.Set(formatKey(), []byte(formatVersion), pebble.Sync); err != nil {
+		if err := s.db.Set(formatKey(), []byte(formatVersion), pebble.NoSync); err != nil {
+			return fmt.Errorf("statestore: write format: %w", err)
+		}
+		if err := s.db.Flush(); err != nil { // no WAL: durable once flushed
 			return fmt.Errorf("statestore: write format: %w", err)
 		}
 		return nil
@@ -113,12 +123,17 @@ func (s *Store) eventListener() *pebble.EventListener {
 	}
 }
 
-// Close closes the database. Uncommitted batches are lost (the changelog
-// has them). Calling Close again returns ErrClosed. Close must not race
-// other calls on the store.
+// Close flushes the committed batches to disk and closes the database.
+// Uncommitted batches are lost (the changelog has them). Calling Close again
+// returns ErrClosed. Close must not race other calls on the store.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
+	}
+	// Without a WAL, what the memtables hold is on disk only once flushed.
+	if err := s.db.Flush(); err != nil {
+		_ = s.db.Close()
+		return fmt.Errorf("statestore: close: %w", err)
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("statestore: close: %w", err)
