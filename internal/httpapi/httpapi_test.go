@@ -226,7 +226,11 @@ func finalStates(items []workload.Item) map[string]*topology.State {
 func TestMetricsMoveWhenEventsFlow(t *testing.T) {
 	e := newEnv(t, kafkatest.Fake(t), 3)
 	a := e.start(t, "a", t.TempDir(), nil)
-	eventually(t, time.Minute, "instance ready", a.p.Ready)
+	// Ready is also true before the first assignment (no partition is
+	// waiting for a restore): wait for the partitions too.
+	eventually(t, time.Minute, "instance ready with its 3 partitions", func() bool {
+		return a.p.Ready() && len(a.p.Assigned()) == 3
+	})
 
 	before := scrape(t, a.url)
 	if v := before["orderflow_events_consumed_total"]; v != 0 {
