@@ -7,8 +7,13 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// ErrBatchDone is returned by a Batch method called after Commit or Discard.
-var ErrBatchDone = errors.New("statestore: batch already committed or discarded")
+var (
+	// ErrBatchDone is returned by a Batch method called after Commit or
+	// Discard.
+	ErrBatchDone = errors.New("statestore: batch already committed or discarded")
+	// ErrWriteOnly is returned by Get on a batch from NewWriteBatch.
+	ErrWriteOnly = errors.New("statestore: Get on a write-only batch")
+)
 
 // Batch is a set of writes, over one or more partitions, that reads its own
 // writes and commits atomically: order states, changelog offsets and
@@ -16,11 +21,12 @@ var ErrBatchDone = errors.New("statestore: batch already committed or discarded"
 // with exactly one Commit or Discard; afterwards its methods return
 // ErrBatchDone. A Batch is not safe for concurrent use.
 type Batch struct {
-	s    *Store
-	b    *pebble.Batch
-	key  []byte // scratch for order keys
-	ikey []byte // scratch for index keys
-	done bool
+	s         *Store
+	b         *pebble.Batch
+	key       []byte // scratch for order keys
+	ikey      []byte // scratch for index keys
+	done      bool
+	writeOnly bool
 }
 
 // NewBatch returns an empty batch. The underlying Pebble batch is pooled by
@@ -29,6 +35,20 @@ func (s *Store) NewBatch() *Batch {
 	b := &Batch{s: s}
 	if !s.closed.Load() {
 		b.b = s.db.NewIndexedBatch()
+	}
+	return b
+}
+
+// NewWriteBatch returns an empty batch that does not read its own writes,
+// which makes each write cheaper (Pebble keeps no index of them): Get
+// returns ErrWriteOnly, and Delete finds the retention index entry to drop
+// from the committed value. It suits a caller that writes each order at most
+// once per batch, as the processor does; an index entry left behind by a
+// Put and a Delete of the same order in one batch is dropped by Expired.
+func (s *Store) NewWriteBatch() *Batch {
+	b := &Batch{s: s, writeOnly: true}
+	if !s.closed.Load() {
+		b.b = s.db.NewBatch()
 	}
 	return b
 }
@@ -50,11 +70,17 @@ func (b *Batch) Get(p int32, id []byte) (value []byte, ok bool, err error) {
 	if err := b.check(p); err != nil {
 		return nil, false, err
 	}
+	if b.writeOnly {
+		return nil, false, ErrWriteOnly
+	}
 	b.key = appendOrderKey(b.key[:0], p, id)
 	return b.get(b.key)
 }
 
 func (b *Batch) get(key []byte) ([]byte, bool, error) {
+	if b.writeOnly {
+		return b.s.get(key)
+	}
 	v, closer, err := b.b.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
@@ -89,8 +115,8 @@ func (b *Batch) Put(p int32, id, value []byte) error {
 }
 
 // Delete deletes order id in partition p, and its retention index entry:
-// the value the batch sees (its own write or the committed one) is read to
-// find the entry.
+// the value the batch sees (its own write or the committed one; only the
+// committed one in a write-only batch) is read to find the entry.
 func (b *Batch) Delete(p int32, id []byte) error {
 	if err := b.check(p); err != nil {
 		return err

@@ -23,6 +23,7 @@ func TestContract(t *testing.T) {
 	}{
 		{"GetMissing", testGetMissing},
 		{"ReadYourWrites", testReadYourWrites},
+		{"WriteOnlyBatch", testWriteOnlyBatch},
 		{"DiscardLeavesNoTrace", testDiscardLeavesNoTrace},
 		{"BatchAcrossPartitions", testBatchAcrossPartitions},
 		{"PartitionsAreSeparate", testPartitionsAreSeparate},
@@ -122,6 +123,55 @@ func testReadYourWrites(t *testing.T, fs vfs.FS, dir string) {
 	}
 	if !slices.Equal(d.index[3], []string{"5/o3"}) {
 		t.Fatalf("index = %v, want [5/o3]", d.index[3])
+	}
+}
+
+// A write-only batch writes states, index entries and offsets as a batch
+// does; it cannot read, and Delete drops the committed value's index entry.
+func testWriteOnlyBatch(t *testing.T, fs vfs.FS, dir string) {
+	s := openStore(t, fs, dir)
+	b0 := s.NewWriteBatch()
+	must(t, b0.Put(3, []byte("open"), openValue("v0")))
+	must(t, b0.Put(3, []byte("closed"), closedValue(5, "x")))
+	must(t, b0.SetChangelogOffset(3, 10))
+	must(t, b0.Commit())
+
+	b := s.NewWriteBatch()
+	if _, _, err := b.Get(3, []byte("open")); !errors.Is(err, ErrWriteOnly) {
+		t.Fatalf("Get on a write-only batch: %v, want ErrWriteOnly", err)
+	}
+	must(t, b.Put(3, []byte("open"), closedValue(7, "y")))
+	must(t, b.Delete(3, []byte("closed")))
+	must(t, b.Put(3, []byte("new"), openValue("n")))
+	must(t, b.SetChangelogOffset(3, 17))
+	if v, _ := mustGet(t, s, 3, "closed"); v != "closed:5:x" {
+		t.Fatalf("store sees an uncommitted delete: %q", v)
+	}
+	must(t, b.Commit())
+	d := dump(t, s)
+	if diff := diffState(d.orders[3], state{"open": "closed:7:y", "new": "open:n"}); diff != "" {
+		t.Fatal(diff)
+	}
+	if d.offsets[3] != 17 {
+		t.Fatalf("offset after commit = %d, want 17", d.offsets[3])
+	}
+	if !slices.Equal(d.index[3], []string{"7/open"}) {
+		t.Fatalf("index = %v, want [7/open] (the deleted order's entry gone)", d.index[3])
+	}
+
+	// A Put and a Delete of one order in one batch leave its index entry
+	// behind; Expired does not return the order and drops the entry.
+	b2 := s.NewWriteBatch()
+	must(t, b2.Put(3, []byte("brief"), closedValue(6, "z")))
+	must(t, b2.Delete(3, []byte("brief")))
+	must(t, b2.Commit())
+	ids, err := s.Expired(3, time.UnixMilli(100), 0)
+	must(t, err)
+	if len(ids) != 1 || string(ids[0]) != "open" {
+		t.Fatalf("Expired = %q, want [open]", ids)
+	}
+	if d := dump(t, s); !slices.Equal(d.index[3], []string{"7/open"}) {
+		t.Fatalf("index after Expired = %v, want [7/open]", d.index[3])
 	}
 }
 

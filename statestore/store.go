@@ -67,6 +67,10 @@ func Open(o Options) (*Store, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Uncompressed blocks, as Kafka Streams runs RocksDB: compressing the
+	// small Avro states on every flush and compaction cost about 4% of the
+	// processor's CPU (make bench profile) for disk space it does not need.
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	po.EnsureDefaults()
 	db, err := pebble.Open(o.Dir, po)
 	if err != nil {
