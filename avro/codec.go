@@ -190,7 +190,9 @@ func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
 		return dst, errMissing(c.state.name, f)
 	}
 	start := len(dst)
-	dst = slices.Grow(dst, len(hdr)+stateSizeHint(s))
+	if cap(dst)-len(dst) < 512 { // most states fit in 512 bytes: skip the sizing walk
+		dst = slices.Grow(dst, len(hdr)+stateSizeHint(s))
+	}
 	return c.fitEncoded(c.state.name, encodeStateFast(append(dst, hdr...), s), start)
 }
 
