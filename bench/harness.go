@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/orderflow/orderflow/avro"
@@ -30,6 +33,7 @@ type harness struct {
 	enc     *encoded
 	input   *preloaded
 	rep     *Report
+	cpu     *cpuSampler // CPU of the throughput measurements
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -74,6 +78,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	h.adm = kadm.NewClient(h.cl)
 	h.logf("work dir %s; topics prefixed %s; machine: %d cores, %s, load %v", h.work, o.TopicPrefix,
 		h.rep.Machine.Cores, h.rep.Machine.CPU, h.rep.LoadBefore)
+	h.cpu = newCPUSampler(ctx, h.brokerAddrs(ctx))
+	h.logf("cpu: %s", h.cpu.describe())
 
 	steps := []struct {
 		name string
@@ -142,6 +148,25 @@ func (h *harness) preload(ctx context.Context) error {
 		PreloadSeconds: took.Seconds(),
 	}
 	return nil
+}
+
+// brokerAddrs are the seed brokers and every broker the cluster's metadata
+// lists (host:port), where the CPU sampler looks for the broker processes.
+func (h *harness) brokerAddrs(ctx context.Context) []string {
+	addrs := slices.Clone(h.o.Brokers)
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if m, err := h.adm.BrokerMetadata(mctx); err == nil {
+		for _, b := range m.Brokers {
+			a := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+			if !slices.Contains(addrs, a) {
+				addrs = append(addrs, a)
+			}
+		}
+	} else {
+		h.logf("cpu: broker metadata: %v (looking for the seed brokers only)", err)
+	}
+	return addrs
 }
 
 // payload returns the bytes the ceiling cuts its values from: the

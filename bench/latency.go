@@ -6,12 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -24,6 +22,7 @@ type latencyResult struct {
 	produced, samples int
 	p50, p99, p999    time.Duration
 	max               time.Duration
+	cpu               *CPUUse // from the warm-up's end to the last record produced
 }
 
 // latencyInput is the workload produced at a fixed rate.
@@ -59,39 +58,11 @@ func (h *harness) latency(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", target, err)
 		}
-		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples)", target, r.rate,
-			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10), r.max.Round(time.Millisecond), r.samples)
+		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples); %s", target, r.rate,
+			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10), r.max.Round(time.Millisecond), r.samples, r.cpu)
 		h.rep.setLatency(target, r)
 	}
 	return nil
-}
-
-// inputTimes maps outcomes back to the time their input was produced.
-type inputTimes struct {
-	mu      sync.Mutex
-	byEvent map[string][]time.Time // event id -> produce times, oldest first (a duplicate event is sent twice)
-	byPos   map[[2]int64]time.Time // (partition, offset) -> produce time, for dead letters
-}
-
-func (t *inputTimes) addEvent(id string, at time.Time) {
-	t.mu.Lock()
-	t.byEvent[id] = append(t.byEvent[id], at)
-	t.mu.Unlock()
-}
-
-func (t *inputTimes) event(id string) (time.Time, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	q := t.byEvent[id]
-	if len(q) == 0 {
-		return time.Time{}, false
-	}
-	if len(q) == 1 {
-		delete(t.byEvent, id)
-	} else {
-		t.byEvent[id] = q[1:]
-	}
-	return q[0], true
 }
 
 func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput, rate float64) (latencyResult, error) {
@@ -147,14 +118,17 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		go func() { done <- p.Run(rctx) }()
 		ready = func() bool { return p.Ready() && len(p.Assigned()) == int(h.o.Partitions) }
 	}
-	times := &inputTimes{byEvent: make(map[string][]time.Time), byPos: make(map[[2]int64]time.Time)}
+	// Every outcome carries its input record's timestamp (orderflow copies
+	// it, as Kafka Streams does; the ceiling too), in milliseconds.
 	var (
-		warmEnd   atomic.Int64 // unix nanos; set when producing starts
-		mu        sync.Mutex
-		lats      []time.Duration
-		received  atomic.Int64
-		unmatched atomic.Int64
+		startMs  atomic.Int64 // unix ms; set when producing starts
+		warmEnd  atomic.Int64 // unix ms
+		mu       sync.Mutex
+		lats     []time.Duration
+		received atomic.Int64
+		foreign  atomic.Int64 // outcomes whose timestamp is no input's
 	)
+	startMs.Store(1<<63 - 1)
 	warmEnd.Store(1<<63 - 1)
 	cons, err := kgo.NewClient(
 		kgo.SeedBrokers(h.o.Brokers...),
@@ -170,13 +144,13 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 	defer cons.Close()
 	consDone := make(chan error, 1)
 	go func() {
-		consDone <- h.consumeOutcomes(rctx, cons, target == "ceiling", topics, times, func(at time.Time, seen time.Time, ok bool) {
+		consDone <- consumeOutcomes(rctx, cons, func(at time.Time, seen time.Time) {
 			received.Add(1)
-			if !ok {
-				unmatched.Add(1)
+			if at.UnixMilli() < startMs.Load() || at.After(seen) {
+				foreign.Add(1)
 				return
 			}
-			if at.UnixNano() >= warmEnd.Load() {
+			if at.UnixMilli() >= warmEnd.Load() {
 				mu.Lock()
 				lats = append(lats, seen.Sub(at))
 				mu.Unlock()
@@ -205,10 +179,20 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 	}
 	defer prod.Close()
 	var perr atomic.Pointer[error]
+	onProduced := func(_ *kgo.Record, err error) {
+		if err != nil {
+			perr.CompareAndSwap(nil, &err)
+		}
+	}
 	start := time.Now()
-	warmEnd.Store(start.Add(h.o.LatencyWarmup).UnixNano())
+	startMs.Store(start.UnixMilli())
+	warmEnd.Store(start.Add(h.o.LatencyWarmup).UnixMilli())
 	tick := time.NewTicker(time.Millisecond)
 	sent := 0
+	var (
+		warm     cpuSnapshot
+		warmSent = -1
+	)
 	for sent < in.n {
 		select {
 		case <-ctx.Done():
@@ -219,30 +203,24 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 			return latencyResult{}, fmt.Errorf("stopped while producing: %v", err)
 		case <-tick.C:
 		}
+		if warmSent < 0 && time.Since(start) >= h.o.LatencyWarmup {
+			warm, warmSent = h.cpu.snapshot(), sent
+		}
 		due := min(in.n, int(rate*time.Since(start).Seconds()))
 		for ; sent < due; sent++ {
 			r := &kgo.Record{Key: in.enc.keys.at(sent), Value: in.enc.values.at(sent), Timestamp: time.Now()}
 			if target == "ceiling" {
 				r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(nil, in.enc.sizes[sent])}}
-			} else if id := in.enc.eventIDs.at(sent); len(id) > 0 {
-				times.addEvent(string(id), r.Timestamp)
 			}
-			dead := in.enc.sizes[sent].kind == kindDLQ && target != "ceiling"
-			prod.Produce(ctx, r, func(r *kgo.Record, err error) {
-				if err != nil {
-					perr.CompareAndSwap(nil, &err)
-					return
-				}
-				if dead {
-					times.mu.Lock()
-					times.byPos[[2]int64{int64(r.Partition), r.Offset}] = r.Timestamp
-					times.mu.Unlock()
-				}
-			})
+			prod.Produce(ctx, r, onProduced)
 		}
 	}
 	tick.Stop()
 	produceTime := time.Since(start)
+	var cpu *CPUUse
+	if warmSent >= 0 && sent > warmSent {
+		cpu = cpuUse(warm, h.cpu.snapshot(), int64(sent-warmSent))
+	}
 	if err := prod.Flush(ctx); err != nil {
 		return latencyResult{}, err
 	}
@@ -267,8 +245,8 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 	if err := <-done; err != nil {
 		return latencyResult{}, err
 	}
-	if u := unmatched.Load(); u > 0 {
-		h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("latency %s: %d outcomes not matched to an input (left out)", target, u))
+	if f := foreign.Load(); f > 0 {
+		return latencyResult{}, fmt.Errorf("%d of %d outcomes do not carry their input's timestamp", f, received.Load())
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -279,17 +257,13 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 	q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))] }
 	return latencyResult{
 		rate: float64(in.n) / produceTime.Seconds(), produced: in.n, samples: len(lats),
-		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1],
+		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1], cpu: cpu,
 	}, nil
 }
 
 // consumeOutcomes reads the outcome topics and reports, for each outcome,
-// when its input was produced and when the outcome arrived.
-func (h *harness) consumeOutcomes(ctx context.Context, cl *kgo.Client, ceiling bool, topics processor.Topics, times *inputTimes, seen func(at, now time.Time, ok bool)) error {
-	var (
-		sc avro.StatusChange
-		rj avro.Rejection
-	)
+// its timestamp (its input's) and when it arrived.
+func consumeOutcomes(ctx context.Context, cl *kgo.Client, seen func(at, now time.Time)) error {
 	for {
 		fs := cl.PollFetches(ctx)
 		now := time.Now()
@@ -301,47 +275,6 @@ func (h *harness) consumeOutcomes(ctx context.Context, cl *kgo.Client, ceiling b
 		if ferr != nil {
 			return ferr
 		}
-		var rerr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if ceiling {
-				seen(r.Timestamp, now, true) // the ceiling copies the input's timestamp
-				return
-			}
-			var id string
-			switch r.Topic {
-			case topics.Status:
-				if err := h.codec.DecodeStatusChange(r.Value, &sc); err != nil {
-					rerr = err
-					return
-				}
-				id = sc.EventID
-			case topics.Rejections:
-				if err := h.codec.DecodeRejection(r.Value, &rj); err != nil {
-					rerr = err
-					return
-				}
-				id = rj.EventID
-			default:
-				var p, o int64 = -1, -1
-				for _, hd := range r.Headers {
-					switch hd.Key {
-					case processor.HeaderSourcePartition:
-						p, _ = strconv.ParseInt(string(hd.Value), 10, 32)
-					case processor.HeaderSourceOffset:
-						o, _ = strconv.ParseInt(string(hd.Value), 10, 64)
-					}
-				}
-				times.mu.Lock()
-				at, ok := times.byPos[[2]int64{p, o}]
-				times.mu.Unlock()
-				seen(at, now, ok)
-				return
-			}
-			at, ok := times.event(id)
-			seen(at, now, ok)
-		})
-		if rerr != nil {
-			return rerr
-		}
+		fs.EachRecord(func(r *kgo.Record) { seen(r.Timestamp, now) })
 	}
 }

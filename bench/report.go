@@ -78,6 +78,9 @@ type Figure struct {
 	Target        string  `json:"target,omitempty"`
 	Met           *bool   `json:"met,omitempty"`
 	Note          string  `json:"note,omitempty"`
+	// CPU is where the CPU went during a throughput figure's window (the
+	// median round's).
+	CPU *CPUUse `json:"cpu,omitempty"`
 }
 
 // figureKeys are every figure of a complete report, in report order.
@@ -130,7 +133,7 @@ func (r *Report) setThroughput(key string, rounds ...throughput) {
 		}
 		note = fmt.Sprintf("median of %d rounds (%s records/s); %s", len(rounds), strings.Join(rates, ", "), note)
 	}
-	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s", Note: note})
+	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s", Note: note, CPU: t.cpu})
 }
 
 func (r *Report) setLatency(target string, l latencyResult) {
@@ -144,8 +147,14 @@ func (r *Report) setLatency(target string, l latencyResult) {
 		k string
 		d time.Duration
 	}{{"p50", l.p50}, {"p99", l.p99}, {"p999", l.p999}} {
-		r.set(Figure{Key: prefix + q.k, Name: who + " end-to-end latency " + q.k, Value: ms(q.d), Unit: "ms",
-			Note: fmt.Sprintf("max %.1f ms", ms(l.max))})
+		f := Figure{Key: prefix + q.k, Name: who + " end-to-end latency " + q.k, Value: ms(q.d), Unit: "ms",
+			Note: fmt.Sprintf("max %.1f ms", ms(l.max))}
+		if q.k == "p99" {
+			// The bench process here is the load generator, the outcome
+			// consumer and what is measured.
+			f.CPU = l.cpu
+		}
+		r.set(f)
 	}
 }
 
@@ -266,6 +275,28 @@ func num(v float64) string {
 	}
 }
 
+// WriteFigures prints the figures one a line, with their notes and CPU
+// use (the report's "Figures" section).
+func (r *Report) WriteFigures(w io.Writer) error {
+	_, err := io.WriteString(w, r.figureLines())
+	return err
+}
+
+func (r *Report) figureLines() string {
+	var b strings.Builder
+	for _, f := range r.Figures {
+		fmt.Fprintf(&b, "- `%s` — %s: %s %s", f.Key, f.Name, num(f.Value), f.Unit)
+		if f.Note != "" {
+			fmt.Fprintf(&b, " (%s)", f.Note)
+		}
+		if f.CPU != nil {
+			fmt.Fprintf(&b, ". %s", f.CPU)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 // Markdown renders the report.
 func (r *Report) Markdown() string {
 	var b strings.Builder
@@ -273,6 +304,9 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "# orderflow bench, %s on %s\n\n", r.Date.Format("2006-01-02 15:04 MST"), m.Host)
 	if r.Tiny {
 		b.WriteString("**Tiny mode** (CI smoke run): the figures mean nothing.\n\n")
+	}
+	if m := r.Missing(); len(m) > 0 {
+		fmt.Fprintf(&b, "**Partial run**: missing %s.\n\n", strings.Join(m, ", "))
 	}
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %.1f GiB memory, %s, %s, Apache Kafka %s (single local KRaft broker).  \n",
 		m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Go, m.KafkaVersion)
@@ -286,13 +320,7 @@ func (r *Report) Markdown() string {
 		w.CommitInterval, w.MaxBatchRecords, w.Threads, w.Rounds, w.StoreOrders)
 	b.WriteString(r.table())
 	b.WriteString("\n## Figures\n\n")
-	for _, f := range r.Figures {
-		fmt.Fprintf(&b, "- `%s` — %s: %s %s", f.Key, f.Name, num(f.Value), f.Unit)
-		if f.Note != "" {
-			fmt.Fprintf(&b, " (%s)", f.Note)
-		}
-		b.WriteString("\n")
-	}
+	b.WriteString(r.figureLines())
 	if len(r.Checks) > 0 {
 		b.WriteString("\n## Checks\n\n")
 		for _, c := range r.Checks {
@@ -305,13 +333,25 @@ func (r *Report) Markdown() string {
 - Throughput figures are input records committed per second, from the first committed batch (once
   every instance owns its final partitions and has restored them) to the last; all runs read the
   same preloaded input, each with a fresh app id, state dir and output topics.
+- CPU per record: over the same window as the rate, the CPU time (user + system) of the bench
+  process (/proc/self/stat: the ceiling program in the ceiling runs, orderflow in the orderflow
+  runs, each with the harness's small overhead), of the local broker JVM (the kafka.Kafka process
+  listening on the brokers' ports; "unknown" if there is none, e.g. a remote broker) and of the
+  whole machine (/proc/stat), over the input records committed in the window. Cores used are CPU
+  seconds per second; irq is the machine's irq + softirq time (loopback networking, largely), other
+  the rest of its busy time: other processes, kernel threads included (the biggest named in
+  brackets; kworker includes the page cache's writeback of the broker's logs); idle includes
+  iowait. /proc counts in clock ticks (10 ms at 100 Hz): windows under 2 s are marked rough.
 - The ceilings are a minimal franz-go program (bench/ceiling.go) with orderflow's client options,
   loop, commit interval and batch bound: per input record it produces the records orderflow
   produces for it, of the same sizes (changelog + status for an accepted event, a rejection for a
   refused one, a dead-letter copy for an undecodable one), without decoding, state or logic.
 - Latency: records are produced at half the exactly_once rate, each stamped with its produce time;
   a read_committed consumer of the status, rejections and dead-letter topics takes the time its
-  outcome arrives. The warm-up is left out.
+  outcome arrives, less the outcome's timestamp, which is its input's (orderflow and the ceiling
+  copy it; Kafka timestamps are milliseconds). The warm-up is left out. The p99 figures carry the
+  CPU use from the warm-up's end to the last record produced, per record produced: there the bench
+  process is the load generator, the outcome consumer and the ceiling or orderflow.
 - Restore: the changelog holds one state per order (the workload's final states under new ids);
   every partition is restored concurrently into an empty store. The ceiling only reads it.
 - RSS: ` + "`orderflow run`" + ` as a child process restores that store into an empty state dir, then

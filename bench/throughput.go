@@ -25,14 +25,20 @@ type throughput struct {
 	// wall is the time from the start to the last commit, group join and
 	// restores included.
 	wall time.Duration
+	// cpu is where the CPU went over the window rate is taken over (nil
+	// if unknown).
+	cpu *CPUUse
 }
 
-// watch polls progress until the committed records reach total.
-func watch(ctx context.Context, total int64, progress func() (committed int64, ready bool)) (throughput, error) {
+// watch polls progress until the committed records reach total. cpu, if
+// not nil, samples the CPU at the start and end of the rate's window.
+func watch(ctx context.Context, total int64, cpu *cpuSampler, progress func() (committed int64, ready bool)) (throughput, error) {
 	start := time.Now()
+	s0 := cpu.snapshot()
 	var (
-		t0 time.Time
-		c0 int64
+		t0  time.Time
+		c0  int64
+		sT0 cpuSnapshot
 	)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -47,15 +53,19 @@ func watch(ctx context.Context, total int64, progress func() (committed int64, r
 		now := time.Now()
 		if t0.IsZero() && ready && c > 0 {
 			t0, c0 = now, c
+			sT0 = cpu.snapshot()
 		}
 		if c < total {
 			continue
 		}
+		sEnd := cpu.snapshot()
 		t := throughput{records: c, wall: now.Sub(start)}
 		if c > c0 && !t0.IsZero() && now.Sub(t0) > 0 {
 			t.rate = float64(c-c0) / now.Sub(t0).Seconds()
+			t.cpu = cpuUse(sT0, sEnd, c-c0)
 		} else {
 			t.rate = float64(c) / t.wall.Seconds() // all in one batch (tiny mode)
+			t.cpu = cpuUse(s0, sEnd, c)
 		}
 		return t, nil
 	}
@@ -99,7 +109,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 	}()
 	var rerr error
 	exited := false
-	t, err := watch(rctx, h.input.records, func() (int64, bool) {
+	t, err := watch(rctx, h.input.records, h.cpu, func() (int64, bool) {
 		select {
 		case rerr = <-done:
 			exited = true
@@ -152,12 +162,15 @@ func (h *harness) throughputs(ctx context.Context) error {
 			if !h.o.runs(m.step) {
 				continue
 			}
+			if h.cpu.findBroker(ctx) {
+				h.logf("cpu: %s", h.cpu.describe())
+			}
 			runtime.GC()
 			t, err := m.run(ctx, round)
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", m.key, round, err)
 			}
-			h.logf("round %d/%d: %s: %.0f records/s (wall %v)", round, h.o.Rounds, m.key, t.rate, t.wall.Round(time.Millisecond))
+			h.logf("round %d/%d: %s: %.0f records/s (wall %v); %v", round, h.o.Rounds, m.key, t.rate, t.wall.Round(time.Millisecond), t.cpu)
 			rounds[m.key] = append(rounds[m.key], t)
 		}
 	}
@@ -223,7 +236,7 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 			}
 		}()
 	}
-	t, err := watch(rctx, h.input.records, func() (int64, bool) {
+	t, err := watch(rctx, h.input.records, h.cpu, func() (int64, bool) {
 		var events int64
 		owned := 0
 		ready := true
@@ -311,7 +324,7 @@ func (h *harness) scaling(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%d instances: %w", n, err)
 		}
-		h.logf("orderflow exactly_once x%d: %.0f records/s (wall %v)", n, t.rate, t.wall.Round(time.Millisecond))
+		h.logf("orderflow exactly_once x%d: %.0f records/s (wall %v); %v", n, t.rate, t.wall.Round(time.Millisecond), t.cpu)
 		h.rep.setThroughput(key, t)
 	}
 	return nil

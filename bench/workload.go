@@ -34,7 +34,6 @@ type outSizes struct {
 // adds nothing to the garbage collector's work.
 type encoded struct {
 	keys, values arena
-	eventIDs     arena // "" for malformed records
 	sizes        []outSizes
 	expect       expectation
 	// finalIDs and finals are every created order's id and final encoded
@@ -94,7 +93,6 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 		e.expect.events++
 		if it.Malformed != nil {
 			e.values.add(it.Malformed)
-			e.eventIDs.add(nil)
 			e.sizes[i] = outSizes{kind: kindDLQ, output: int32(len(it.Malformed))}
 			e.expect.dlq++
 			e.bytes += int64(len(it.Key) + len(it.Malformed))
@@ -105,7 +103,6 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 			return nil, fmt.Errorf("encoding event %d: %w", i, err)
 		}
 		e.values.add(v)
-		e.eventIDs.add([]byte(it.Event.EventID))
 		e.bytes += int64(len(it.Key) + len(v))
 		// The processor applies the decoded event (times in ms).
 		var ev topology.Event

@@ -30,7 +30,7 @@ func run() error {
 	var (
 		o       bench.Options
 		brokers = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
-		out     = flag.String("out", "", "directory of the result files (default <module root>/bench/results; tiny: <work dir>)")
+		out     = flag.String("out", "", "directory of the result files (default <module root>/bench/results; tiny: <work dir>; a partial -only run writes them only if -out is given)")
 		scaling = flag.String("scaling", "1,2,4", "instance counts of the scaling measurement")
 		compr   = flag.String("compression", "", "producer compression of orderflow and the ceiling, an experiment: none, snappy, lz4 or zstd (default: orderflow's own)")
 		only    = flag.String("only", "", "run only these measurements (comma-separated: ceiling,eos,alos,scaling,latency,restore,rss); the report is incomplete")
@@ -78,6 +78,8 @@ func run() error {
 		}
 		o.ClientOpts = append(o.ClientOpts, kgo.ProducerBatchCompression(c))
 	}
+	outGiven := false // a partial run writes its files only into an -out given
+	flag.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
 	root := moduleRoot()
 	if o.WorkDir == "" {
 		o.WorkDir = filepath.Join(root, "bench", ".work")
@@ -102,8 +104,12 @@ func run() error {
 	if err := rep.WriteTable(os.Stdout); err != nil {
 		return err
 	}
-	if len(o.Only) > 0 {
-		fmt.Printf("\npartial run (-only %s): no result files written; took %v\n", *only, time.Since(start).Round(time.Second))
+	fmt.Println()
+	if err := rep.WriteFigures(os.Stdout); err != nil {
+		return err
+	}
+	if len(o.Only) > 0 && !outGiven {
+		fmt.Printf("\npartial run (-only %s): no result files written (give -out to write them); took %v\n", *only, time.Since(start).Round(time.Second))
 		return nil
 	}
 	files, err := rep.WriteFiles(*out)
