@@ -2,6 +2,7 @@ package processor
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -51,6 +52,11 @@ type batch struct {
 	known *knownOrders   // the orders of the partition being processed
 	mem   *outputMemory  // the thread's memory for output records and values
 
+	// next is the next input offset of each partition the batch read
+	// (at_least_once commits them once the batch is stored).
+	next map[int32]kgo.EpochOffset
+
+	produced  sync.WaitGroup // the batch's records the client has not answered yet
 	mu        sync.Mutex
 	offsets   map[int32]int64 // next changelog offset per partition
 	err       error           // first produce error
@@ -63,6 +69,7 @@ func newBatch(changelog string, mem *outputMemory) *batch {
 		mem:       mem,
 		overlay:   make(map[stateKey]*entry),
 		offsets:   make(map[int32]int64),
+		next:      make(map[int32]kgo.EpochOffset),
 		changelog: changelog,
 		counts:    newCounts(),
 	}
@@ -187,7 +194,30 @@ func (s *slab[T]) drop() {
 	s.used, s.cur = s.used[:0], nil
 }
 
+// produce hands r to the client; the batch's promise gets its outcome.
+func (b *batch) produce(cl *kgo.Client, r *kgo.Record) {
+	b.produced.Add(1)
+	cl.Produce(context.Background(), r, b.promise)
+}
+
+// waitProduced waits until the client has answered every record of the
+// batch, or ctx ends.
+func (b *batch) waitProduced(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		b.produced.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (b *batch) onProduced(r *kgo.Record, err error) {
+	defer b.produced.Done()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {

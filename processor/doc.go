@@ -44,9 +44,14 @@
 //
 // # at_least_once
 //
-// No transactions: outputs and changelog records are produced, the client is
-// flushed (all acknowledged), the Pebble batch is written, then input offsets
-// are committed. A crash between produce and offset commit reprocesses
+// No transactions: outputs and changelog records are produced; once all of
+// the batch's are acknowledged, the Pebble batch is written, then the batch's
+// input offsets are committed (those of partitions the thread still owns).
+// That commit runs in the background (commitBatch) while the thread
+// processes the next batch, which reads the last batch's states from its
+// overlay (warm) and waits for the commit before it ends or, after a
+// rebalance, before it reads the store; the two batches' records use
+// alternate output memory. A crash between produce and offset commit reprocesses
 // events; the order's duplicate window (its last 32 accepted event IDs) turns
 // a replayed accepted event into a duplicate_event rejection instead of a
 // second transition. Changelog records carry the source offset in the

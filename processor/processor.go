@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -293,7 +294,13 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 	p.mu.Lock()
 	p.mu.running++
 	p.mu.Unlock()
+	// inflight is the at_least_once commit of the last batch, running while
+	// the loop processes the next one.
+	var inflight chan error
 	defer func() {
+		if err := waitCommit(&inflight); err != nil {
+			p.log.Warn("the last batch was not committed; it will be processed again", "thread", i, "err", err)
+		}
 		// Close leaves the group; the revoke callback stops restores.
 		if sess != nil {
 			sess.Close()
@@ -306,14 +313,22 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		p.mu.Unlock()
 	}()
 
-	// warm is the overlay of the last committed batch: the next batch reads
-	// an order there before the store (its states are the committed ones,
-	// already decoded). It is dropped when partitions move.
+	// warm is the overlay of the last batch (committed, or at_least_once
+	// being committed): the next batch reads an order there before the
+	// store (its states are the batch's, already decoded). It is dropped
+	// when partitions move.
+	//
+	// at_least_once ends a batch in the background (commitBatch): the next
+	// batch is processed while the client delivers the last one's records
+	// and the store and the offsets are written, and waits for that commit
+	// before it is ended in turn, so the store always holds every batch
+	// before the last. The two batches use alternate output memory.
 	var (
 		warm      map[stateKey]*entry
 		warmGen   uint64
 		lastSweep time.Time
-		mem       = newOutputMemory()
+		mems      = [2]*outputMemory{newOutputMemory(), newOutputMemory()}
+		mem       = mems[0]
 	)
 	for {
 		select {
@@ -349,6 +364,11 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		gen := p.rebalances.Load()
 		if gen != warmGen {
 			warm = nil
+			// Without the warm states, the last batch's must be in the
+			// store before this one reads it.
+			if err := waitCommit(&inflight); err != nil {
+				return err
+			}
 		}
 		b.warm = warm
 		if sess != nil {
@@ -376,7 +396,27 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 				break
 			}
 		}
-		if err := p.finish(ctx, sess, cl, b); err != nil {
+		if sess == nil {
+			if err := waitCommit(&inflight); err != nil {
+				return err
+			}
+			if b.abort {
+				// Without a transaction there is nothing to abort: start a
+				// new session, which resumes from the committed offsets.
+				return errors.New("batch abandoned (see the log above); resuming from the committed offsets")
+			}
+			done := make(chan error, 1)
+			go func() { done <- p.commitBatch(ctx, cl, i, b) }()
+			inflight = done
+			warm, warmGen = b.overlay, gen
+			if mem == mems[0] {
+				mem = mems[1]
+			} else {
+				mem = mems[0]
+			}
+			continue
+		}
+		if err := p.finish(ctx, sess, b); err != nil {
 			return err
 		}
 		if b.stored {
@@ -387,40 +427,89 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 	}
 }
 
-// finish ends a batch: commit (transaction or flush + offsets), then the
-// Pebble batch; or abort and discard it.
-func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, cl *kgo.Client, b *batch) error {
-	// Ending must not be cut short by the shutdown signal: a cancelled End
-	// leaves the client in an unknown state.
-	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*p.cfg.TransactionTimeout)
+// waitCommit waits for the at_least_once commit in flight, if any, and
+// clears it.
+func waitCommit(inflight *chan error) error {
+	if *inflight == nil {
+		return nil
+	}
+	err := <-*inflight
+	*inflight = nil
+	return err
+}
+
+// endContext is for ending a batch: it must not be cut short by the
+// shutdown signal (a cancelled End leaves the client in an unknown state).
+func (p *Processor) endContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 2*p.cfg.TransactionTimeout)
+}
+
+// commitBatch ends an at_least_once batch: once the client has delivered
+// all its records, the Pebble batch, then the input offsets. A failure
+// before the offsets are committed leaves them where they were: the batch
+// is read again.
+func (p *Processor) commitBatch(ctx context.Context, cl *kgo.Client, thread int, b *batch) error {
+	endCtx, cancel := p.endContext(ctx)
 	defer cancel()
 	p.commitMu.RLock()
 	defer p.commitMu.RUnlock()
 	began := time.Now()
-
-	if sess == nil {
-		if b.abort {
-			// Without a transaction there is nothing to abort: start a new
-			// session, which resumes from the committed offsets.
-			return errors.New("batch abandoned (see the log above); resuming from the committed offsets")
-		}
-		if err := cl.Flush(endCtx); err != nil {
-			return fmt.Errorf("flushing outputs: %w", err)
-		}
-		if err := b.produceErr(); err != nil {
-			return err // offsets are not committed: the records are read again
-		}
-		if err := b.commitStore(p.store); err != nil {
-			return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
-		}
-		if err := cl.CommitUncommittedOffsets(endCtx); err != nil {
-			p.log.Warn("committing offsets failed; the batch may be processed again", "err", err)
-		}
-		p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
-		p.stats.add(&b.counts)
-		b.counts.release()
-		return nil
+	if err := b.waitProduced(endCtx); err != nil {
+		return fmt.Errorf("flushing outputs: %w", err)
 	}
+	if err := b.produceErr(); err != nil {
+		return err
+	}
+	if err := b.commitStore(p.store); err != nil {
+		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
+	}
+	// Only the partitions the thread still owns: a revoked one's records
+	// are read again by its new owner.
+	offsets := make(map[int32]kgo.EpochOffset, len(b.next))
+	for part, o := range b.next {
+		if owned, _, _ := p.partitionState(thread, part); owned {
+			offsets[part] = o
+		}
+	}
+	var cerr error
+	if len(offsets) > 0 {
+		cl.CommitOffsetsSync(endCtx, map[string]map[int32]kgo.EpochOffset{p.cfg.Topics.Events: offsets},
+			func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				cerr = err
+				if resp == nil {
+					return
+				}
+				for _, t := range resp.Topics {
+					for _, pr := range t.Partitions {
+						if cerr == nil {
+							cerr = kerr.ErrorForCode(pr.ErrorCode)
+						}
+					}
+				}
+			})
+	}
+	if cerr != nil {
+		p.log.Warn("committing offsets failed; the batch may be processed again", "err", cerr)
+	}
+	p.committed(b, began)
+	return nil
+}
+
+// committed counts a committed batch.
+func (p *Processor) committed(b *batch, began time.Time) {
+	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
+	p.stats.add(&b.counts)
+	b.counts.release()
+}
+
+// finish ends an exactly_once batch: commit the transaction, then the
+// Pebble batch; or abort and discard it.
+func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, b *batch) error {
+	endCtx, cancel := p.endContext(ctx)
+	defer cancel()
+	p.commitMu.RLock()
+	defer p.commitMu.RUnlock()
+	began := time.Now()
 
 	try := kgo.TryCommit
 	if b.abort {
@@ -445,9 +534,7 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 	if err := b.commitStore(p.store); err != nil {
 		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
 	}
-	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
-	p.stats.add(&b.counts)
-	b.counts.release()
+	p.committed(b, began)
 	return nil
 }
 
@@ -514,6 +601,8 @@ func (p *Processor) processFetches(cl *kgo.Client, thread int, b *batch, fs kgo.
 		for _, r := range ftp.Records {
 			p.process(cl, b, r, now)
 		}
+		last := ftp.Records[len(ftp.Records)-1]
+		b.next[ftp.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
 	})
 }
 
@@ -599,7 +688,7 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 		}
 		rr := b.mem.record()
 		rr.Topic, rr.Key, rr.Value, rr.Timestamp = p.cfg.Topics.Rejections, r.Key, b.mem.keep(val), r.Timestamp
-		cl.Produce(context.Background(), rr, b.promise)
+		b.produce(cl, rr)
 		return
 	}
 	b.counts.moved(out.From, out.To)
@@ -623,7 +712,7 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 	if p.cfg.Guarantee == AtLeastOnce {
 		cr.Headers = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
-	cl.Produce(context.Background(), cr, b.promise)
+	b.produce(cl, cr)
 	sc := avro.StatusChangeFromOutcome(ev, &out, now)
 	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
 	if err != nil {
@@ -633,7 +722,7 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 	}
 	sr := b.mem.record()
 	sr.Topic, sr.Key, sr.Value, sr.Timestamp = p.cfg.Topics.Status, r.Key, b.mem.keep(val), r.Timestamp
-	cl.Produce(context.Background(), sr, b.promise)
+	b.produce(cl, sr)
 }
 
 // load returns the batch's entry for an order, reading the store on a miss.
@@ -675,7 +764,7 @@ func (p *Processor) deadLetter(cl *kgo.Client, b *batch, r *kgo.Record, cause er
 		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
 	)
-	cl.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}, b.promise)
+	b.produce(cl, &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp})
 }
 
 // closedAt tells the store when an encoded state closed, for its retention
@@ -699,7 +788,7 @@ func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *ba
 		for _, id := range ids {
 			k := stateKey{part, string(id)}
 			b.overlay[k] = &entry{dirty: true}
-			cl.Produce(ctx, &kgo.Record{Topic: p.changelog, Partition: part, Key: id}, b.promise)
+			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
 		}
 		if len(ids) > 0 {
 			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff)
