@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"context"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -8,12 +9,21 @@ import (
 	"github.com/orderflow/orderflow/internal/kafkatest"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// The crash tests kill the processor crashes times while events flow for
+// crashPhase: each new child waits out the killed one's group session (6 s)
+// before it gets partitions, and is killed while it processes.
+const (
+	crashes    = 4
+	crashPhase = 36 * time.Second
 )
 
 // produceSlowly produces items in chunks over about d, in the background.
 func (e *env) produceSlowly(t *testing.T, items []workload.Item, d time.Duration) <-chan struct{} {
 	done := make(chan struct{})
-	chunks := 20
+	chunks := max(20, int(d/(200*time.Millisecond))) // a few records every 200 ms: the processor is never idle for long
 	go func() {
 		defer close(done)
 		for i := 0; i < chunks; i++ {
@@ -23,6 +33,45 @@ func (e *env) produceSlowly(t *testing.T, items []workload.Item, d time.Duration
 		}
 	}()
 	return done
+}
+
+// committedInput returns the sum of the group's committed input offsets (0
+// before the first commit).
+func (e *env) committedInput(t *testing.T, adm *kadm.Client) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offsets, err := adm.FetchOffsets(ctx, e.cfg.AppID)
+	if err != nil {
+		return 0 // the group may not exist yet
+	}
+	var n int64
+	offsets.Each(func(o kadm.OffsetResponse) {
+		if o.Err == nil && o.Topic == e.cfg.Topics.Events {
+			n += o.At
+		}
+	})
+	return n
+}
+
+// killBusy SIGKILLs ch at a random moment while it processes: 0-400 ms after
+// the group's committed input offsets pass from (a new child first waits
+// out the killed one's session, then restores). It returns the committed
+// offsets after the kill.
+func (e *env) killBusy(t *testing.T, ch *child, adm *kadm.Client, rng *rand.Rand, from int64) int64 {
+	t.Helper()
+	deadline := time.Now().Add(40 * time.Second)
+	n := e.committedInput(t, adm)
+	for n <= from && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		n = e.committedInput(t, adm)
+	}
+	if n <= from {
+		t.Logf("%s committed nothing within 40s; killing it anyway", ch.name)
+	}
+	time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+	ch.kill()
+	return e.committedInput(t, adm)
 }
 
 // TestExactlyOnceUnderCrashes SIGKILLs the processor (a child process) at
@@ -36,15 +85,16 @@ func TestExactlyOnceUnderCrashes(t *testing.T) {
 	realOnly(t, func(t *testing.T, c *kafkatest.Cluster) {
 		e := newEnv(t, c, 6)
 		e.cfg.Threads = 2
-		items := workload.Generate(workload.Options{Seed: 21, Orders: 3000})
-		produced := e.produceSlowly(t, items, 12*time.Second)
+		items := workload.Generate(workload.Options{Seed: 21, Orders: 6000})
+		produced := e.produceSlowly(t, items, crashPhase)
 		dir := t.TempDir()
 		rng := rand.New(rand.NewPCG(5, 6))
-		for i := 0; i < 5; i++ {
+		adm := c.Admin(t)
+		var at int64
+		for i := 0; i < crashes; i++ {
 			ch := e.startChild(t, "crashy", dir, processor.ExactlyOnce)
-			time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
-			ch.kill()
-			t.Logf("SIGKILL %d", i+1)
+			at = e.killBusy(t, ch, adm, rng, at)
+			t.Logf("SIGKILL %d at %d committed input records", i+1, at)
 		}
 		<-produced
 		ch := e.startChild(t, "crashy", dir, processor.ExactlyOnce)
@@ -68,14 +118,16 @@ func TestAtLeastOnceUnderCrashes(t *testing.T) {
 	realOnly(t, func(t *testing.T, c *kafkatest.Cluster) {
 		e := newEnv(t, c, 6)
 		e.cfg.Threads = 2
-		items := workload.Generate(workload.Options{Seed: 22, Orders: 3000})
-		produced := e.produceSlowly(t, items, 12*time.Second)
+		items := workload.Generate(workload.Options{Seed: 22, Orders: 6000})
+		produced := e.produceSlowly(t, items, crashPhase)
 		dir := t.TempDir()
 		rng := rand.New(rand.NewPCG(7, 8))
-		for i := 0; i < 5; i++ {
+		adm := c.Admin(t)
+		var at int64
+		for i := 0; i < crashes; i++ {
 			ch := e.startChild(t, "crashy", dir, processor.AtLeastOnce)
-			time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
-			ch.kill()
+			at = e.killBusy(t, ch, adm, rng, at)
+			t.Logf("SIGKILL %d at %d committed input records", i+1, at)
 		}
 		<-produced
 		ch := e.startChild(t, "crashy", dir, processor.AtLeastOnce)
