@@ -189,10 +189,16 @@ func (r *Report) finish() {
 		}
 		f.Baseline, f.BaselineValue, f.Ratio = base, b.Value, f.Value/b.Value
 	}
+	// A ratio target is unknown (met nil) when a partial run lacks the
+	// ceiling.
 	target := func(key, text string, met func(f *Figure) bool) {
 		if f := r.figures[key]; f != nil {
+			f.Target = text
+			if strings.Contains(text, "ceiling") && f.Baseline == "" {
+				return
+			}
 			ok := met(f)
-			f.Target, f.Met = text, &ok
+			f.Met = &ok
 		}
 	}
 	ratio("ceiling_eos", "ceiling_eos")
