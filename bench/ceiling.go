@@ -46,6 +46,7 @@ type ceilingConfig struct {
 	sessions int
 
 	committed *atomic.Int64 // input records committed
+	aborted   *atomic.Int64 // transactions aborted (the batch is read again)
 	assigned  *atomic.Int32 // partitions owned now
 }
 
@@ -244,6 +245,8 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			}
 			if committed {
 				c.committed.Add(int64(n))
+			} else {
+				c.aborted.Add(1)
 			}
 			continue
 		}

@@ -86,14 +86,20 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 	var ready func() bool
 	switch target {
 	case "ceiling":
-		var committed atomic.Int64
+		var committed, aborted atomic.Int64
 		var assigned atomic.Int32
+		defer func() {
+			if n := aborted.Load(); n > 0 {
+				h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("latency ceiling: %d aborted transactions", n))
+				h.logf("latency ceiling: %d aborted transactions", n)
+			}
+		}()
 		go func() {
 			done <- runCeiling(rctx, ceilingConfig{
 				brokers: h.o.Brokers, input: topics.Events, group: app, transactional: true,
 				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
 				topics: topics, changelog: changelog, sizes: sizesFromHeader, copyTimestamp: true,
-				payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, assigned: &assigned,
+				payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, aborted: &aborted, assigned: &assigned,
 			})
 		}()
 		ready = func() bool { return assigned.Load() == h.o.Partitions }

@@ -95,7 +95,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 		return throughput{}, err
 	}
 	defer h.deleteTopics(topics.Status, topics.Rejections, topics.DLQ, changelog)
-	var committed atomic.Int64
+	var committed, aborted atomic.Int64
 	var assigned atomic.Int32
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -104,8 +104,13 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 			brokers: h.o.Brokers, input: h.input.topic, group: app, transactional: transactional,
 			commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
 			topics: topics, changelog: changelog, sizes: h.input.lookup,
-			payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, assigned: &assigned,
+			payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, aborted: &aborted, assigned: &assigned,
 		})
+	}()
+	defer func() {
+		if n := aborted.Load(); n > 0 {
+			h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("%s: %d aborted transactions (their batches were read again)", name, n))
+		}
 	}()
 	var rerr error
 	exited := false
