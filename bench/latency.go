@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/processor"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -23,6 +25,7 @@ type latencyResult struct {
 	p50, p99, p999    time.Duration
 	max               time.Duration
 	cpu               *CPUUse // from the warm-up's end to the last record produced
+	batches           string  // orderflow's batches and commits, from its metrics
 }
 
 // latencyInput is the workload produced at a fixed rate.
@@ -60,6 +63,9 @@ func (h *harness) latency(ctx context.Context) error {
 		}
 		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples); %s", target, r.rate,
 			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10), r.max.Round(time.Millisecond), r.samples, r.cpu)
+		if r.batches != "" {
+			h.logf("latency %s: %s", target, r.batches)
+		}
 		h.rep.setLatency(target, r)
 	}
 	return nil
@@ -83,7 +89,10 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	var ready func() bool
+	var (
+		ready   func() bool
+		batches func() string
+	)
 	switch target {
 	case "ceiling":
 		var committed, aborted atomic.Int64
@@ -123,6 +132,7 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		}
 		go func() { done <- p.Run(rctx) }()
 		ready = func() bool { return p.Ready() && len(p.Assigned()) == int(h.o.Partitions) }
+		batches = func() string { return describeBatches(p.Gatherer()) }
 	}
 	// Every outcome carries its input record's timestamp (orderflow copies
 	// it, as Kafka Streams does; the ceiling too), in milliseconds.
@@ -196,6 +206,13 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 			perr.CompareAndSwap(nil, &err)
 		}
 	}
+	if target == "orderflow" && h.o.Profile != "" {
+		stop, err := startProfile(h.o.Profile, "latency-")
+		if err != nil {
+			return latencyResult{}, err
+		}
+		defer stop()
+	}
 	start := time.Now()
 	startMs.Store(start.UnixMilli())
 	warmEnd.Store(start.Add(h.o.LatencyWarmup).UnixMilli())
@@ -266,10 +283,14 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		return latencyResult{}, fmt.Errorf("no samples after the warm-up")
 	}
 	slices.Sort(lats)
+	var bs string
+	if batches != nil {
+		bs = batches()
+	}
 	q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))] }
 	return latencyResult{
 		rate: float64(in.n) / produceTime.Seconds(), produced: in.n, samples: len(lats),
-		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1], cpu: cpu,
+		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1], cpu: cpu, batches: bs,
 	}, nil
 }
 
@@ -289,4 +310,26 @@ func consumeOutcomes(ctx context.Context, cl *kgo.Client, seen func(at, now time
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen(r.Timestamp, now) })
 	}
+}
+
+// describeBatches summarises a processor's committed batches from its
+// metrics: how many, their mean size and the mean time to commit one.
+func describeBatches(g prometheus.Gatherer) string {
+	mfs, err := g.Gather()
+	if err != nil {
+		return ""
+	}
+	hist := map[string]*dto.Histogram{}
+	for _, mf := range mfs {
+		if len(mf.GetMetric()) == 1 && mf.GetMetric()[0].GetHistogram() != nil {
+			hist[mf.GetName()] = mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	recs, commit := hist["orderflow_batch_records"], hist["orderflow_commit_seconds"]
+	if recs.GetSampleCount() == 0 || commit.GetSampleCount() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d committed batches of %.0f records on average, %.1f ms on average to commit one (whole run, warm-up included)",
+		recs.GetSampleCount(), recs.GetSampleSum()/float64(recs.GetSampleCount()),
+		1000*commit.GetSampleSum()/float64(commit.GetSampleCount()))
 }

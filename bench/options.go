@@ -62,7 +62,9 @@ type Options struct {
 	// Log receives progress lines [io.Discard].
 	Log io.Writer
 	// Profile, if not empty, is a directory where the exactly_once
-	// measurement writes cpu.pprof and allocs.pprof.
+	// measurement writes cpu.pprof and allocs.pprof, and orderflow's
+	// latency measurement latency-cpu.pprof and latency-allocs.pprof (the
+	// whole bench process: orderflow, load generator and outcome consumer).
 	Profile string
 	// ClientOpts are extra franz-go options given to orderflow (as
 	// Config.KafkaOpts) and the ceiling alike, e.g. a producer compression,

@@ -153,6 +153,9 @@ func (r *Report) setLatency(target string, l latencyResult) {
 			// The bench process here is the load generator, the outcome
 			// consumer and what is measured.
 			f.CPU = l.cpu
+			if l.batches != "" {
+				f.Note += "; " + l.batches
+			}
 		}
 		r.set(f)
 	}

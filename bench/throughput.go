@@ -221,7 +221,7 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 		procs[i] = p
 	}
 	if profileDir != "" {
-		stop, err := startProfile(profileDir)
+		stop, err := startProfile(profileDir, "")
 		if err != nil {
 			return throughput{}, err
 		}
@@ -288,7 +288,7 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 // startProfile starts a CPU profile into dir; stop ends it and writes the
 // allocations profile (allocs-before.pprof is the baseline to diff with:
 // go tool pprof -diff_base allocs-before.pprof allocs.pprof).
-func startProfile(dir string) (stop func(), err error) {
+func startProfile(dir, prefix string) (stop func(), err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -300,8 +300,8 @@ func startProfile(dir string) (stop func(), err error) {
 			f.Close()
 		}
 	}
-	writeAllocs("allocs-before.pprof")
-	f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	writeAllocs(prefix + "allocs-before.pprof")
+	f, err := os.Create(filepath.Join(dir, prefix+"cpu.pprof"))
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +312,7 @@ func startProfile(dir string) (stop func(), err error) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		writeAllocs("allocs.pprof")
+		writeAllocs(prefix + "allocs.pprof")
 	}, nil
 }
 
