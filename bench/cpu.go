@@ -47,7 +47,14 @@ type CPUUse struct {
 	BrokerUsPerRecord *float64 `json:"broker_us_per_record"`
 	BrokerCores       *float64 `json:"broker_cores"`
 	BrokerPIDs        []int    `json:"broker_pids,omitempty"`
-	BrokerUnknown     string   `json:"broker_unknown,omitempty"` // why the broker fields are null
+	// BrokerJIT and BrokerGC are the parts of Broker spent in the JVM's
+	// JIT compiler threads (C1/C2 CompilerThread) and garbage collector
+	// threads (GC Thread, G1 ...), from /proc/PID/task: a freshly started
+	// broker spends a large share of its CPU compiling. Threads that
+	// ended within the window are not seen, so these are lower bounds.
+	BrokerJITUsPerRecord *float64 `json:"broker_jit_us_per_record,omitempty"`
+	BrokerGCUsPerRecord  *float64 `json:"broker_gc_us_per_record,omitempty"`
+	BrokerUnknown        string   `json:"broker_unknown,omitempty"` // why the broker fields are null
 	// Machine is every CPU of the machine (/proc/stat): busy time per
 	// record and busy cores; IRQCores is its irq + softirq time (loopback
 	// networking, largely), OtherCores what is left when the bench
@@ -81,6 +88,9 @@ func (u *CPUUse) String() string {
 	broker, brokerCores := "broker unknown", "broker unknown"
 	if u.BrokerUsPerRecord != nil {
 		broker = fmt.Sprintf("broker %s µs", us(*u.BrokerUsPerRecord))
+		if u.BrokerJITUsPerRecord != nil && u.BrokerGCUsPerRecord != nil {
+			broker += fmt.Sprintf(" (JIT %s, GC %s)", us(*u.BrokerJITUsPerRecord), us(*u.BrokerGCUsPerRecord))
+		}
 		brokerCores = fmt.Sprintf("broker %.2f", *u.BrokerCores)
 	}
 	fmt.Fprintf(&b, "CPU per record: bench %s µs, %s, machine %s µs, idle %.0f%%", us(u.BenchUsPerRecord), broker,
@@ -275,6 +285,8 @@ type cpuSnapshot struct {
 	self     uint64 // ticks
 	selfOK   bool
 	broker   uint64 // ticks, summed over brokers
+	jit, gc  uint64 // ticks of the brokers' JIT and GC threads
+	threadOK bool   // jit and gc could be read
 	brokers  []brokerProc
 	brokerOK bool
 	why      string
@@ -315,12 +327,59 @@ func (s *cpuSampler) snapshot() cpuSnapshot {
 		}
 		c.broker += p.utime + p.stime
 	}
+	c.threadOK = c.brokerOK
+	for _, bp := range c.brokers {
+		if !c.threadOK {
+			break
+		}
+		jit, gc, ok := jvmThreadTicks(bp.pid)
+		c.jit, c.gc, c.threadOK = c.jit+jit, c.gc+gc, ok
+	}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
 		c.machine, err = parseMachineStat(b)
 		c.machOK = err == nil
 	}
 	c.procs = allProcs()
 	return c
+}
+
+// jvmThreadTicks sums the CPU time of a HotSpot JVM's JIT compiler
+// threads ("C1 CompilerThread0", "C2 CompilerThre" as the kernel cuts
+// names to 15 bytes) and garbage collector threads ("GC Thread#0", "G1
+// Conc#0", "G1 Main Marker", "G1 Refine#0", "G1 Service", ...).
+func jvmThreadTicks(pid int) (jit, gc uint64, ok bool) {
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/[0-9]*/stat")
+	if err != nil || len(tasks) == 0 {
+		return 0, 0, false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		p, err := parseProcStat(b)
+		if err != nil {
+			return 0, 0, false
+		}
+		switch jvmThreadKind(p.comm) {
+		case "jit":
+			jit += p.utime + p.stime
+		case "gc":
+			gc += p.utime + p.stime
+		}
+	}
+	return jit, gc, true
+}
+
+// jvmThreadKind tells a HotSpot JIT ("jit") or GC ("gc") thread by name.
+func jvmThreadKind(comm string) string {
+	switch {
+	case strings.HasPrefix(comm, "C1 CompilerThre"), strings.HasPrefix(comm, "C2 CompilerThre"):
+		return "jit"
+	case strings.HasPrefix(comm, "GC Thread"), strings.HasPrefix(comm, "G1 "):
+		return "gc"
+	}
+	return ""
 }
 
 // allProcs reads /proc/PID/stat of every process but this one (nil
@@ -427,6 +486,10 @@ func cpuUse(a, b cpuSnapshot, records int64) *CPUUse {
 		pr, c := perRecord(broker), cores(broker)
 		other := u.MachineCores - u.BenchCores - c - u.IRQCores
 		u.BrokerUsPerRecord, u.BrokerCores, u.OtherCores = &pr, &c, &other
+		if a.threadOK && b.threadOK && b.jit >= a.jit && b.gc >= a.gc {
+			jit, gc := perRecord(b.jit-a.jit), perRecord(b.gc-a.gc)
+			u.BrokerJITUsPerRecord, u.BrokerGCUsPerRecord = &jit, &gc
+		}
 		u.OtherTop = topOthers(a.procs, b.procs, b.brokers, cores, 3)
 		for _, bp := range b.brokers {
 			u.BrokerPIDs = append(u.BrokerPIDs, bp.pid)

@@ -128,7 +128,7 @@ func TestCPUUse(t *testing.T) {
 	at := time.Unix(1000, 0)
 	brokers := []brokerProc{{pid: 7, starttime: 1}}
 	a := cpuSnapshot{at: at, self: 1000, selfOK: true, broker: 5000, brokers: brokers, brokerOK: true,
-		machine: machineStat{busy: 10000, irq: 100, idle: 50000, cpus: 2}, machOK: true}
+		jit: 300, gc: 40, threadOK: true, machine: machineStat{busy: 10000, irq: 100, idle: 50000, cpus: 2}, machOK: true}
 	// 10 s on 2 cores: 20 s of CPU = 20*hz ticks: bench 8 s, broker 6 s,
 	// irq 1 s, other 1 s, idle 4 s.
 	tick := func(s float64) uint64 { return uint64(math.Round(s * hz)) }
@@ -136,6 +136,8 @@ func TestCPUUse(t *testing.T) {
 	b.at = at.Add(10 * time.Second)
 	b.self += tick(8)
 	b.broker += tick(6)
+	b.jit += tick(2)
+	b.gc += tick(0.5)
 	b.machine.busy += tick(16)
 	b.machine.irq += tick(1)
 	b.machine.idle += tick(4)
@@ -150,6 +152,11 @@ func TestCPUUse(t *testing.T) {
 	}
 	near("bench µs/record", u.BenchUsPerRecord, 8)
 	near("broker µs/record", *u.BrokerUsPerRecord, 6)
+	if u.BrokerJITUsPerRecord == nil || u.BrokerGCUsPerRecord == nil {
+		t.Fatalf("no JIT/GC split: %+v", u)
+	}
+	near("broker JIT µs/record", *u.BrokerJITUsPerRecord, 2)
+	near("broker GC µs/record", *u.BrokerGCUsPerRecord, 0.5)
 	near("machine µs/record", u.MachineUsPerRecord, 16)
 	near("bench cores", u.BenchCores, 0.8)
 	near("broker cores", *u.BrokerCores, 0.6)
@@ -160,10 +167,19 @@ func TestCPUUse(t *testing.T) {
 		t.Errorf("got %+v", u)
 	}
 	line := u.String()
-	for _, want := range []string{"CPU per record: bench 8.00 µs, broker 6.00 µs", "idle 20%", "bench 0.80", "of 2 over 10.0s"} {
+	for _, want := range []string{"CPU per record: bench 8.00 µs, broker 6.00 µs (JIT 2.00, GC 0.50), machine", "idle 20%", "bench 0.80", "of 2 over 10.0s"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("%q lacks %q", line, want)
 		}
+	}
+
+	// Threads unreadable at one end: no split, the broker total stays.
+	a1 := a
+	a1.threadOK = false
+	if u := cpuUse(a1, b, 1_000_000); u == nil || u.BrokerUsPerRecord == nil || u.BrokerJITUsPerRecord != nil {
+		t.Errorf("threads unknown: %+v", u)
+	} else if strings.Contains(u.String(), "JIT") {
+		t.Errorf("%q gives a JIT figure it does not have", u.String())
 	}
 
 	// Broker unknown: null, not zero.
@@ -233,6 +249,26 @@ func TestCPUSamplerLive(t *testing.T) {
 	if brokers := os.Getenv("KAFKA_BROKERS"); brokers != "" {
 		pids, why := findBrokerPIDs(context.Background(), strings.Split(brokers, ","))
 		t.Logf("KAFKA_BROKERS %s: broker pids %v %s", brokers, pids, why)
+	}
+}
+
+func TestJVMThreadKind(t *testing.T) {
+	for comm, want := range map[string]string{
+		"C2 CompilerThre": "jit", "C1 CompilerThre": "jit", "GC Thread#0": "gc", "G1 Conc#0": "gc",
+		"G1 Main Marker": "gc", "G1 Refine#0": "gc", "G1 Service": "gc",
+		"data-plane-kafk": "", "java": "", "VM Thread": "", "kafka-1-metadat": "",
+	} {
+		if got := jvmThreadKind(comm); got != want {
+			t.Errorf("jvmThreadKind(%q) = %q, want %q", comm, got, want)
+		}
+	}
+	// This process's threads: readable, and no JVM threads among them.
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc")
+	}
+	jit, gc, ok := jvmThreadTicks(os.Getpid())
+	if !ok || jit != 0 || gc != 0 {
+		t.Errorf("jvmThreadTicks(self) = %d, %d, %v", jit, gc, ok)
 	}
 }
 
