@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/processor"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ceilingConfig configures the ceiling program: orderflow's consume ->
@@ -160,20 +163,37 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 		off += int(n)
 		return v
 	}
-	var produceErr atomic.Pointer[error]
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			produceErr.CompareAndSwap(nil, &err)
-		}
+	// cb is one batch: its records' promises and the offsets after it.
+	type cb struct {
+		produced sync.WaitGroup
+		err      atomic.Pointer[error]
+		promise  func(*kgo.Record, error)
+		next     map[int32]kgo.EpochOffset
+		n        int
 	}
-	process := func(fs kgo.Fetches) (n int, err error) {
+	newBatch := func() *cb {
+		b := &cb{next: map[int32]kgo.EpochOffset{}}
+		b.promise = func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.err.CompareAndSwap(nil, &err)
+			}
+			b.produced.Done()
+		}
+		return b
+	}
+	process := func(b *cb, fs kgo.Fetches) (err error) {
 		fs.EachError(func(_ string, _ int32, e error) {
 			if errors.Is(e, kgo.ErrClientClosed) {
 				err = e
 			}
 		})
+		produce := func(r *kgo.Record) {
+			b.produced.Add(1)
+			cl.Produce(context.Background(), r, b.promise)
+		}
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
+			b.n++
+			b.next[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 			s, ok := c.sizes(r)
 			if !ok {
 				err = fmt.Errorf("ceiling: no sizes for %s/%d@%d", r.Topic, r.Partition, r.Offset)
@@ -189,20 +209,70 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 				if !c.transactional {
 					cr.Headers = []kgo.RecordHeader{{Key: processor.HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)}}
 				}
-				cl.Produce(context.Background(), cr, promise)
-				cl.Produce(context.Background(), &kgo.Record{Topic: c.topics.Status, Key: r.Key, Value: value(s.output), Timestamp: ts}, promise)
+				produce(cr)
+				produce(&kgo.Record{Topic: c.topics.Status, Key: r.Key, Value: value(s.output), Timestamp: ts})
 			case kindRejected:
-				cl.Produce(context.Background(), &kgo.Record{Topic: c.topics.Rejections, Key: r.Key, Value: value(s.output), Timestamp: ts}, promise)
+				produce(&kgo.Record{Topic: c.topics.Rejections, Key: r.Key, Value: value(s.output), Timestamp: ts})
 			default:
-				cl.Produce(context.Background(), &kgo.Record{Topic: c.topics.DLQ, Key: r.Key, Value: value(s.output), Timestamp: ts, Headers: []kgo.RecordHeader{
+				produce(&kgo.Record{Topic: c.topics.DLQ, Key: r.Key, Value: value(s.output), Timestamp: ts, Headers: []kgo.RecordHeader{
 					{Key: processor.HeaderError, Value: []byte("avro: decode OrderEvent: unknown framing")},
 					{Key: processor.HeaderSourceTopic, Value: []byte(r.Topic)},
 					{Key: processor.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 					{Key: processor.HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
-				}}, promise)
+				}})
 			}
 		})
-		return n, err
+		return err
+	}
+
+	// Without transactions a batch is committed in the background, as
+	// orderflow's at_least_once does (processor.commitBatch): once the
+	// client has delivered the batch's records, its offsets; the next batch
+	// runs meanwhile and waits for that commit before it is committed in
+	// turn.
+	var inflight chan error
+	waitCommit := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		return err
+	}
+	defer waitCommit() //nolint:errcheck // the loop has ended
+	commit := func(b *cb) error {
+		endCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done := make(chan struct{})
+		go func() { b.produced.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-endCtx.Done():
+			return fmt.Errorf("ceiling: flush: %w", endCtx.Err())
+		}
+		if p := b.err.Load(); p != nil {
+			return fmt.Errorf("ceiling: produce: %w", *p)
+		}
+		var cerr error
+		cl.CommitOffsetsSync(endCtx, map[string]map[int32]kgo.EpochOffset{c.input: b.next},
+			func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+				cerr = err
+				if resp == nil {
+					return
+				}
+				for _, t := range resp.Topics {
+					for _, pr := range t.Partitions {
+						if cerr == nil {
+							cerr = kerr.ErrorForCode(pr.ErrorCode)
+						}
+					}
+				}
+			})
+		if cerr != nil {
+			return fmt.Errorf("ceiling: commit: %w", cerr)
+		}
+		c.committed.Add(int64(b.n))
+		return nil
 	}
 
 	for {
@@ -218,52 +288,42 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 				return fmt.Errorf("ceiling: begin: %w", err)
 			}
 		}
-		n, err := process(fs)
-		if err != nil {
+		b := newBatch()
+		if err := process(b, fs); err != nil {
 			return err
 		}
 		deadline := time.Now().Add(c.commitInterval)
-		for n < maxBatch && ctx.Err() == nil {
+		for b.n < maxBatch && ctx.Err() == nil {
 			pctx, cancel := context.WithDeadline(ctx, deadline)
-			fs := cl.PollRecords(pctx, maxBatch-n)
+			fs := cl.PollRecords(pctx, maxBatch-b.n)
 			cancel()
-			m, err := process(fs)
-			if err != nil {
+			if err := process(b, fs); err != nil {
 				return err
 			}
-			n += m
 			if time.Now().After(deadline) {
 				break
 			}
 		}
-		endCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if sess != nil {
-			committed, err := sess.End(endCtx, kgo.TryCommit)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ceiling: end: %w", err)
+		if sess == nil {
+			if err := waitCommit(); err != nil {
+				return err
 			}
-			if committed {
-				c.committed.Add(int64(n))
-			} else {
-				c.aborted.Add(1)
-			}
+			done := make(chan error, 1)
+			go func() { done <- commit(b) }()
+			inflight = done
 			continue
 		}
-		err = cl.Flush(endCtx)
-		if err == nil {
-			if p := produceErr.Load(); p != nil {
-				err = *p
-			}
-		}
-		if err == nil {
-			err = cl.CommitUncommittedOffsets(endCtx)
-		}
+		endCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		committed, err := sess.End(endCtx, kgo.TryCommit)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("ceiling: commit: %w", err)
+			return fmt.Errorf("ceiling: end: %w", err)
 		}
-		c.committed.Add(int64(n))
+		if committed {
+			c.committed.Add(int64(b.n))
+		} else {
+			c.aborted.Add(1)
+		}
 	}
 }
 
