@@ -53,6 +53,14 @@ func TestTiny(t *testing.T) {
 			t.Errorf("exactly_once counts: %s", c)
 		}
 	}
+	// Tiny mode warms the broker up once (not to a settled JIT: that
+	// takes minutes), and the report says so.
+	if len(rep.Warmup) != 1 || rep.Warmup[0].Seconds <= 0 {
+		t.Errorf("warm-up passes: %+v", rep.Warmup)
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "Broker warm-up: 1 pass(es)") {
+		t.Errorf("the report does not describe the warm-up:\n%s", md)
+	}
 	if rep.Machine.Cores == 0 || rep.Machine.MemoryGiB == 0 || rep.Machine.KafkaVersion == "" {
 		t.Errorf("machine incomplete: %+v", rep.Machine)
 	}

@@ -34,6 +34,8 @@ type harness struct {
 	input   *preloaded
 	rep     *Report
 	cpu     *cpuSampler // CPU of the throughput measurements
+	// leftovers are the measurements' topics, deleted when the run ends.
+	leftovers []string
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -86,17 +88,19 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		fn   func(context.Context) error
 	}{
 		{"preload", h.preload},
+		{"warmup", h.warmup},
 		{"throughput", h.throughputs}, // ceiling, eos and alos
 		{"scaling", h.scaling},
 		{"latency", h.latency},
 		{"restore", h.restore},
 		{"rss", h.rss},
 	}
-	// The input goes when the run ends, as each measurement's outputs do.
+	// Every topic goes when the run ends (deleteTopics).
 	defer func() {
 		if h.input != nil {
 			h.deleteTopics(h.input.topic)
 		}
+		h.deleteLeftovers()
 	}()
 	for _, s := range steps {
 		if s.name == "throughput" && !o.runs("ceiling") && !o.runs("eos") && !o.runs("alos") {
@@ -216,12 +220,28 @@ func (h *harness) waitTopic(ctx context.Context, topic string) error {
 	}
 }
 
-// deleteTopics deletes a measurement's topics (to keep the broker's disk
-// and page cache for the next one); failures are only logged.
+// deleteTopics marks a measurement's topics for deletion when the run
+// ends (deleteLeftovers). Deleting them at once would put the broker's
+// work of deleting them into a later measurement: the broker removes a
+// deleted topic's files log.segment.delete.delay.ms (60 s by default)
+// later, and a run of full rounds that each deleted their topics measured
+// the previous minute's deletions (twice the broker CPU per record in the
+// rounds a minute after the warm-up). A full run leaves about 10 GB on
+// the broker's disk until it ends.
 func (h *harness) deleteTopics(topics ...string) {
+	h.leftovers = append(h.leftovers, topics...)
+}
+
+// deleteLeftovers deletes the topics deleteTopics was given; failures
+// are only logged.
+func (h *harness) deleteLeftovers() {
+	if len(h.leftovers) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := h.adm.DeleteTopics(ctx, topics...); err != nil {
-		h.logf("deleting topics %v: %v", topics, err)
+	if _, err := h.adm.DeleteTopics(ctx, h.leftovers...); err != nil {
+		h.logf("deleting topics %v: %v", h.leftovers, err)
 	}
+	h.leftovers = nil
 }

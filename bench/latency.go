@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -28,10 +29,50 @@ type latencyResult struct {
 	batches           string  // orderflow's batches and commits, from its metrics
 }
 
-// latencyInput is the workload produced at a fixed rate.
+// latencyInput is the workload produced at a fixed rate: n records, the
+// encoded workload over and over if n is longer, each pass with order ids
+// of its own (record).
 type latencyInput struct {
 	enc *encoded
 	n   int
+}
+
+// maxLatencyPasses bounds the passes over the workload: pass p > 0 puts
+// the letter 'a'+p-1 into every id.
+const maxLatencyPasses = 27
+
+// record returns input record i: pass i/len(workload) of workload record
+// i%len(workload). The first pass is the workload as generated; a later
+// pass replaces the character after the first '-' of the key (order ids
+// are "o-<seed>-<n>", "ghost-<seed>-<n>" and "bad-<n>") with a letter,
+// wherever the key occurs in the value too (the event's order_id). The
+// length stays, so the Avro encoding stays valid and every output has the
+// size the workload's had (sizes): a later pass is the same orders' same
+// lifecycles under new ids, with the same outcomes.
+func (in *latencyInput) record(i int) (key, value []byte, sizes outSizes) {
+	j, pass := i%in.enc.len(), i/in.enc.len()
+	key, value, sizes = in.enc.keys.at(j), in.enc.values.at(j), in.enc.sizes[j]
+	if pass == 0 {
+		return key, value, sizes
+	}
+	at := bytes.IndexByte(key, '-') + 1
+	if at == 0 || at >= len(key) {
+		return key, value, sizes // no place for a pass letter: DLQ keys only
+	}
+	buf := make([]byte, len(key)+len(value))
+	nk, nv := buf[:len(key):len(key)], buf[len(key):]
+	copy(nk, key)
+	copy(nv, value)
+	nk[at] = 'a' + byte(pass-1)
+	for off := 0; ; {
+		k := bytes.Index(nv[off:], key)
+		if k < 0 {
+			break
+		}
+		nv[off+k+at] = nk[at]
+		off += k + len(key)
+	}
+	return nk, nv, sizes
 }
 
 func (h *harness) latency(ctx context.Context) error {
@@ -41,23 +82,29 @@ func (h *harness) latency(ctx context.Context) error {
 	}
 	rate := eos.rate / 2
 	if h.o.Tiny {
-		// The tiny workload is too small to outlast the warm-up at half a
-		// fast machine's rate: slow down so it lasts three warm-ups. The
+		// Keep the tiny run small: slow down to the rate that produces the
+		// tiny workload in three warm-ups (twice over in the tiny
+		// LatencyDuration, so a second pass with new ids runs too). The
 		// tiny mode checks that the harness works, not the figures.
 		if slow := float64(h.enc.len()) / (3 * h.o.LatencyWarmup.Seconds()); rate > slow {
 			rate = slow
 		}
 	}
 	// The preloaded workload again (the latency runs have their own input
-	// topics and app ids), as much of it as LatencyDuration takes.
-	n := min(h.enc.len(), int(rate*h.o.LatencyDuration.Seconds()))
+	// topics and app ids), as much of it as LatencyDuration takes: more
+	// than once, with new order ids in each pass, if it is shorter.
+	n := int(rate * h.o.LatencyDuration.Seconds())
+	if most := maxLatencyPasses * h.enc.len(); n > most {
+		h.logf("latency: %d records at %.0f/s would take %d passes over the workload; producing %d passes (%d records)", n, rate, n/h.enc.len()+1, maxLatencyPasses, most)
+		n = most
+	}
 	if time.Duration(float64(n)/rate*float64(time.Second)) <= h.o.LatencyWarmup {
 		return fmt.Errorf("%d records at %.0f/s last no longer than the warm-up %v", n, rate, h.o.LatencyWarmup)
 	}
 	in := &latencyInput{enc: h.enc, n: n}
 	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate; slower in tiny mode)", in.n, rate)
 	for _, target := range []string{"ceiling", "orderflow"} {
-		r, err := h.latencyOf(ctx, target, in, rate)
+		r, err := h.latencyOf(ctx, "latency-"+target, target, in, rate)
 		if err != nil {
 			return fmt.Errorf("%s: %w", target, err)
 		}
@@ -71,8 +118,10 @@ func (h *harness) latency(ctx context.Context) error {
 	return nil
 }
 
-func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput, rate float64) (latencyResult, error) {
-	app := h.name("latency-" + target)
+// latencyOf runs one latency measurement of target ("ceiling" or
+// "orderflow") under the app id, group and topic names name.
+func (h *harness) latencyOf(ctx context.Context, name, target string, in *latencyInput, rate float64) (latencyResult, error) {
+	app := h.name(name)
 	topics := processor.Topics{Events: app + ".events", Status: app + ".status", Rejections: app + ".rejections", DLQ: app + ".dlq"}
 	changelog := processor.ChangelogTopic(app)
 	for _, t := range []string{topics.Events, topics.Status, topics.Rejections, topics.DLQ} {
@@ -99,8 +148,8 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		var assigned atomic.Int32
 		defer func() {
 			if n := aborted.Load(); n > 0 {
-				h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("latency ceiling: %d aborted transactions", n))
-				h.logf("latency ceiling: %d aborted transactions", n)
+				h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("%s: %d aborted transactions", name, n))
+				h.logf("%s: %d aborted transactions", name, n)
 			}
 		}()
 		go func() {
@@ -237,9 +286,10 @@ func (h *harness) latencyOf(ctx context.Context, target string, in *latencyInput
 		}
 		due := min(in.n, int(rate*time.Since(start).Seconds()))
 		for ; sent < due; sent++ {
-			r := &kgo.Record{Key: in.enc.keys.at(sent), Value: in.enc.values.at(sent), Timestamp: time.Now()}
+			k, v, sz := in.record(sent)
+			r := &kgo.Record{Key: k, Value: v, Timestamp: time.Now()}
 			if target == "ceiling" {
-				r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(nil, in.enc.sizes[sent])}}
+				r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(nil, sz)}}
 			}
 			prod.Produce(ctx, r, onProduced)
 		}

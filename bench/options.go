@@ -70,7 +70,10 @@ type Options struct {
 	// Config.KafkaOpts) and the ceiling alike, e.g. a producer compression,
 	// for experiments [none].
 	ClientOpts []kgo.Opt
-	// Only, if not empty, runs only the named measurements (ceiling, eos,
+	// WarmupPasses bounds the broker warm-up's passes (see warmup) [5] {1};
+	// negative: no warm-up.
+	WarmupPasses int
+	// Only, if not empty, runs only the named steps (warmup, ceiling, eos,
 	// alos, scaling, latency, restore, rss), for profiling; the report is
 	// then incomplete.
 	Only []string
@@ -123,6 +126,12 @@ func (o Options) withDefaults() Options {
 		o.StoreOrders = 1_000_000
 		if o.Tiny {
 			o.StoreOrders = 5_000
+		}
+	}
+	if o.WarmupPasses == 0 {
+		o.WarmupPasses = 5
+		if o.Tiny {
+			o.WarmupPasses = 1
 		}
 	}
 	if o.WorkDir == "" {

@@ -24,7 +24,9 @@ type Report struct {
 	LoadBefore [3]float64   `json:"load_before"` // /proc/loadavg (1, 5, 15 min) at the start
 	LoadAfter  [3]float64   `json:"load_after"`  // and at the end
 	Workload   WorkloadInfo `json:"workload"`
-	Figures    []Figure     `json:"figures"`
+	// Warmup are the broker warm-up's passes, before any measurement.
+	Warmup  []WarmupPass `json:"warmup"`
+	Figures []Figure     `json:"figures"`
 	// Checks are the harness's consistency checks (counts as expected)
 	// and anything odd it noticed.
 	Checks []string `json:"checks"`
@@ -327,6 +329,7 @@ func (r *Report) Markdown() string {
 		"Throughput: median of %d interleaved round(s). Store of %d orders for restore and RSS.\n\n",
 		w.Seed, w.Orders, w.Records, float64(w.Bytes)/(1<<20), w.Partitions, w.Accepted, w.Rejected, w.DLQ,
 		w.CommitInterval, w.MaxBatchRecords, w.Threads, w.Rounds, w.StoreOrders)
+	b.WriteString(describeWarmup(r.Warmup) + "\n\n")
 	b.WriteString(r.table())
 	b.WriteString("\n## Figures\n\n")
 	b.WriteString(r.figureLines())
@@ -355,7 +358,15 @@ func (r *Report) Markdown() string {
   loop, commit interval and batch bound: per input record it produces the records orderflow
   produces for it, of the same sizes (changelog + status for an accepted event, a rejection for a
   refused one, a dead-letter copy for an undecodable one), without decoding, state or logic.
-- Latency: records are produced at half the exactly_once rate, each stamped with its produce time;
+  Without transactions it commits in the background as orderflow's at_least_once does: the
+  offsets of a batch once its records are delivered, while the next batch runs.
+- Before any measurement the ceilings run unmeasured until the broker's JIT compiler has settled
+  (see "Broker warm-up" above): a freshly started broker spends a third or more of its CPU
+  compiling. Topics are deleted when the whole run ends, not after each measurement: the broker
+  removes a deleted topic's files a minute later, in whatever runs then.
+- Latency: records are produced at half the exactly_once rate for 30 s (-latency-duration), each
+  stamped with its produce time; the workload is produced again as often as that takes, each pass
+  under new order ids (same events, same outcomes);
   a read_committed consumer of the status, rejections and dead-letter topics takes the time its
   outcome arrives, less the outcome's timestamp, which is its input's (orderflow and the ceiling
   copy it; Kafka timestamps are milliseconds). The warm-up is left out. The p99 figures carry the
