@@ -23,7 +23,7 @@ test-short: ## unit tests only, no broker (tests needing one skip)
 	$(GO) vet ./... && $(GO) test -short ./...
 
 bench: build ## benchmark against a real Kafka broker (started if KAFKA_BROKERS is unset); writes bench/results/; BENCHFLAGS=-tiny for a smoke run
-	deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow $(BENCHFLAGS)
+	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow $(BENCHFLAGS)
 
 kafka-jars: ## fetch the Kafka jars from Maven Central into deploy/kafka/.cache
 	deploy/kafka/fetch.sh

@@ -343,6 +343,26 @@ func (s *cpuSampler) snapshot() cpuSnapshot {
 	return c
 }
 
+// heapFlags returns the -Xms and -Xmx flags of the broker JVMs' command
+// lines ("" if none was found).
+func (s *cpuSampler) heapFlags() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var flags []string
+	for _, bp := range s.brokers {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(bp.pid) + "/cmdline")
+		if err != nil {
+			continue
+		}
+		for _, a := range strings.Split(string(b), "\x00") {
+			if (strings.HasPrefix(a, "-Xmx") || strings.HasPrefix(a, "-Xms")) && !slices.Contains(flags, a) {
+				flags = append(flags, a)
+			}
+		}
+	}
+	return strings.Join(flags, " ")
+}
+
 // jvmThreadTicks sums the CPU time of a HotSpot JVM's JIT compiler
 // threads ("C1 CompilerThread0", "C2 CompilerThre" as the kernel cuts
 // names to 15 bytes) and garbage collector threads ("GC Thread#0", "G1

@@ -337,3 +337,34 @@ func TestAllProcsLive(t *testing.T) {
 		t.Errorf("the spinning sh is not among the top others: %v", top)
 	}
 }
+
+// TestHeapFlags reads the -Xms/-Xmx flags off a process's command line,
+// as the report does for the broker JVM.
+func TestHeapFlags(t *testing.T) {
+	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
+		t.Skip("no /proc")
+	}
+	cmd := exec.Command("sh", "-c", "sleep 30; exit 0", "-server", "-Xms1g", "-Xmx1g", "-Xss1m")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	s := &cpuSampler{brokers: []brokerProc{{pid: cmd.Process.Pid}}}
+	// Right after Start the child may still show this process's command
+	// line: wait for the exec.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cmdline")
+		if strings.Contains(string(b), "sleep 30") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child command line %q", b)
+		}
+	}
+	if got := s.heapFlags(); got != "-Xms1g -Xmx1g" {
+		t.Errorf("heapFlags = %q, want %q", got, "-Xms1g -Xmx1g")
+	}
+	if got := (&cpuSampler{}).heapFlags(); got != "" {
+		t.Errorf("no broker: %q", got)
+	}
+}

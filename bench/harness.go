@@ -82,6 +82,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		h.rep.Machine.Cores, h.rep.Machine.CPU, h.rep.LoadBefore)
 	h.cpu = newCPUSampler(ctx, h.brokerAddrs(ctx))
 	h.logf("cpu: %s", h.cpu.describe())
+	h.rep.Machine.BrokerJVM = h.cpu.heapFlags()
 
 	steps := []struct {
 		name string

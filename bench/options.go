@@ -34,7 +34,7 @@ type Options struct {
 	Threads int
 	// Rounds is how many times the throughput measurements (the ceilings,
 	// exactly_once, at_least_once) run, interleaved; the report gives each
-	// one's median round [3] {1}.
+	// one's median round [5] {1}.
 	Rounds int
 	// Scaling lists the instance counts of the scaling measurement [1,2,4].
 	// The 1-instance figure is the exactly_once measurement.
@@ -62,7 +62,8 @@ type Options struct {
 	// Log receives progress lines [io.Discard].
 	Log io.Writer
 	// Profile, if not empty, is a directory where the exactly_once
-	// measurement writes cpu.pprof and allocs.pprof, and orderflow's
+	// measurement writes cpu.pprof and allocs.pprof, the at_least_once
+	// measurement the same in alos/, and orderflow's
 	// latency measurement latency-cpu.pprof and latency-allocs.pprof (the
 	// whole bench process: orderflow, load generator and outcome consumer).
 	Profile string
@@ -102,7 +103,7 @@ func (o Options) withDefaults() Options {
 		o.Threads = runtime.NumCPU()
 	}
 	if o.Rounds == 0 {
-		o.Rounds = 3
+		o.Rounds = 5
 		if o.Tiny {
 			o.Rounds = 1
 		}

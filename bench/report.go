@@ -45,6 +45,9 @@ type Machine struct {
 	OS           string  `json:"os"`
 	Go           string  `json:"go"`
 	KafkaVersion string  `json:"kafka_version"`
+	// BrokerJVM are the local broker JVM's heap flags (-Xms/-Xmx), when
+	// the CPU sampler found its process.
+	BrokerJVM string `json:"broker_jvm,omitempty"`
 }
 
 // WorkloadInfo describes the preloaded input.
@@ -321,6 +324,9 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "Machine: %d cores (%s), %.1f GiB memory, %s, %s, Apache Kafka %s (single local KRaft broker).  \n",
 		m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Go, m.KafkaVersion)
+	if m.BrokerJVM != "" {
+		fmt.Fprintf(&b, "Broker JVM: %s.  \n", m.BrokerJVM)
+	}
 	fmt.Fprintf(&b, "Load average (1/5/15 min): %.2f %.2f %.2f at the start, %.2f %.2f %.2f at the end.\n\n",
 		r.LoadBefore[0], r.LoadBefore[1], r.LoadBefore[2], r.LoadAfter[0], r.LoadAfter[1], r.LoadAfter[2])
 	w := r.Workload

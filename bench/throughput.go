@@ -158,7 +158,11 @@ func (h *harness) throughputs(ctx context.Context) error {
 			return h.ceiling(ctx, fmt.Sprintf("ceiling_plain-%d", round), false)
 		}},
 		{"orderflow_alos", "alos", func(ctx context.Context, round int) (throughput, error) {
-			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, "")
+			profile := ""
+			if round == 1 && h.o.Profile != "" {
+				profile = filepath.Join(h.o.Profile, "alos")
+			}
+			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, profile)
 		}},
 	}
 	rounds := map[string][]throughput{}

@@ -45,7 +45,7 @@ func run() error {
 	flag.Uint64Var(&o.Seed, "seed", 0, "workload seed (default 1)")
 	flag.DurationVar(&o.CommitInterval, "commit-interval", 0, "commit interval of orderflow and the ceiling (default 100ms)")
 	flag.IntVar(&o.MaxBatchRecords, "max-batch-records", 0, "records per batch at most (default 10000)")
-	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the median (default 3; tiny 1)")
+	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the median (default 5; tiny 1)")
 	flag.IntVar(&o.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default: the number of CPUs)")
 	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long the latency measurement produces (default 30s; tiny 3s)")
 	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of the latency run left out (default 2s; tiny 500ms)")
@@ -54,7 +54,7 @@ func run() error {
 	flag.StringVar(&o.WorkDir, "work", "", "scratch directory (default <module root>/bench/.work)")
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the RSS measurement (default: go build ./cmd/orderflow)")
 	flag.StringVar(&o.TopicPrefix, "prefix", "", "prefix of every topic and group (default bench-<time>)")
-	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the exactly_once and the orderflow latency measurements into this directory")
+	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the exactly_once, at_least_once (in alos/) and orderflow latency measurements into this directory")
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on each measurement (default 10m; tiny 2m)")
 	flag.Parse()
 
