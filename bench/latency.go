@@ -104,6 +104,7 @@ func (h *harness) latency(ctx context.Context) error {
 	in := &latencyInput{enc: h.enc, n: n}
 	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate; slower in tiny mode)", in.n, rate)
 	for _, target := range []string{"ceiling", "orderflow"} {
+		h.settle()
 		r, err := h.latencyOf(ctx, "latency-"+target, target, in, rate)
 		if err != nil {
 			return fmt.Errorf("%s: %w", target, err)

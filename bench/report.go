@@ -369,7 +369,9 @@ func (r *Report) Markdown() string {
 - Before any measurement the ceilings run unmeasured until the broker's JIT compiler has settled
   (see "Broker warm-up" above): a freshly started broker spends a third or more of its CPU
   compiling. Topics are deleted when the whole run ends, not after each measurement: the broker
-  removes a deleted topic's files a minute later, in whatever runs then.
+  removes a deleted topic's files a minute later, in whatever runs then. Before each measurement
+  the harness writes the page cache back (sync(2)), so that the kernel's writeback of the last
+  one's logs does not fall into it.
 - Latency: records are produced at half the exactly_once rate for 30 s (-latency-duration), each
   stamped with its produce time; the workload is produced again as often as that takes, each pass
   under new order ids (same events, same outcomes);

@@ -174,7 +174,7 @@ func (h *harness) throughputs(ctx context.Context) error {
 			if h.cpu.findBroker(ctx) {
 				h.logf("cpu: %s", h.cpu.describe())
 			}
-			runtime.GC()
+			h.settle()
 			t, err := m.run(ctx, round)
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", m.key, round, err)
@@ -329,6 +329,7 @@ func (h *harness) scaling(ctx context.Context) error {
 				continue
 			}
 		}
+		h.settle()
 		t, err := h.orderflow(ctx, key, processor.ExactlyOnce, n, "")
 		if err != nil {
 			return fmt.Errorf("%d instances: %w", n, err)

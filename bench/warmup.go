@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +62,7 @@ func (h *harness) warmup(ctx context.Context) error {
 		if p.JITShare != nil && *p.JITShare < warmupJITShare {
 			break
 		}
-		runtime.GC()
+		h.settle()
 	}
 	return nil
 }
