@@ -119,7 +119,7 @@ var (
 	descRestoredAll = desc("restored_records_total", "Changelog records applied by completed restores.")
 	descOwned       = desc("owned_partitions", "Input partitions assigned to this instance.")
 	descRestoring   = desc("restoring_partitions", "Assigned input partitions still being restored (not yet consuming).")
-	descReady       = desc("ready", "1 when every assigned partition is restored and consuming (as /readyz), else 0.")
+	descReady       = desc("ready", "1 when every thread has joined the group and every assigned partition is restored and consuming (as /readyz), else 0.")
 	descRestored    = desc("restore_restored_records", "Changelog records applied so far by the current (or last) restore of an owned partition.", "partition")
 	descRemaining   = desc("restore_remaining_records", "Changelog records (offsets) left to restore for an owned partition; 0 once restored.", "partition")
 

@@ -58,6 +58,9 @@ type Processor struct {
 		sync.Mutex
 		parts   map[int32]*partition // owned input partitions, of every thread
 		running int                  // threads with a client
+		// joined are the threads whose client has completed its first
+		// group assignment (possibly of no partitions).
+		joined map[int]bool
 	}
 	restores sync.WaitGroup
 	// restoreSlots bounds the restores running at once
@@ -100,6 +103,7 @@ func New(cfg Config) (*Processor, error) {
 	}
 	p.codec = p.stateCodec
 	p.mu.parts = make(map[int32]*partition)
+	p.mu.joined = make(map[int]bool)
 	p.m = newMetrics(p)
 	return p, nil
 }
@@ -107,12 +111,15 @@ func New(cfg Config) (*Processor, error) {
 // Stats returns the running totals of committed work.
 func (p *Processor) Stats() Stats { return p.stats.snapshot() }
 
-// Ready reports whether every assigned partition is restored and consuming
-// (false before the first assignment).
+// Ready reports whether every thread has joined the group and every
+// partition assigned to the instance is restored and consuming: false
+// before each thread's first assignment, true for an instance assigned no
+// partitions (more instances than partitions), as a Kafka Streams
+// instance is RUNNING without tasks.
 func (p *Processor) Ready() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mu.running < p.cfg.Threads {
+	if p.mu.running < p.cfg.Threads || len(p.mu.joined) < p.cfg.Threads {
 		return false
 	}
 	for _, ps := range p.mu.parts {
@@ -310,6 +317,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		p.stopRestores(i)
 		p.mu.Lock()
 		p.mu.running--
+		delete(p.mu.joined, i)
 		p.mu.Unlock()
 	}()
 

@@ -80,3 +80,29 @@ func TestEndToEndThreads(t *testing.T) {
 		e.checkChangelog(t, items)
 	})
 }
+
+// TestReadyAfterJoin checks that an instance is not ready before its
+// threads have joined the group: the first time Ready reports true, the
+// instance (the group's only member) owns every partition.
+func TestReadyAfterJoin(t *testing.T) {
+	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
+		e := newEnv(t, c, 3)
+		cfg := e.instance(t, "a", t.TempDir())
+		cfg.Threads = 2
+		p, stop := run(t, cfg)
+		defer stop() //nolint:errcheck // checked below
+		deadline := time.Now().Add(time.Minute)
+		for !p.Ready() {
+			if time.Now().After(deadline) {
+				t.Fatal("not ready after a minute")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if n := len(p.Assigned()); n != 3 {
+			t.Errorf("ready owning %d partitions, want all 3", n)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	})
+}

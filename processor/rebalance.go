@@ -14,6 +14,14 @@ import (
 // partitions starts: pause them, and restore each in its own goroutine.
 func (p *Processor) onAssigned(thread int, cl *kgo.Client, assigned map[string][]int32) {
 	p.rebalances.Add(1) // the loops drop their warm states
+	// franz-go calls this at the end of every join, even with nothing
+	// assigned: once the new partitions are registered (not ready until
+	// restored), the thread has joined the group.
+	defer func() {
+		p.mu.Lock()
+		p.mu.joined[thread] = true
+		p.mu.Unlock()
+	}()
 	parts := assigned[p.cfg.Topics.Events]
 	if len(parts) == 0 {
 		return
