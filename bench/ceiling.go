@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/processor"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ceilingConfig configures the ceiling program: orderflow's consume ->
@@ -253,22 +251,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 		if p := b.err.Load(); p != nil {
 			return fmt.Errorf("ceiling: produce: %w", *p)
 		}
-		var cerr error
-		cl.CommitOffsetsSync(endCtx, map[string]map[int32]kgo.EpochOffset{c.input: b.next},
-			func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-				cerr = err
-				if resp == nil {
-					return
-				}
-				for _, t := range resp.Topics {
-					for _, pr := range t.Partitions {
-						if cerr == nil {
-							cerr = kerr.ErrorForCode(pr.ErrorCode)
-						}
-					}
-				}
-			})
-		if cerr != nil {
+		if cerr := processor.CommitOffsets(endCtx, cl, c.input, b.next); cerr != nil {
 			return fmt.Errorf("ceiling: commit: %w", cerr)
 		}
 		c.committed.Add(int64(b.n))

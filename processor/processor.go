@@ -481,26 +481,35 @@ func (p *Processor) commitBatch(ctx context.Context, cl *kgo.Client, thread int,
 	}
 	var cerr error
 	if len(offsets) > 0 {
-		cl.CommitOffsetsSync(endCtx, map[string]map[int32]kgo.EpochOffset{p.cfg.Topics.Events: offsets},
-			func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-				cerr = err
-				if resp == nil {
-					return
-				}
-				for _, t := range resp.Topics {
-					for _, pr := range t.Partitions {
-						if cerr == nil {
-							cerr = kerr.ErrorForCode(pr.ErrorCode)
-						}
-					}
-				}
-			})
+		cerr = CommitOffsets(endCtx, cl, p.cfg.Topics.Events, offsets)
 	}
 	if cerr != nil {
 		p.log.Warn("committing offsets failed; the batch may be processed again", "err", cerr)
 	}
 	p.committed(b, began)
 	return nil
+}
+
+// CommitOffsets commits offsets of topic's partitions for cl's group,
+// synchronously, and returns the request's error or the first partition's
+// (an at_least_once batch's commit; also the bench's plain ceiling's).
+func CommitOffsets(ctx context.Context, cl *kgo.Client, topic string, offsets map[int32]kgo.EpochOffset) error {
+	var cerr error
+	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{topic: offsets},
+		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			cerr = err
+			if resp == nil {
+				return
+			}
+			for _, t := range resp.Topics {
+				for _, pr := range t.Partitions {
+					if cerr == nil {
+						cerr = kerr.ErrorForCode(pr.ErrorCode)
+					}
+				}
+			}
+		})
+	return cerr
 }
 
 // committed counts a committed batch.
