@@ -160,9 +160,9 @@ func (h *harness) preload(ctx context.Context) error {
 // pages back to disk (sync(2)) and collects the bench process's garbage.
 // Each measurement writes hundreds of MiB into the broker's logs; the
 // kernel writes them back in bursts of 1.5-2 GB once a tenth of the memory
-// is dirty, and a burst inside a measurement slowed the broker (seen in
-// /proc/meminfo's Dirty falling from 2 GB to 0.3 GB while a round ran at
-// 60-75% of the others' rate).
+// is dirty, and such a burst (/proc/meminfo's Dirty falling from 2 GB to
+// 0.3 GB) coincided with rounds at 60-75% of the others' rate; with the
+// sync, a run's later rounds came within 7% of each other.
 func (h *harness) settle() {
 	start := time.Now()
 	syscall.Sync()
@@ -242,10 +242,9 @@ func (h *harness) waitTopic(ctx context.Context, topic string) error {
 // ends (deleteLeftovers). Deleting them at once would put the broker's
 // work of deleting them into a later measurement: the broker removes a
 // deleted topic's files log.segment.delete.delay.ms (60 s by default)
-// later, and a run of full rounds that each deleted their topics measured
-// the previous minute's deletions (twice the broker CPU per record in the
-// rounds a minute after the warm-up). A full run leaves about 10 GB on
-// the broker's disk until it ends.
+// later. (Its effect alone was not measured: the slow first round after
+// the warm-up stayed when deletions moved to the end.) A full run leaves
+// about 10 GB on the broker's disk until it ends.
 func (h *harness) deleteTopics(topics ...string) {
 	h.leftovers = append(h.leftovers, topics...)
 }
