@@ -189,9 +189,14 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			b.produced.Add(1)
 			cl.Produce(context.Background(), r, b.promise)
 		}
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if n := len(p.Records); n > 0 {
+				last := p.Records[n-1]
+				b.next[p.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
+			}
+		})
 		fs.EachRecord(func(r *kgo.Record) {
 			b.n++
-			b.next[r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset + 1}
 			s, ok := c.sizes(r)
 			if !ok {
 				err = fmt.Errorf("ceiling: no sizes for %s/%d@%d", r.Topic, r.Partition, r.Offset)
