@@ -114,7 +114,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := ctx.Err(); err != nil {
 			return h.rep, err
 		}
-		h.settle()
+		runtime.GC()
 		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
 		start := time.Now()
 		err := s.fn(sctx)
@@ -156,7 +156,8 @@ func (h *harness) preload(ctx context.Context) error {
 	return nil
 }
 
-// settle runs before each measurement: it writes the page cache's dirty
+// settle runs right before each measurement (not before the unmeasured
+// work a step does first, which dirties pages again): it writes the page cache's dirty
 // pages back to disk (sync(2)) and collects the bench process's garbage.
 // Each measurement writes hundreds of MiB into the broker's logs; the
 // kernel writes them back in bursts of 1.5-2 GB once a tenth of the memory

@@ -66,6 +66,7 @@ func (h *harness) rss(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	h.settle()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", bin, err)

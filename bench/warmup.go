@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (h *harness) warmup(ctx context.Context) error {
 		if p.JITShare != nil && *p.JITShare < warmupJITShare {
 			break
 		}
-		h.settle()
+		runtime.GC()
 	}
 	return nil
 }
