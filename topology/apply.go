@@ -11,8 +11,10 @@ import "maps"
 //
 // On acceptance Outcome.Next is a new State value built copy-on-write: it
 // shares with *st every part the event does not change. Its Marks and
-// History are st's own maps unless a slot is written with a different value
-// (only then is the map cloned), and its LastSequence is st's pointer when
+// History are st's own maps unless a slot is written with a different value.
+// Then Marks is cloned, and History is either a map the Machine keeps for
+// the move, shared by every order making it (when st's History has no slot
+// the move leaves alone), or a clone. Its LastSequence is st's pointer when
 // the event carries no sequence. Its RecentEventIDs is always a new slice
 // with no spare capacity, and Next shares no memory with *ev. States are
 // therefore immutable values once built: callers must treat the maps, slices
@@ -38,7 +40,7 @@ func Apply(m *Machine, st *State, ev *Event) Outcome {
 		if e != m.creating {
 			return reject(from, ReasonUnknownOrder, m.detailUnknownOrder)
 		}
-		return m.accept(nil, ev, e, -1, m.initialLeaf)
+		return m.accept(nil, ev, e, -1, m.initialLeaf, nil)
 	}
 	for _, id := range st.RecentEventIDs {
 		if id == ev.EventID {
@@ -83,15 +85,19 @@ func Apply(m *Machine, st *State, ev *Event) Outcome {
 		}
 	}
 	var target int32
+	var memo map[string]string
 	switch t.kind {
 	case toReject:
 		return reject(from, t.reason, t.detailReject)
 	case toState:
 		target = m.nodes[t.target].initialLeaf
+		if m.historyMemo != nil {
+			memo = m.historyMemo[cell]
+		}
 	case toHistory:
 		target = m.historyLeaf(t.target, st.History)
 	}
-	return m.accept(st, ev, e, leaf, target)
+	return m.accept(st, ev, e, leaf, target, memo)
 }
 
 func reject(from, reason, detail string) Outcome {
@@ -115,7 +121,7 @@ func (m *Machine) historyLeaf(s int32, history map[string]string) int32 {
 // accept builds the outcome of an accepted event moving the order from leaf
 // source (-1 when the event creates it, st then nil) to leaf target. The new
 // state shares with *st whatever does not change (see Apply).
-func (m *Machine) accept(st *State, ev *Event, e, source, target int32) Outcome {
+func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map[string]string) Outcome {
 	next := State{
 		State:     m.nodes[target].name,
 		Version:   1,
@@ -164,24 +170,24 @@ func (m *Machine) accept(st *State, ev *Event, e, source, target int32) Outcome 
 		}
 	}
 
-	next.History = m.nextHistory(prevHistory, source, target)
-	return Outcome{Accepted: true, From: from, To: next.State, Next: next}
+	next.History = m.nextHistory(prevHistory, source, target, memo)
+	fromLeaf := -1
+	if source >= 0 {
+		fromLeaf = int(m.leafOf[source])
+	}
+	return Outcome{Accepted: true, From: from, To: next.State, FromLeaf: fromLeaf, ToLeaf: int(m.leafOf[target]), Next: next}
 }
 
-// nextHistory returns prev with the slots of the superstates whose active
-// child changes on the move from leaf source to leaf target set: every
-// superstate on the way up from source that does not contain target (it is
-// left), and the innermost one that contains both, if the move changes its
-// child. Only superstates some transition targets the history of get a slot.
-//
-// prev is never modified: it is returned as is when no slot changes value,
-// and cloned on the first slot that does (copy-on-write).
-func (m *Machine) nextHistory(prev map[string]string, source, target int32) map[string]string {
-	h := prev
-	if source < 0 {
-		return h
-	}
-	cloned := false
+// historyWrite is a history slot a move sets: superstate super's slot to
+// child, the child the order leaves.
+type historyWrite struct{ super, child string }
+
+// historyWrites appends to w the history slots the move from leaf source to
+// leaf target sets: every superstate on the way up from source that does
+// not contain target (it is left), and the innermost one that contains
+// both, if the move changes its child. Only superstates some transition
+// targets the history of have a slot.
+func (m *Machine) historyWrites(w []historyWrite, source, target int32) []historyWrite {
 	child := source
 	for s := m.nodes[source].parent; s >= 0; child, s = s, m.nodes[s].parent {
 		contains := m.isAncestor(s, target)
@@ -189,21 +195,48 @@ func (m *Machine) nextHistory(prev map[string]string, source, target int32) map[
 			break // same child of s before and after: nothing above changes
 		}
 		if m.nodes[s].historyTarget {
-			name, left := m.nodes[s].name, m.nodes[child].name
-			if old, ok := h[name]; !ok || old != left {
-				if !cloned {
-					h = maps.Clone(prev) // nil stays nil
-					if h == nil {
-						h = make(map[string]string, 1)
-					}
-					cloned = true
-				}
-				h[name] = left
-			}
+			w = append(w, historyWrite{m.nodes[s].name, m.nodes[child].name})
 		}
 		if contains {
 			break
 		}
+	}
+	return w
+}
+
+// nextHistory returns prev with the slots historyWrites gives for the move
+// from leaf source (-1: none) to leaf target set.
+//
+// prev is never modified. It is returned as is when no slot changes value.
+// Otherwise the result is memo, when memo is the precomputed map of exactly
+// the move's slots (see Machine.historyMemo) and prev has no slot the move
+// does not set, or else a clone of prev with the slots set.
+func (m *Machine) nextHistory(prev map[string]string, source, target int32, memo map[string]string) map[string]string {
+	if source < 0 {
+		return prev
+	}
+	var buf [4]historyWrite
+	w := m.historyWrites(buf[:0], source, target)
+	changed, covered := false, 0
+	for _, s := range w {
+		old, ok := prev[s.super]
+		if ok {
+			covered++
+		}
+		if !ok || old != s.child {
+			changed = true
+		}
+	}
+	if !changed {
+		return prev
+	}
+	if memo != nil && covered == len(prev) {
+		return memo
+	}
+	h := make(map[string]string, len(prev)+len(w))
+	maps.Copy(h, prev)
+	for _, s := range w {
+		h[s.super] = s.child
 	}
 	return h
 }

@@ -226,7 +226,8 @@ func formatMap[V any](m map[string]V, f func(V) string) string {
 // checkOutcome verifies the contract of Apply that holds for every input:
 // it is deterministic, leaves *st untouched (before is a deep copy of st
 // taken before Apply ran, nil when st is), returns a zero Next on reject, and
-// on accept a leaf state one version on, built copy-on-write: it shares
+// on accept a leaf state one version on (FromLeaf and ToLeaf index From and
+// To in Leaves), built copy-on-write: it shares
 // Marks, History and LastSequence with *st exactly when they are unchanged,
 // and nothing with *ev; its RecentEventIDs is a new slice without spare
 // capacity. It is used by the data-driven tests and the fuzz target.
@@ -263,6 +264,13 @@ func checkOutcome(m *Machine, before, st *State, ev *Event, out Outcome) error {
 	}
 	if !m.IsLeaf(next.State) || out.To != next.State {
 		return fmt.Errorf("accepted into %q (To %q), not a leaf", next.State, out.To)
+	}
+	leaves := m.Leaves()
+	if out.ToLeaf < 0 || out.ToLeaf >= len(leaves) || leaves[out.ToLeaf] != out.To {
+		return fmt.Errorf("ToLeaf %d is not To %q in %v", out.ToLeaf, out.To, leaves)
+	}
+	if st == nil && out.FromLeaf != -1 || st != nil && (out.FromLeaf < 0 || out.FromLeaf >= len(leaves) || leaves[out.FromLeaf] != out.From) {
+		return fmt.Errorf("FromLeaf %d is not From %q in %v", out.FromLeaf, out.From, leaves)
 	}
 	wantVersion := int64(1)
 	if st != nil {

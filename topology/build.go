@@ -28,7 +28,36 @@ func (p *parser) build(f *rawFile) *Machine {
 		return nil
 	}
 	m.precomputeDetails()
+	m.precomputeHistory()
 	return m
+}
+
+// precomputeHistory fills m.historyMemo.
+func (m *Machine) precomputeHistory() {
+	ne := len(m.events)
+	for l := range m.nodes {
+		if !m.nodes[l].leaf() {
+			continue
+		}
+		for e := range ne {
+			ti := m.table[l*ne+e]
+			if ti < 0 || m.transitions[ti].kind != toState {
+				continue
+			}
+			w := m.historyWrites(nil, int32(l), m.nodes[m.transitions[ti].target].initialLeaf)
+			if len(w) == 0 {
+				continue
+			}
+			if m.historyMemo == nil {
+				m.historyMemo = make([]map[string]string, len(m.table))
+			}
+			h := make(map[string]string, len(w))
+			for _, s := range w {
+				h[s.super] = s.child
+			}
+			m.historyMemo[l*ne+e] = h
+		}
+	}
 }
 
 var builtinReasons = map[string]bool{
@@ -106,8 +135,11 @@ func (p *parser) buildStates(m *Machine, f *rawFile) []*rawState {
 	if len(m.nodes) == 0 {
 		p.add(ProblemSyntax, f.line, "", "", "machine has no states")
 	}
+	m.leafOf = make([]int32, len(m.nodes))
 	for i := range m.nodes {
+		m.leafOf[i] = -1
 		if m.nodes[i].leaf() {
+			m.leafOf[i] = int32(len(m.leafNames))
 			m.leafNames = append(m.leafNames, m.nodes[i].name)
 		}
 	}

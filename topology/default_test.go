@@ -143,9 +143,10 @@ func TestDefaultMachineGuardsFail(t *testing.T) {
 
 // TestApplyCopyOnWrite pins the sharing contract of Apply: Next shares
 // Marks, History and LastSequence with the old state exactly when the event
-// leaves them unchanged, clones a map before writing a different value into
-// it, and always builds RecentEventIDs anew without reusing the old slice's
-// spare capacity. The old state is never modified.
+// leaves them unchanged, clones Marks before writing a different value into
+// it (History: see TestApplyHistoryShared), and always builds RecentEventIDs
+// anew without reusing the old slice's spare capacity. The old state is
+// never modified.
 func TestApplyCopyOnWrite(t *testing.T) {
 	m := Default()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -220,9 +221,6 @@ func TestApplyCopyOnWrite(t *testing.T) {
 			if !c.shareMarks {
 				n.Marks["other"] = 2
 			}
-			if !c.shareHis {
-				n.History["open"] = "placed"
-			}
 			if c.seq != nil {
 				*n.LastSequence = 99
 			}
@@ -233,5 +231,46 @@ func TestApplyCopyOnWrite(t *testing.T) {
 				t.Fatalf("Next appended into the old state's spare capacity")
 			}
 		})
+	}
+}
+
+// TestApplyHistoryShared pins how a move that changes a history slot builds
+// the next History: when the order's History has no slot the move does not
+// set, every such order gets the machine's one precomputed map of the move's
+// slots (no allocation); otherwise a new map with the other slots kept. No
+// old state's map changes either way.
+func TestApplyHistoryShared(t *testing.T) {
+	m := Default()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	apply := func(history map[string]string) (*State, State) {
+		t.Helper()
+		st := &State{State: "packed", Version: 3, RecentEventIDs: []string{"a"}, History: history}
+		out := Apply(m, st, &Event{EventID: "b", Type: "hold_order", OccurredAt: at})
+		if !out.Accepted || out.To != "on_hold" {
+			t.Fatalf("outcome %+v, want accepted into on_hold", out)
+		}
+		return st, out.Next
+	}
+	st1, n1 := apply(map[string]string{"open": "confirmed"})
+	_, n2 := apply(nil)
+	st3, n3 := apply(map[string]string{"open": "confirmed", "x": "y"})
+	want := map[string]string{"open": "packed"}
+	if !reflect.DeepEqual(n1.History, want) || !reflect.DeepEqual(n2.History, want) {
+		t.Fatalf("history %v and %v, want %v", n1.History, n2.History, want)
+	}
+	if !sameMap(n1.History, n2.History) {
+		t.Errorf("two orders making the same move got different maps, want the shared one")
+	}
+	if sameMap(n1.History, st1.History) || !reflect.DeepEqual(st1.History, map[string]string{"open": "confirmed"}) {
+		t.Errorf("old history %v changed or shared", st1.History)
+	}
+	if !reflect.DeepEqual(n3.History, map[string]string{"open": "packed", "x": "y"}) {
+		t.Errorf("history with another slot: %v", n3.History)
+	}
+	if sameMap(n3.History, n1.History) || sameMap(n3.History, st3.History) {
+		t.Errorf("history with another slot must be a new map")
+	}
+	if !reflect.DeepEqual(st3.History, map[string]string{"open": "confirmed", "x": "y"}) {
+		t.Errorf("old history %v changed", st3.History)
 	}
 }

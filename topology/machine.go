@@ -27,7 +27,15 @@ type Machine struct {
 	// (the deepest declaration on the leaf or one of its ancestors), or -1.
 	table []int32
 
+	// historyMemo, indexed like table, holds for a transition into a state
+	// the History map of exactly the slots the move sets (nil if it sets
+	// none): the next History of every order whose History has no other
+	// slot, shared by all of them (States never modify their maps), so
+	// that a move through a history superstate allocates no map.
+	historyMemo []map[string]string
+
 	leafNames  []string // leaves in file order
+	leafOf     []int32  // node index -> index into leafNames, -1 for a superstate
 	eventNames []string // events in file order
 
 	// Precomputed rejection details (see details.go).

@@ -22,6 +22,11 @@ type Outcome struct {
 	From string
 	// To is the leaf state after an accepted event.
 	To string
+	// FromLeaf and ToLeaf are From and To as indices into the machine's
+	// Leaves, set only when the event is accepted (FromLeaf is -1 when it
+	// created the order): a caller can count moves or look leaves up
+	// without hashing their names.
+	FromLeaf, ToLeaf int
 	// Next is the order's new state after an accepted event. It may share
 	// its Marks and History maps and its LastSequence pointer with the state
 	// passed to Apply (copy-on-write, see Apply): treat them as read-only.

@@ -26,7 +26,8 @@ type Event struct {
 // A State is an immutable value once built. Apply builds the next state
 // copy-on-write, so the state it returns may share its Marks and History
 // maps and its LastSequence pointer with the state it was given (and with
-// every earlier state of the order). Never modify the maps, the
+// every earlier state of the order), and its History with the states of
+// other orders (a map the Machine keeps for a move). Never modify the maps, the
 // RecentEventIDs slice (elements or, by appending, its backing array) or the
 // pointees of a State you did not build yourself; to change one, assign a
 // new map, slice or pointer to the field of your own copy of the State
