@@ -224,7 +224,8 @@ func (r *Rejection) UnmarshalJSON(b []byte) error {
 }
 
 // StatusChangeFromOutcome builds the status record of an accepted event.
-// FromState is nil when out.From is empty (the event created the order).
+// FromState is nil when out.From is empty (the event created the order),
+// else it points at out.From.
 // processedAt may be zero (e.g. in a deterministic replay).
 func StatusChangeFromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Time) StatusChange {
 	s := StatusChange{
@@ -237,14 +238,14 @@ func StatusChangeFromOutcome(ev *topology.Event, out *topology.Outcome, processe
 		ProcessedAt: processedAt,
 	}
 	if out.From != "" {
-		from := out.From
-		s.FromState = &from
+		s.FromState = &out.From
 	}
 	return s
 }
 
 // RejectionFromOutcome builds the rejection record of a refused event.
-// State is nil when out.From is empty (the order does not exist).
+// State is nil when out.From is empty (the order does not exist), else it
+// points at out.From.
 func RejectionFromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Time) Rejection {
 	r := Rejection{
 		OrderID:     ev.OrderID,
@@ -256,14 +257,13 @@ func RejectionFromOutcome(ev *topology.Event, out *topology.Outcome, processedAt
 		ProcessedAt: processedAt,
 	}
 	if out.From != "" {
-		st := out.From
-		r.State = &st
+		r.State = &out.From
 	}
 	return r
 }
 
 // FromOutcome returns the StatusChange (out.Accepted) or the Rejection
-// (otherwise) that records applying ev. Both marshal to their JSON line with
+// (otherwise) that records applying ev; it points at out.From. Both marshal to their JSON line with
 // encoding/json. A zero processedAt is omitted from the JSON.
 func FromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Time) any {
 	if out.Accepted {

@@ -48,9 +48,10 @@ type batch struct {
 
 	counts counts
 
-	ev    topology.Event // the event being processed, reused
-	known *knownOrders   // the orders of the partition being processed
-	mem   *outputMemory  // the thread's memory for output records and values
+	ev    topology.Event   // the event being processed, reused
+	out   topology.Outcome // its outcome, reused
+	known *knownOrders     // the orders of the partition being processed
+	mem   *outputMemory    // the thread's memory for output records and values
 
 	// next is the next input offset of each partition the batch read
 	// (at_least_once commits them once the batch is stored).
@@ -64,14 +65,14 @@ type batch struct {
 	promise   func(*kgo.Record, error)
 }
 
-func newBatch(changelog string, mem *outputMemory) *batch {
+func newBatch(changelog string, mem *outputMemory, leaves int) *batch {
 	b := &batch{
 		mem:       mem,
 		overlay:   make(map[stateKey]*entry),
 		offsets:   make(map[int32]int64),
 		next:      make(map[int32]kgo.EpochOffset),
 		changelog: changelog,
-		counts:    newCounts(),
+		counts:    newCounts(leaves),
 	}
 	b.promise = b.onProduced
 	return b
@@ -153,7 +154,7 @@ type slab[T any] struct {
 	size int
 	cur  []T   // unused part of the current chunk (length 0 for bytes)
 	used [][]T // chunks handed out since the last recycle or drop
-	free [][]T // zeroed chunks to hand out
+	free [][]T // chunks to hand out, zeroed (byte chunks: not zeroed, appended to)
 }
 
 // next starts a new chunk: a free one, or a new one.
@@ -183,7 +184,11 @@ func (s *slab[T]) take(n int) []T {
 
 func (s *slab[T]) recycle() {
 	for _, c := range s.used {
-		clear(c)
+		// Byte chunks are only appended to (see next), so their old
+		// bytes are never read: clearing them would be wasted work.
+		if _, bytes := any(c).([]byte); !bytes {
+			clear(c)
+		}
 		s.free = append(s.free, c)
 	}
 	s.drop()

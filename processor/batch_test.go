@@ -3,6 +3,7 @@ package processor
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"strconv"
 	"testing"
 )
@@ -71,5 +72,29 @@ func checkOutputMemory(t *testing.T, b *outputMemory) {
 		if string(v) != want[i] {
 			t.Fatalf("value %d changed after later values were kept", i)
 		}
+	}
+}
+
+// TestCountsMoves checks that a batch's moves, counted by leaf index, reach
+// the stats by leaf name, with "" as the source of a new order, and add up
+// over batches.
+func TestCountsMoves(t *testing.T) {
+	leaves := []string{"a", "b", "c"}
+	var st stats
+	for range 2 {
+		c := newCounts(len(leaves))
+		c.moved(-1, 0)
+		c.moved(0, 2)
+		c.moved(0, 2)
+		c.moved(2, 1)
+		st.add(&c, leaves)
+		c.release()
+	}
+	want := map[move]int64{{"", "a"}: 2, {"a", "c"}: 4, {"c", "b"}: 2}
+	if got := st.movesSnapshot(); !maps.Equal(got, want) {
+		t.Fatalf("moves %v, want %v", got, want)
+	}
+	if got := st.snapshot().Transitions; got != 8 {
+		t.Fatalf("transitions %d, want 8", got)
 	}
 }

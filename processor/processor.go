@@ -44,6 +44,9 @@ type Processor struct {
 	stats      stats
 	m          *metrics // Prometheus metrics and the store for readers (metrics.go)
 
+	leaves   []string // the machine's leaves, which Outcome.FromLeaf and ToLeaf index
+	terminal []bool   // by leaf index
+
 	store *statestore.Store // open while Run runs
 	adm   *kadm.Client      // admin client, while Run runs
 
@@ -102,6 +105,11 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	p.codec = p.stateCodec
+	p.leaves = cfg.Machine.Leaves()
+	p.terminal = make([]bool, len(p.leaves))
+	for i, l := range p.leaves {
+		p.terminal[i] = cfg.Machine.IsTerminal(l)
+	}
 	p.mu.parts = make(map[int32]*partition)
 	p.mu.joined = make(map[int]bool)
 	p.m = newMetrics(p)
@@ -368,7 +376,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
 			continue
 		}
-		b := newBatch(p.changelog, mem)
+		b := newBatch(p.changelog, mem, len(p.leaves))
 		gen := p.rebalances.Load()
 		if gen != warmGen {
 			warm = nil
@@ -515,7 +523,7 @@ func CommitOffsets(ctx context.Context, cl *kgo.Client, topic string, offsets ma
 // committed counts a committed batch.
 func (p *Processor) committed(b *batch, began time.Time) {
 	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
-	p.stats.add(&b.counts)
+	p.stats.add(&b.counts, p.leaves)
 	b.counts.release()
 }
 
@@ -692,11 +700,12 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 		b.abort = true
 		return
 	}
-	out := topology.Apply(p.cfg.Machine, e.current(), ev)
+	out := &b.out // in the batch: the records built below point into it
+	*out = topology.Apply(p.cfg.Machine, e.current(), ev)
 	if !out.Accepted {
 		b.counts.rejections++
 		b.counts.rejected[out.Reason]++
-		rj := avro.RejectionFromOutcome(ev, &out, now)
+		rj := avro.RejectionFromOutcome(ev, out, now)
 		val, err := p.codec.EncodeRejection(b.mem.space(), &rj)
 		if err != nil {
 			p.log.Error("encoding a rejection", "err", err)
@@ -708,9 +717,9 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 		b.produce(cl, rr)
 		return
 	}
-	b.counts.moved(out.From, out.To)
+	b.counts.moved(out.FromLeaf, out.ToLeaf)
 	next := &out.Next
-	if next.ClosedAt == nil && p.cfg.Machine.IsTerminal(next.State) {
+	if next.ClosedAt == nil && p.terminal[out.ToLeaf] {
 		closed := now
 		next.ClosedAt = &closed
 	}
@@ -730,7 +739,7 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 		cr.Headers = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
 	b.produce(cl, cr)
-	sc := avro.StatusChangeFromOutcome(ev, &out, now)
+	sc := avro.StatusChangeFromOutcome(ev, out, now)
 	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
 	if err != nil {
 		p.log.Error("encoding a status change", "err", err)
