@@ -7,7 +7,8 @@
 // exactly-once maximum, restore of a 1,000,000-order store, and the peak RSS
 // of an `orderflow run` child process holding that store. The ceilings,
 // exactly_once and at_least_once run in interleaved rounds (Options.Rounds)
-// and the report keeps each one's median round. Run returns a Report;
+// and the report keeps each one's best round (noise here only slows a
+// round down), with the median beside it. Run returns a Report;
 // WriteFiles writes it as Markdown and JSON.
 //
 // Tiny mode (Options.Tiny) runs every measurement on a few thousand records

@@ -34,7 +34,7 @@ type Options struct {
 	Threads int
 	// Rounds is how many times the throughput measurements (the ceilings,
 	// exactly_once, at_least_once) run, interleaved; the report gives each
-	// one's median round [5] {1}.
+	// one's best round, and its median [5] {1}.
 	Rounds int
 	// Scaling lists the instance counts of the scaling measurement [1,2,4].
 	// The 1-instance figure is the exactly_once measurement.

@@ -137,7 +137,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 // alos) Options.Rounds times, in rounds: each round runs the transactional
 // ceiling, exactly_once, the plain ceiling and at_least_once back to back,
 // so each figure is measured next to its ceiling and a change in the
-// machine's load touches both. The report holds each figure's median round.
+// machine's load touches both. The report holds each figure's best round.
 func (h *harness) throughputs(ctx context.Context) error {
 	type measurement struct {
 		key, step string
