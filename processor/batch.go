@@ -62,7 +62,9 @@ type batch struct {
 	offsets   map[int32]int64 // next changelog offset per partition
 	err       error           // first produce error
 	changelog string
-	promise   func(*kgo.Record, error)
+	// The promises of the batch's changelog records and of its other
+	// records, bound once (a method value allocates).
+	changelogPromise, outputPromise func(*kgo.Record, error)
 }
 
 func newBatch(changelog string, mem *outputMemory, leaves int) *batch {
@@ -74,7 +76,7 @@ func newBatch(changelog string, mem *outputMemory, leaves int) *batch {
 		changelog: changelog,
 		counts:    newCounts(leaves),
 	}
-	b.promise = b.onProduced
+	b.changelogPromise, b.outputPromise = b.onChangelog, b.onOutput
 	return b
 }
 
@@ -202,7 +204,11 @@ func (s *slab[T]) drop() {
 // produce hands r to the client; the batch's promise gets its outcome.
 func (b *batch) produce(cl *kgo.Client, r *kgo.Record) {
 	b.produced.Add(1)
-	cl.Produce(context.Background(), r, b.promise)
+	promise := b.outputPromise
+	if r.Topic == b.changelog {
+		promise = b.changelogPromise
+	}
+	cl.Produce(context.Background(), r, promise)
 }
 
 // waitProduced waits until the client has answered every record of the
@@ -221,18 +227,36 @@ func (b *batch) waitProduced(ctx context.Context) error {
 	}
 }
 
-func (b *batch) onProduced(r *kgo.Record, err error) {
+// onChangelog is the promise of a changelog record: it keeps the
+// partition's next changelog offset.
+func (b *batch) onChangelog(r *kgo.Record, err error) {
 	defer b.produced.Done()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err != nil {
-		if b.err == nil {
-			b.err = fmt.Errorf("producing to %s: %w", r.Topic, err)
-		}
+		b.fail(r, err)
 		return
 	}
-	if r.Topic == b.changelog && r.Offset+1 > b.offsets[r.Partition] {
+	b.mu.Lock()
+	if r.Offset+1 > b.offsets[r.Partition] {
 		b.offsets[r.Partition] = r.Offset + 1
+	}
+	b.mu.Unlock()
+}
+
+// onOutput is the promise of every other record: on success there is
+// nothing to keep, so it takes no lock (half the batch's records).
+func (b *batch) onOutput(r *kgo.Record, err error) {
+	if err != nil {
+		b.fail(r, err)
+	}
+	b.produced.Done()
+}
+
+// fail keeps the first produce error.
+func (b *batch) fail(r *kgo.Record, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		b.err = fmt.Errorf("producing to %s: %w", r.Topic, err)
 	}
 }
 
