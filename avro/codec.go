@@ -149,6 +149,7 @@ func NewCodec(opts ...Option) (*Codec, error) {
 		c.event.fast = decodeEventFast
 		c.event.strict = decodeEventStrict
 		c.event.reset = resetEvent
+		c.event.keep = keepEvent
 	}
 	if stateV1 {
 		c.state.fast = decodeStateFast
@@ -284,6 +285,7 @@ type record[T any] struct {
 	fast      func([]byte, *T)         // decodes a scanned body of the reader schema; may be nil
 	strict    func([]byte, *T) bool    // decodes an unscanned body of the reader schema, or says to scan it; may be nil
 	reset     func(*T)                 // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
+	keep      func(*T)                 // like reset, before strict, which takes over what it leaves; nil: reset
 	fastEnc   bool                     // the Encode method calls its hand-written encoder of the reader schema
 
 	// Confluent framing; set once by NewConfluentCodec before use.
@@ -446,7 +448,11 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
 	fast := ws.exact && rec.fast != nil && !c.noFast
 	var zero T
 	if fast && rec.strict != nil {
-		rec.zero(v)
+		if rec.keep != nil {
+			rec.keep(v)
+		} else {
+			rec.zero(v)
+		}
 		if rec.strict(body, v) {
 			return decoded(rec, v)
 		}
@@ -594,6 +600,14 @@ func resetEvent(e *OrderEvent) {
 	m := e.Attributes
 	clear(m)
 	*e = OrderEvent{Attributes: m}
+}
+
+// keepEvent zeroes e but keeps its attributes map as it is, entries and
+// all: decodeEventStrict empties it, and when the map holds the one entry
+// an event typically has, it avoids clearing it (a clear was about 3% of the
+// processor's CPU, make bench profile).
+func keepEvent(e *OrderEvent) {
+	*e = OrderEvent{Attributes: e.Attributes}
 }
 
 func normalizeEvent(e *OrderEvent) {

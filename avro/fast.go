@@ -92,7 +92,8 @@ func decodeEventFast(body []byte, e *OrderEvent) {
 }
 
 // decodeEventStrict decodes an orderflow.v1.OrderEvent (version 1) body
-// into a zeroed e in one pass, checking what the scanner checks as it goes.
+// into e, zeroed but for the attributes map an earlier event may have left
+// (keepEvent), in one pass, checking what the scanner checks as it goes.
 // It takes a subset of what the scanner accepts: it returns true only for
 // a body the scanner accepts, having decoded what decodeEventFast decodes
 // from it. It returns false, leaving e partly written, for a body the
@@ -135,6 +136,14 @@ func decodeEventStrict(body []byte, e *OrderEvent) bool {
 	default:
 		return false
 	}
+	// e.Attributes may hold the entries of an earlier event (keepEvent).
+	// One entry left (the common case) is overwritten when this event's
+	// only entry has its key, else deleted; more are cleared up front.
+	left := len(e.Attributes)
+	if left > 1 {
+		clear(e.Attributes)
+		left = 0
+	}
 	for { // attributes: blocks of string keys and values, 0 ends them
 		n, ok := r.long()
 		// Each entry takes at least 2 bytes (the key's and the value's
@@ -144,6 +153,10 @@ func decodeEventStrict(body []byte, e *OrderEvent) bool {
 		}
 		if n == 0 {
 			break
+		}
+		if left == 1 && n > 1 {
+			clear(e.Attributes)
+			left = 0
 		}
 		if e.Attributes == nil {
 			e.Attributes = make(map[string]string, n)
@@ -158,7 +171,20 @@ func decodeEventStrict(body []byte, e *OrderEvent) bool {
 				return false
 			}
 			e.Attributes[k] = v
+			if left == 1 { // this event's first entry, one left before it
+				if len(e.Attributes) > 1 { // under another key: drop that one
+					for old := range e.Attributes {
+						if old != k {
+							delete(e.Attributes, old)
+						}
+					}
+				}
+				left = 0
+			}
 		}
+	}
+	if left == 1 { // this event has no attributes
+		clear(e.Attributes)
 	}
 	return r.off == len(body)
 }

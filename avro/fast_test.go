@@ -679,3 +679,64 @@ func TestDecodeEventReusesAttributes(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEventKeptAttributes decodes a sequence of events into one Event,
+// whose attributes map keeps an earlier event's entries until the decoder
+// empties it, and checks each result against a decode into a zeroed Event:
+// same key again, another key, no attributes, more entries, fewer, and a
+// body whose map comes in two blocks.
+func TestDecodeEventKeptAttributes(t *testing.T) {
+	c := newTestCodec(t)
+	encode := func(attrs map[string]string) []byte {
+		ev := sampleEvent()
+		ev.Attributes = attrs
+		b, err := c.EncodeEvent(nil, &ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	one := encode(map[string]string{"a": "1"})
+	// The same event, its map in two blocks of one entry each ("b", "c").
+	twoBlocks := append([]byte{}, one[:len(one)-len("a")-len("1")-4]...)
+	for _, kv := range [][2]string{{"b", "2"}, {"c", "3"}} {
+		twoBlocks = appendVarint(twoBlocks, 1)
+		twoBlocks = appendString(appendString(twoBlocks, kv[0]), kv[1])
+	}
+	twoBlocks = append(twoBlocks, 0)
+	seq := []struct {
+		name string
+		in   []byte
+	}{
+		{"one entry", one},
+		{"same key again", encode(map[string]string{"a": "9"})},
+		{"another key", encode(map[string]string{"z": "1"})},
+		{"none", encode(nil)},
+		{"one after none", one},
+		{"two blocks after one", twoBlocks},
+		{"one after two blocks", one},
+		{"more entries after one", encode(map[string]string{"a": "1", "b": "2", "c": "3"})},
+		{"one after more", encode(map[string]string{"c": "4"})},
+		{"two blocks after one of their keys", twoBlocks},
+		{"none after two", encode(nil)},
+	}
+	var ev topology.Event
+	for _, s := range seq {
+		var want topology.Event
+		if err := c.DecodeEvent(s.in, &want); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if err := c.DecodeEvent(s.in, &ev); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if !reflect.DeepEqual(ev, want) {
+			t.Fatalf("%s: decoded into a used Event\n%#v\nwant\n%#v", s.name, ev, want)
+		}
+	}
+	if want := map[string]string{"b": "2", "c": "3"}; true {
+		var ev topology.Event
+		if err := c.DecodeEvent(twoBlocks, &ev); err != nil || !reflect.DeepEqual(ev.Attributes, want) {
+			t.Fatalf("two blocks: %v %v, want %v", ev.Attributes, err, want)
+		}
+	}
+}
