@@ -634,15 +634,7 @@ func TestDecodeEventReusesAttributes(t *testing.T) {
 	for _, noFast := range []bool{false, true} {
 		c := newTestCodec(t)
 		c.noFast = noFast
-		encode := func(attrs map[string]string) []byte {
-			ev := sampleEvent()
-			ev.Attributes = attrs
-			b, err := c.EncodeEvent(nil, &ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
+		encode := func(attrs map[string]string) []byte { return encodeWithAttributes(t, c, attrs) }
 		a := encode(map[string]string{"a": "1", "b": "2"})
 		b := encode(map[string]string{"c": "3"})
 		none := encode(nil)
@@ -687,15 +679,7 @@ func TestDecodeEventReusesAttributes(t *testing.T) {
 // body whose map comes in two blocks.
 func TestDecodeEventKeptAttributes(t *testing.T) {
 	c := newTestCodec(t)
-	encode := func(attrs map[string]string) []byte {
-		ev := sampleEvent()
-		ev.Attributes = attrs
-		b, err := c.EncodeEvent(nil, &ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	encode := func(attrs map[string]string) []byte { return encodeWithAttributes(t, c, attrs) }
 	one := encode(map[string]string{"a": "1"})
 	// The same event, its map in two blocks of one entry each ("b", "c").
 	twoBlocks := append([]byte{}, one[:len(one)-len("a")-len("1")-4]...)
@@ -739,4 +723,17 @@ func TestDecodeEventKeptAttributes(t *testing.T) {
 			t.Fatalf("two blocks: %v %v, want %v", ev.Attributes, err, want)
 		}
 	}
+}
+
+// encodeWithAttributes encodes the sample event with attrs as its
+// attributes.
+func encodeWithAttributes(t *testing.T, c *Codec, attrs map[string]string) []byte {
+	t.Helper()
+	ev := sampleEvent()
+	ev.Attributes = attrs
+	b, err := c.EncodeEvent(nil, &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
