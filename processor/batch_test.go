@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -76,8 +77,8 @@ func checkOutputMemory(t *testing.T, b *outputMemory) {
 }
 
 // TestCountsMoves checks that a batch's moves, counted by leaf index, reach
-// the stats by leaf name, with "" as the source of a new order, and add up
-// over batches.
+// the stats by leaf name, with "" as the source of a new order, add up over
+// batches, and that released counts go back zeroed.
 func TestCountsMoves(t *testing.T) {
 	leaves := []string{"a", "b", "c"}
 	var st stats
@@ -88,7 +89,12 @@ func TestCountsMoves(t *testing.T) {
 		c.moved(0, 2)
 		c.moved(2, 1)
 		st.add(&c, leaves)
+		m := c.moves
 		c.release()
+		// Back in the pool for the next batch: zeroed.
+		if len(m.touched) != 0 || slices.ContainsFunc(m.n, func(n int64) bool { return n != 0 }) {
+			t.Fatalf("released move counts not zeroed: %v, touched %v", m.n, m.touched)
+		}
 	}
 	want := map[move]int64{{"", "a"}: 2, {"a", "c"}: 4, {"c", "b"}: 2}
 	if got := st.movesSnapshot(); !maps.Equal(got, want) {

@@ -26,10 +26,20 @@ type counts struct {
 	// (from+1)*leaves+to with the leaf indices of topology.Outcome (from -1:
 	// a new order). Hashing the two names of every accepted event into a
 	// map was about 3% of the processor's CPU (make bench profile).
-	moves      []int64
+	moves      *moveCounts
 	leaves     int
 	eventTimes []int64 // Kafka timestamps (Unix ms) of the input records, for the end-to-end latency
 }
+
+// moveCounts is a batch's dense move counts and the indices it counted
+// (a machine with many leaves has a large, mostly empty table: a batch
+// reads and clears only what it counted). Recycled between batches, zeroed.
+type moveCounts struct {
+	n       []int64
+	touched []int
+}
+
+var moveCountsPool = sync.Pool{New: func() any { return new(moveCounts) }}
 
 // move is a transition's source and target leaf state ("" from: a new order).
 type move struct{ from, to string }
@@ -41,10 +51,20 @@ var eventTimesPool = sync.Pool{New: func() any { s := make([]int64, 0, 1024); re
 func newCounts(leaves int) counts {
 	return counts{
 		rejected:   make(map[string]int64),
-		moves:      make([]int64, (leaves+1)*leaves),
+		moves:      newMoveCounts((leaves + 1) * leaves),
 		leaves:     leaves,
 		eventTimes: (*eventTimesPool.Get().(*[]int64))[:0],
 	}
+}
+
+// newMoveCounts returns zeroed move counts of size n.
+func newMoveCounts(n int) *moveCounts {
+	m := moveCountsPool.Get().(*moveCounts)
+	if cap(m.n) < n {
+		m.n = make([]int64, n)
+	}
+	m.n = m.n[:n]
+	return m
 }
 
 // event counts an input record with its Kafka timestamp.
@@ -57,14 +77,26 @@ func (c *counts) event(ts time.Time) {
 // new order) to leaf to, indices into the machine's leaves.
 func (c *counts) moved(from, to int) {
 	c.transitions++
-	c.moves[(from+1)*c.leaves+to]++
+	i := (from+1)*c.leaves + to
+	if c.moves.n[i] == 0 {
+		c.moves.touched = append(c.moves.touched, i)
+	}
+	c.moves.n[i]++
 }
 
-// release gives eventTimes back to the pool; c must not be used after.
+// release gives eventTimes and the move counts back to their pools; c must
+// not be used after.
 func (c *counts) release() {
 	ts := c.eventTimes[:0]
 	c.eventTimes = nil
 	eventTimesPool.Put(&ts)
+	m := c.moves
+	c.moves = nil
+	for _, i := range m.touched {
+		m.n[i] = 0
+	}
+	m.touched = m.touched[:0]
+	moveCountsPool.Put(m)
 }
 
 type stats struct {
@@ -89,10 +121,8 @@ func (st *stats) add(c *counts, leaves []string) {
 	if st.moves == nil {
 		st.moves = make(map[move]int64)
 	}
-	for i, n := range c.moves {
-		if n == 0 {
-			continue
-		}
+	for _, i := range c.moves.touched {
+		n := c.moves.n[i]
 		from, to := i/c.leaves-1, i%c.leaves
 		mv := move{to: leaves[to]}
 		if from >= 0 {
