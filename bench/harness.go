@@ -97,10 +97,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{"restore", h.restore},
 		{"rss", h.rss},
 	}
-	// Every topic goes when the run ends (deleteTopics).
+	// Every topic goes when the run ends (deleteAtEnd).
 	defer func() {
 		if h.input != nil {
-			h.deleteTopics(h.input.topic)
+			h.deleteAtEnd(h.input.topic)
 		}
 		h.deleteLeftovers()
 	}()
@@ -239,18 +239,18 @@ func (h *harness) waitTopic(ctx context.Context, topic string) error {
 	}
 }
 
-// deleteTopics marks a measurement's topics for deletion when the run
+// deleteAtEnd marks a measurement's topics for deletion when the run
 // ends (deleteLeftovers). Deleting them at once would put the broker's
 // work of deleting them into a later measurement: the broker removes a
 // deleted topic's files log.segment.delete.delay.ms (60 s by default)
 // later. (Its effect alone was not measured: the slow first round after
 // the warm-up stayed when deletions moved to the end.) A full run leaves
 // about 10 GB on the broker's disk until it ends.
-func (h *harness) deleteTopics(topics ...string) {
+func (h *harness) deleteAtEnd(topics ...string) {
 	h.leftovers = append(h.leftovers, topics...)
 }
 
-// deleteLeftovers deletes the topics deleteTopics was given; failures
+// deleteLeftovers deletes the topics deleteAtEnd was given; failures
 // are only logged.
 func (h *harness) deleteLeftovers() {
 	if len(h.leftovers) == 0 {

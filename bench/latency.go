@@ -134,7 +134,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
 		return latencyResult{}, err
 	}
-	defer h.deleteTopics(topics.Events, topics.Status, topics.Rejections, topics.DLQ, changelog)
+	defer h.deleteAtEnd(topics.Events, topics.Status, topics.Rejections, topics.DLQ, changelog)
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -31,7 +31,7 @@ func (h *harness) rss(ctx context.Context) error {
 			return err
 		}
 	}
-	defer h.deleteTopics(changelog, app+".status", app+".rejections", app+".dlq")
+	defer h.deleteAtEnd(changelog, app+".status", app+".rejections", app+".dlq")
 	bin, err := h.orderflowBinary(ctx)
 	if err != nil {
 		return err

@@ -94,7 +94,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
 		return throughput{}, err
 	}
-	defer h.deleteTopics(topics.Status, topics.Rejections, topics.DLQ, changelog)
+	defer h.deleteAtEnd(topics.Status, topics.Rejections, topics.DLQ, changelog)
 	var committed, aborted atomic.Int64
 	var assigned atomic.Int32
 	rctx, cancel := context.WithCancel(ctx)
@@ -209,7 +209,7 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 	if err := processor.EnsureTopics(ctx, h.adm, base); err != nil {
 		return throughput{}, err
 	}
-	defer h.deleteTopics(base.Topics.Status, base.Topics.Rejections, base.Topics.DLQ, processor.ChangelogTopic(app))
+	defer h.deleteAtEnd(base.Topics.Status, base.Topics.Rejections, base.Topics.DLQ, processor.ChangelogTopic(app))
 	stateDir := filepath.Join(h.work, name)
 	defer os.RemoveAll(stateDir)
 

@@ -55,17 +55,21 @@ func (h *harness) warmup(ctx context.Context) error {
 		}
 		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: jitShare(a, h.cpu.snapshot())}
 		h.rep.Warmup = append(h.rep.Warmup, p)
-		share := "unknown"
-		if p.JITShare != nil {
-			share = fmt.Sprintf("%.0f%%", 100**p.JITShare)
-		}
-		h.logf("warm-up pass %d: %.1fs, broker JIT share %s", pass, p.Seconds, share)
+		h.logf("warm-up pass %d: %.1fs, broker JIT share %s", pass, p.Seconds, p.share())
 		if p.JITShare != nil && *p.JITShare < warmupJITShare {
 			break
 		}
 		runtime.GC()
 	}
 	return nil
+}
+
+// share is JITShare in percent, or "unknown".
+func (p WarmupPass) share() string {
+	if p.JITShare == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0f%%", 100**p.JITShare)
 }
 
 // jitShare is the broker's JIT threads' share of its CPU between two
@@ -87,10 +91,7 @@ func describeWarmup(ps []WarmupPass) string {
 	shares := make([]string, len(ps))
 	var secs float64
 	for i, p := range ps {
-		shares[i] = "unknown"
-		if p.JITShare != nil {
-			shares[i] = fmt.Sprintf("%.0f%%", 100**p.JITShare)
-		}
+		shares[i] = p.share()
 		secs += p.Seconds
 	}
 	return fmt.Sprintf("Broker warm-up: %d pass(es) of the ceilings on the input (%.0fs), unmeasured, until the broker JVM's JIT compiler took under %.0f%% of its CPU; JIT share by pass: %s.",

@@ -67,7 +67,7 @@ type batch struct {
 	changelogPromise, outputPromise func(*kgo.Record, error)
 }
 
-func newBatch(changelog string, mem *outputMemory, leaves int) *batch {
+func newBatch(changelog string, mem *outputMemory, leaves []string) *batch {
 	b := &batch{
 		mem:       mem,
 		overlay:   make(map[stateKey]*entry),

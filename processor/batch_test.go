@@ -83,12 +83,12 @@ func TestCountsMoves(t *testing.T) {
 	leaves := []string{"a", "b", "c"}
 	var st stats
 	for range 2 {
-		c := newCounts(len(leaves))
+		c := newCounts(leaves)
 		c.moved(-1, 0)
 		c.moved(0, 2)
 		c.moved(0, 2)
 		c.moved(2, 1)
-		st.add(&c, leaves)
+		st.add(&c)
 		m := c.moves
 		c.release()
 		// Back in the pool for the next batch: zeroed.

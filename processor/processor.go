@@ -376,7 +376,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
 			continue
 		}
-		b := newBatch(p.changelog, mem, len(p.leaves))
+		b := newBatch(p.changelog, mem, p.leaves)
 		gen := p.rebalances.Load()
 		if gen != warmGen {
 			warm = nil
@@ -523,7 +523,7 @@ func CommitOffsets(ctx context.Context, cl *kgo.Client, topic string, offsets ma
 // committed counts a committed batch.
 func (p *Processor) committed(b *batch, began time.Time) {
 	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
-	p.stats.add(&b.counts, p.leaves)
+	p.stats.add(&b.counts)
 	b.counts.release()
 }
 

@@ -27,8 +27,8 @@ type counts struct {
 	// a new order). Hashing the two names of every accepted event into a
 	// map was about 3% of the processor's CPU (make bench profile).
 	moves      *moveCounts
-	leaves     int
-	eventTimes []int64 // Kafka timestamps (Unix ms) of the input records, for the end-to-end latency
+	leaves     []string // the machine's leaves, which the move indices index
+	eventTimes []int64  // Kafka timestamps (Unix ms) of the input records, for the end-to-end latency
 }
 
 // moveCounts is a batch's dense move counts and the indices it counted
@@ -47,11 +47,11 @@ type move struct{ from, to string }
 // eventTimesPool recycles counts.eventTimes between batches.
 var eventTimesPool = sync.Pool{New: func() any { s := make([]int64, 0, 1024); return &s }}
 
-// newCounts returns empty counts for a machine with that many leaves.
-func newCounts(leaves int) counts {
+// newCounts returns empty counts for a machine with these leaves.
+func newCounts(leaves []string) counts {
 	return counts{
 		rejected:   make(map[string]int64),
-		moves:      newMoveCounts((leaves + 1) * leaves),
+		moves:      newMoveCounts((len(leaves) + 1) * len(leaves)),
 		leaves:     leaves,
 		eventTimes: (*eventTimesPool.Get().(*[]int64))[:0],
 	}
@@ -77,7 +77,7 @@ func (c *counts) event(ts time.Time) {
 // new order) to leaf to, indices into the machine's leaves.
 func (c *counts) moved(from, to int) {
 	c.transitions++
-	i := (from+1)*c.leaves + to
+	i := (from+1)*len(c.leaves) + to
 	if c.moves.n[i] == 0 {
 		c.moves.touched = append(c.moves.touched, i)
 	}
@@ -105,9 +105,8 @@ type stats struct {
 	moves map[move]int64
 }
 
-// add adds a committed batch's counts; leaves are the machine's leaf
-// names, which the counts' move indices index.
-func (st *stats) add(c *counts, leaves []string) {
+// add adds a committed batch's counts.
+func (st *stats) add(c *counts) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.s.Events += c.events
@@ -123,10 +122,10 @@ func (st *stats) add(c *counts, leaves []string) {
 	}
 	for _, i := range c.moves.touched {
 		n := c.moves.n[i]
-		from, to := i/c.leaves-1, i%c.leaves
-		mv := move{to: leaves[to]}
+		from, to := i/len(c.leaves)-1, i%len(c.leaves)
+		mv := move{to: c.leaves[to]}
 		if from >= 0 {
-			mv.from = leaves[from]
+			mv.from = c.leaves[from]
 		}
 		st.moves[mv] += n
 	}

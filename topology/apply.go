@@ -233,6 +233,11 @@ func (m *Machine) nextHistory(prev map[string]string, source, target int32, memo
 	if memo != nil && covered == len(prev) {
 		return memo
 	}
+	return withSlots(prev, w)
+}
+
+// withSlots returns a new map: prev's slots (prev may be nil) with w set.
+func withSlots(prev map[string]string, w []historyWrite) map[string]string {
 	h := make(map[string]string, len(prev)+len(w))
 	maps.Copy(h, prev)
 	for _, s := range w {

@@ -51,11 +51,7 @@ func (m *Machine) precomputeHistory() {
 			if m.historyMemo == nil {
 				m.historyMemo = make([]map[string]string, len(m.table))
 			}
-			h := make(map[string]string, len(w))
-			for _, s := range w {
-				h[s.super] = s.child
-			}
-			m.historyMemo[l*ne+e] = h
+			m.historyMemo[l*ne+e] = withSlots(nil, w)
 		}
 	}
 }

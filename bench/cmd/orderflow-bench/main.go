@@ -45,7 +45,7 @@ func run() error {
 	flag.Uint64Var(&o.Seed, "seed", 0, "workload seed (default 1)")
 	flag.DurationVar(&o.CommitInterval, "commit-interval", 0, "commit interval of orderflow and the ceiling (default 100ms)")
 	flag.IntVar(&o.MaxBatchRecords, "max-batch-records", 0, "records per batch at most (default 10000)")
-	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the median (default 5; tiny 1)")
+	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the best round, and the median (default 5; tiny 1)")
 	flag.IntVar(&o.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default: the number of CPUs)")
 	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long the latency measurement produces (default 30s; tiny 3s)")
 	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of the latency run left out (default 2s; tiny 500ms)")
