@@ -62,7 +62,8 @@ type Options struct {
 	// Log receives progress lines [io.Discard].
 	Log io.Writer
 	// Profile, if not empty, is a directory where the exactly_once
-	// measurement writes cpu.pprof and allocs.pprof, the at_least_once
+	// measurement's last round writes cpu.pprof and allocs.pprof (round 1,
+	// the first after the warm-up, is often disturbed), the at_least_once
 	// measurement the same in alos/, and orderflow's
 	// latency measurement latency-cpu.pprof and latency-allocs.pprof (the
 	// whole bench process: orderflow, load generator and outcome consumer).

@@ -149,7 +149,7 @@ func (h *harness) throughputs(ctx context.Context) error {
 		}},
 		{"orderflow_eos", "eos", func(ctx context.Context, round int) (throughput, error) {
 			profile := ""
-			if round == 1 {
+			if round == h.o.Rounds {
 				profile = h.o.Profile
 			}
 			return h.orderflow(ctx, fmt.Sprintf("eos-%d", round), processor.ExactlyOnce, 1, profile)
@@ -159,7 +159,7 @@ func (h *harness) throughputs(ctx context.Context) error {
 		}},
 		{"orderflow_alos", "alos", func(ctx context.Context, round int) (throughput, error) {
 			profile := ""
-			if round == 1 && h.o.Profile != "" {
+			if round == h.o.Rounds && h.o.Profile != "" {
 				profile = filepath.Join(h.o.Profile, "alos")
 			}
 			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, profile)
