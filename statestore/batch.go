@@ -24,7 +24,7 @@ type Batch struct {
 	s         *Store
 	b         *pebble.Batch
 	key       []byte // scratch for order keys
-	ikey      []byte // scratch for index keys
+	index     indexBuckets
 	done      bool
 	writeOnly bool
 }
@@ -41,10 +41,8 @@ func (s *Store) NewBatch() *Batch {
 
 // NewWriteBatch returns an empty batch that does not read its own writes,
 // which makes each write cheaper (Pebble keeps no index of them): Get
-// returns ErrWriteOnly, and Delete finds the retention index entry to drop
-// from the committed value. It suits a caller that writes each order at most
-// once per batch, as the processor does; an index entry left behind by a
-// Put and a Delete of the same order in one batch is dropped by Expired.
+// returns ErrWriteOnly. It suits a caller that writes each order at most
+// once per batch, as the processor does.
 func (s *Store) NewWriteBatch() *Batch {
 	b := &Batch{s: s, writeOnly: true}
 	if !s.closed.Load() {
@@ -94,7 +92,7 @@ func (b *Batch) get(key []byte) ([]byte, bool, error) {
 
 // Put sets the value of order id in partition p. The batch copies id and
 // value. If the store has a ClosedAt function and value is closed, the
-// order's retention index entry is written too.
+// order's retention index entry is written too (at Commit).
 func (b *Batch) Put(p int32, id, value []byte) error {
 	if err := b.check(p); err != nil {
 		return err
@@ -105,37 +103,20 @@ func (b *Batch) Put(p int32, id, value []byte) error {
 	}
 	if b.s.closedAt != nil {
 		if at, closed := b.s.closedAt(value); closed {
-			b.ikey = appendIndexKey(b.ikey[:0], p, at, id)
-			if err := b.b.Set(b.ikey, nil, nil); err != nil {
-				return fmt.Errorf("statestore: batch put index: %w", err)
-			}
+			b.index.add(p, at, id)
 		}
 	}
 	return nil
 }
 
-// Delete deletes order id in partition p, and its retention index entry:
-// the value the batch sees (its own write or the committed one; only the
-// committed one in a write-only batch) is read to find the entry.
+// Delete deletes order id in partition p. Its retention index entry, if it
+// had one, is left to Expired, which drops entries that no longer match
+// their order: Delete reads nothing.
 func (b *Batch) Delete(p int32, id []byte) error {
 	if err := b.check(p); err != nil {
 		return err
 	}
 	b.key = appendOrderKey(b.key[:0], p, id)
-	if b.s.closedAt != nil {
-		old, ok, err := b.get(b.key)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if at, closed := b.s.closedAt(old); closed {
-				b.ikey = appendIndexKey(b.ikey[:0], p, at, id)
-				if err := b.b.Delete(b.ikey, nil); err != nil {
-					return fmt.Errorf("statestore: batch delete index: %w", err)
-				}
-			}
-		}
-	}
 	if err := b.b.Delete(b.key, nil); err != nil {
 		return fmt.Errorf("statestore: batch delete: %w", err)
 	}
@@ -158,7 +139,8 @@ func (b *Batch) SetChangelogOffset(p int32, next int64) error {
 	return nil
 }
 
-// Len returns the number of writes in the batch (index entries included).
+// Len returns the number of writes in the batch: puts, deletes and
+// offsets (the retention index entries are added at Commit).
 func (b *Batch) Len() int {
 	if b.done || b.b == nil {
 		return 0
@@ -178,6 +160,9 @@ func (b *Batch) Commit() error {
 		return ErrClosed
 	}
 	defer b.release()
+	if err := b.index.write(b.b); err != nil {
+		return err
+	}
 	if b.b.Empty() {
 		return nil
 	}

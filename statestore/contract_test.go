@@ -31,6 +31,8 @@ func TestContract(t *testing.T) {
 		{"DropPartition", testDropPartition},
 		{"Expired", testExpired},
 		{"ExpiredSkipsStaleEntries", testExpiredSkipsStaleEntries},
+		{"ExpiredWithinBucket", testExpiredWithinBucket},
+		{"Format1Index", testFormat1Index},
 		{"Reopen", testReopen},
 		{"InvalidPartition", testInvalidPartition},
 		{"Closed", testClosed},
@@ -127,7 +129,7 @@ func testReadYourWrites(t *testing.T, fs vfs.FS, dir string) {
 }
 
 // A write-only batch writes states, index entries and offsets as a batch
-// does; it cannot read, and Delete drops the committed value's index entry.
+// does; it cannot read, and Delete leaves the order's index entry to Expired.
 func testWriteOnlyBatch(t *testing.T, fs vfs.FS, dir string) {
 	s := openStore(t, fs, dir)
 	b0 := s.NewWriteBatch()
@@ -155,12 +157,15 @@ func testWriteOnlyBatch(t *testing.T, fs vfs.FS, dir string) {
 	if d.offsets[3] != 17 {
 		t.Fatalf("offset after commit = %d, want 17", d.offsets[3])
 	}
-	if !slices.Equal(d.index[3], []string{"7/open"}) {
-		t.Fatalf("index = %v, want [7/open] (the deleted order's entry gone)", d.index[3])
+	if !slices.Equal(d.index[3], []string{"5/closed", "7/open"}) {
+		t.Fatalf("index = %v, want [5/closed 7/open] (the deleted order's entry left to Expired)", d.index[3])
+	}
+	if live := d.liveIndex(3); !slices.Equal(live, []string{"7/open"}) {
+		t.Fatalf("live index = %v, want [7/open]", live)
 	}
 
 	// A Put and a Delete of one order in one batch leave its index entry
-	// behind; Expired does not return the order and drops the entry.
+	// behind too; Expired returns neither deleted order and drops both.
 	b2 := s.NewWriteBatch()
 	must(t, b2.Put(3, []byte("brief"), closedValue(6, "z")))
 	must(t, b2.Delete(3, []byte("brief")))
@@ -335,15 +340,24 @@ func testExpired(t *testing.T, fs vfs.FS, dir string) {
 	if g := got(base.Add(24*time.Hour), 0); !slices.Equal(g, []string{"old", "c1", "c2", "c3"}) {
 		t.Fatalf("all: %v", g)
 	}
-	// The sweep deletes them through a batch: index entries go too.
+	// The sweep deletes them through a batch; the next Expired drops
+	// their index entries.
 	b = s.NewBatch()
 	for _, id := range got(base.Add(150*time.Minute), 0) {
 		must(t, b.Delete(0, []byte(id)))
 	}
 	must(t, b.Commit())
 	d := dump(t, s)
-	if want := []string{fmt.Sprint(ms(3*time.Hour)) + "/c3"}; !slices.Equal(d.index[0], want) {
-		t.Fatalf("index after delete = %v, want %v", d.index[0], want)
+	want := []string{fmt.Sprint(ms(3*time.Hour)) + "/c3"}
+	if live := d.liveIndex(0); !slices.Equal(live, want) {
+		t.Fatalf("live index after delete = %v, want %v", live, want)
+	}
+	if g := got(base.Add(150*time.Minute), 0); len(g) != 0 {
+		t.Fatalf("Expired after the deletes = %v, want none", g)
+	}
+	d = dump(t, s)
+	if !slices.Equal(d.index[0], want) {
+		t.Fatalf("index after Expired = %v, want %v", d.index[0], want)
 	}
 	if diff := diffState(d.orders[0], state{"c3": string(closedValue(ms(3*time.Hour), "")), "open": "open:"}); diff != "" {
 		t.Fatal(diff)
@@ -372,7 +386,7 @@ func testExpiredSkipsStaleEntries(t *testing.T, fs vfs.FS, dir string) {
 	raw := s.db.NewBatch()
 	must(t, raw.Set(appendOrderKey(nil, 0, []byte("reopened")), openValue("again"), nil))
 	must(t, raw.Set(appendOrderKey(nil, 0, []byte("reclosed")), closedValue(1000, ""), nil))
-	must(t, raw.Set(appendIndexKey(nil, 0, 1000, []byte("reclosed")), nil, nil))
+	must(t, raw.Merge(appendIndexKey(nil, 0, 1000, nil), appendIndexEntry(nil, 1000, 1000, []byte("reclosed")), nil))
 	must(t, raw.Delete(appendOrderKey(nil, 0, []byte("gone")), nil))
 	must(t, raw.Commit(pebble.NoSync))
 	must(t, raw.Close())
@@ -384,6 +398,109 @@ func testExpiredSkipsStaleEntries(t *testing.T, fs vfs.FS, dir string) {
 	}
 	if d := dump(t, s); !slices.Equal(d.index[0], []string{"40/live", "1000/reclosed"}) {
 		t.Fatalf("index after Expired = %v, want stale entries gone", d.index[0])
+	}
+}
+
+// Orders that close in one second share an index bucket. A limit that ends
+// inside the bucket leaves it as it is; each call returns the next oldest
+// orders, and once the caller has deleted all of them, the bucket goes.
+// An order written closed twice (at one time) comes back once.
+func testExpiredWithinBucket(t *testing.T, fs vfs.FS, dir string) {
+	s := openStore(t, fs, dir)
+	for _, ids := range [][]string{{"e", "c", "a"}, {"d", "b", "c"}} {
+		b := s.NewWriteBatch()
+		for _, id := range ids {
+			must(t, b.Put(0, []byte(id), closedValue(5000+int64(id[0]-'a'), "")))
+		}
+		must(t, b.Commit())
+	}
+	if d := dump(t, s); len(d.index[0]) != 6 || len(d.liveIndex(0)) != 5 {
+		t.Fatalf("index = %v, want 6 entries (c twice), 5 live", d.index[0])
+	}
+	var order []string
+	for round := 0; round < 10; round++ {
+		ids, err := s.Expired(0, time.UnixMilli(6000), 2)
+		must(t, err)
+		if len(ids) == 0 {
+			break
+		}
+		b := s.NewWriteBatch()
+		for _, id := range ids {
+			order = append(order, string(id))
+			must(t, b.Delete(0, id))
+		}
+		must(t, b.Commit())
+	}
+	if want := []string{"a", "b", "c", "d", "e"}; !slices.Equal(order, want) {
+		t.Fatalf("Expired in rounds of 2 returned %v, want %v", order, want)
+	}
+	if d := dump(t, s); len(d.index[0]) != 0 {
+		t.Fatalf("index after all expired and deleted = %v, want empty", d.index[0])
+	}
+
+	// A bucket that straddles the cutoff: only the earlier orders expire,
+	// and the later entry stays.
+	b := s.NewWriteBatch()
+	must(t, b.Put(0, []byte("early"), closedValue(7100, "")))
+	must(t, b.Put(0, []byte("late"), closedValue(7900, "")))
+	must(t, b.Commit())
+	ids, err := s.Expired(0, time.UnixMilli(7500), 0)
+	must(t, err)
+	if len(ids) != 1 || string(ids[0]) != "early" {
+		t.Fatalf("Expired before 7.5 s = %q, want [early]", ids)
+	}
+	b = s.NewWriteBatch()
+	must(t, b.Delete(0, []byte("early")))
+	must(t, b.Commit())
+	if _, err := s.Expired(0, time.UnixMilli(7500), 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := dump(t, s); !slices.Equal(d.index[0], []string{"7900/late"}) {
+		t.Fatalf("index = %v, want [7900/late]", d.index[0])
+	}
+}
+
+// A store of format 1 kept one index key per closed order. This build
+// marks it format 2 on open, reads those keys as index entries (dropping
+// stale ones), and indexes new closes in buckets.
+func testFormat1Index(t *testing.T, fs vfs.FS, dir string) {
+	s := openStore(t, fs, dir)
+	raw := s.db.NewBatch()
+	must(t, raw.Set(formatKey(), []byte(formatVersion1), nil))
+	for _, o := range []struct {
+		id string
+		at int64
+	}{{"old1", 10}, {"old2", 20}, {"gone", 30}} {
+		must(t, raw.Set(appendOrderKey(nil, 0, []byte(o.id)), closedValue(o.at, ""), nil))
+		must(t, raw.Set(appendIndexKey(nil, 0, o.at, []byte(o.id)), nil, nil))
+	}
+	must(t, raw.Delete(appendOrderKey(nil, 0, []byte("gone")), nil))
+	must(t, raw.Commit(pebble.NoSync))
+	must(t, raw.Close())
+	must(t, s.Close())
+
+	s = openStore(t, fs, dir)
+	v, closer, err := s.db.Get(formatKey())
+	must(t, err)
+	if string(v) != formatVersion {
+		t.Fatalf("format after open = %q, want %q", v, formatVersion)
+	}
+	must(t, closer.Close())
+	b := s.NewWriteBatch()
+	must(t, b.Put(0, []byte("new"), closedValue(15, "")))
+	must(t, b.Commit())
+	ids, err := s.Expired(0, time.UnixMilli(100), 0)
+	must(t, err)
+	var got []string
+	for _, id := range ids {
+		got = append(got, string(id))
+	}
+	// Format 1 keys sort by their exact time, the bucket by its start (0).
+	if want := []string{"new", "old1", "old2"}; !slices.Equal(got, want) {
+		t.Fatalf("Expired = %v, want %v", got, want)
+	}
+	if d := dump(t, s); !slices.Equal(d.index[0], []string{"10/old1", "15/new", "20/old2"}) {
+		t.Fatalf("index = %v, want the stale format 1 key gone", d.index[0])
 	}
 }
 
@@ -556,8 +673,23 @@ func testRandomOpsMatchModel(t *testing.T, fs vfs.FS, dir string) {
 		if !slices.Equal(ids, want) {
 			t.Fatalf("partition %d: EachOrder gave %v, want %v", p, ids, want)
 		}
-		if w := wantIndex(model[p]); !slices.Equal(d.index[p], w) {
-			t.Fatalf("partition %d index = %v, want %v", p, d.index[p], w)
+		w := wantIndex(model[p])
+		if live := d.liveIndex(p); !slices.Equal(live, w) {
+			t.Fatalf("partition %d live index = %v, want %v", p, live, w)
+		}
+		// Expired returns every closed order once, and drops the rest.
+		expired, err := s.Expired(p, time.UnixMilli(1<<50), 0)
+		must(t, err)
+		var got []string
+		for _, id := range expired {
+			at, _ := testClosedAt([]byte(model[p][string(id)]))
+			got = append(got, fmt.Sprintf("%d/%s", at, id))
+		}
+		if !slices.Equal(got, w) {
+			t.Fatalf("partition %d: Expired = %v, want %v", p, got, w)
+		}
+		if d := dump(t, s); !slices.Equal(d.index[p], w) {
+			t.Fatalf("partition %d index after Expired = %v, want %v", p, d.index[p], w)
 		}
 		if d.offsets[p] != offsets[p] {
 			t.Fatalf("partition %d offset = %d, want %d", p, d.offsets[p], offsets[p])

@@ -29,9 +29,18 @@
 // All integers are big-endian, so keys sort by partition, then by time.
 //
 //	[partition u32][order_id]                        order state (value: changelog value)
-//	[0xFFFFFFFE][partition u32][closed_at ms u64][order_id]  retention index (empty value)
+//	[0xFFFFFFFE][partition u32][second ms u64]        retention index bucket (value: entries)
 //	[0xFFFFFFFF][partition u32]'o'                   next changelog offset to read (u64)
-//	[0xFFFFFFFF][0xFFFFFFFF]"format"                  keyspace format version
+//	[0xFFFFFFFF][0xFFFFFFFF]"format"                  keyspace format version ("2")
+//
+// A bucket holds the orders of one partition that closed within one second
+// (its key is the second's first millisecond): its value is a list of
+// entries, each the closing time after the second's start (uvarint) and
+// the order ID (uvarint length, bytes). Batches add entries with Pebble
+// Merge operations, which the default merger concatenates. Format 1 kept a
+// key per closed order instead, [0xFFFFFFFE][partition][closed_at][order_id]
+// with an empty value; this build still reads such keys (see Retention) and
+// marks a format 1 store as format 2 when it opens it.
 //
 // Kafka partitions are non-negative int32s, so the two reserved top prefixes
 // can never be order keys. closed_at is stored with its sign bit flipped so
@@ -77,15 +86,24 @@
 // time so that [Store.Expired] finds expired orders without scanning all
 // states. The processor's periodic sweep calls Expired, produces a tombstone
 // for each order to the changelog inside its transaction, and deletes the
-// orders through a [Batch] (which drops their index entries too); a late
-// event for an expired order is then an unknown order. `orderflow replay` has
-// no clock and never expires orders.
+// orders through a [Batch]; a late event for an expired order is then an
+// unknown order. `orderflow replay` has no clock and never expires orders.
+//
+// The index is kept in buckets of one second per partition (see Keyspace),
+// which a batch extends with one Merge per bucket it touches. A key per
+// closed order, as format 1 kept, nearly doubled Pebble's cost of writing an
+// order that closes: Pebble's cost is mostly per key, in the memtable and
+// again in every flush and compaction. In the bench (make bench) the
+// buckets cut the store's flush and compaction CPU by more than half.
 //
 // Index entries are written without reading the previous value (restore
-// stays a pure copy), so an entry can outlive its order (a tombstone
-// restored from the changelog, an order re-created under the same ID).
-// Expired checks every candidate against the current value and deletes the
-// stale entries it meets, so they cost one read once their time has passed.
+// stays a pure copy), and a delete does not touch them (a bucket cannot lose
+// one entry without being read), so an entry can outlive its order (deleted
+// by the sweep or by a tombstone restored from the changelog, or re-created
+// under the same ID). Expired checks every entry it reads against the
+// order's current value, and rewrites each bucket it reads to its end
+// without the stale entries (or deletes it once none is left), so such an
+// entry costs one read once its time has passed.
 //
 // # Concurrency
 //

@@ -2,6 +2,7 @@ package statestore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -78,7 +79,7 @@ type state map[string]string
 // dump reads every key of the store, by keyspace.
 type dumpResult struct {
 	orders  map[int32]state
-	index   map[int32][]string // "closedAt/id", in key order
+	index   map[int32][]string // "closedAt/id" of every index entry, stale ones included, sorted
 	offsets map[int32]int64
 }
 
@@ -100,7 +101,17 @@ func dump(t testing.TB, s *Store) dumpResult {
 			if !ok {
 				t.Fatalf("bad index key %x", k)
 			}
-			d.index[p] = append(d.index[p], fmt.Sprintf("%d/%s", at, id))
+			if len(id) > 0 { // format 1
+				d.index[p] = append(d.index[p], fmt.Sprintf("%d/%s", at, id))
+				continue
+			}
+			es, err := parseBucket(nil, at, it.Value())
+			if err != nil {
+				t.Fatalf("index bucket %x: %v", k, err)
+			}
+			for _, e := range es {
+				d.index[p] = append(d.index[p], fmt.Sprintf("%d/%s", e.at, e.id))
+			}
 		case top == metaPrefix:
 			if bytes.Equal(k, formatKey()) {
 				continue
@@ -119,7 +130,36 @@ func dump(t testing.TB, s *Store) dumpResult {
 			d.orders[p][string(k[4:])] = string(it.Value())
 		}
 	}
+	for p := range d.index {
+		slices.SortFunc(d.index[p], compareIndexEntries)
+	}
 	return d
+}
+
+// compareIndexEntries orders "closedAt/id" strings by time, then ID.
+func compareIndexEntries(a, b string) int {
+	as, aid, _ := strings.Cut(a, "/")
+	bs, bid, _ := strings.Cut(b, "/")
+	at, _ := strconv.ParseInt(as, 10, 64)
+	bt, _ := strconv.ParseInt(bs, 10, 64)
+	if c := cmp.Compare(at, bt); c != 0 {
+		return c
+	}
+	return strings.Compare(aid, bid)
+}
+
+// liveIndex is the index entries of partition p that match their order's
+// value (what Expired may return), each once.
+func (d dumpResult) liveIndex(p int32) []string {
+	var out []string
+	for _, e := range d.index[p] {
+		as, id, _ := strings.Cut(e, "/")
+		at, _ := strconv.ParseInt(as, 10, 64)
+		if cur, ok := testClosedAt([]byte(d.orders[p][id])); ok && cur == at {
+			out = append(out, e)
+		}
+	}
+	return slices.Compact(out)
 }
 
 // wantIndex is the index a partition state implies.

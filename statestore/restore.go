@@ -251,11 +251,12 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 	defer r.cl.RemoveConsumePartitions(map[string][]int32{r.o.Topic: {p}})
 
 	var (
-		batch    = s.db.NewBatch(pebble.WithInitialSizeBytes(1 << 20))
-		pending  []*kgo.Record // records of the next batch, in log order
-		size     int           // their key and value bytes
-		pos      = from
-		key, idx []byte
+		batch   = s.db.NewBatch(pebble.WithInitialSizeBytes(1 << 20))
+		pending []*kgo.Record // records of the next batch, in log order
+		size    int           // their key and value bytes
+		pos     = from
+		key     []byte
+		index   indexBuckets
 	)
 	defer func() { _ = batch.Close() }()
 	// commit writes the pending records and the offset reached in one
@@ -278,12 +279,12 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 			}
 			if s.closedAt != nil {
 				if at, closed := s.closedAt(rec.Value); closed {
-					idx = appendIndexKey(idx[:0], p, at, rec.Key)
-					if err := batch.Set(idx, nil, nil); err != nil {
-						return err
-					}
+					index.add(p, at, rec.Key)
 				}
 			}
+		}
+		if err := index.write(batch); err != nil {
+			return err
 		}
 		if err := batch.Set(metaOffsetKey(p), encodeOffset(pos), nil); err != nil {
 			return err

@@ -98,11 +98,21 @@ func (s *Store) checkFormat() error {
 	case err != nil:
 		return fmt.Errorf("statestore: read format: %w", err)
 	}
-	defer closer.Close()
-	if string(v) != formatVersion {
-		return fmt.Errorf("%w %q (this build reads %q)", ErrFormat, v, formatVersion)
+	format := string(v)
+	_ = closer.Close()
+	switch format {
+	case formatVersion:
+		return nil
+	case formatVersion1: // Expired reads its index keys; new entries go in buckets
+		if err := s.db.Set(formatKey(), []byte(formatVersion), pebble.NoSync); err != nil {
+			return fmt.Errorf("statestore: upgrade format: %w", err)
+		}
+		if err := s.db.Flush(); err != nil {
+			return fmt.Errorf("statestore: upgrade format: %w", err)
+		}
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%w %q (this build reads %q and %q)", ErrFormat, format, formatVersion1, formatVersion)
 }
 
 func (s *Store) eventListener() *pebble.EventListener {
