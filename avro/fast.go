@@ -92,8 +92,8 @@ func decodeEventFast(body []byte, e *OrderEvent) {
 }
 
 // decodeEventStrict decodes an orderflow.v1.OrderEvent (version 1) body
-// into e, zeroed but for the attributes map an earlier event may have left
-// (keepEvent), in one pass, checking what the scanner checks as it goes.
+// into e, zeroed but for the attributes map and sequence an earlier event
+// may have left (keepEvent), in one pass, checking what the scanner checks as it goes.
 // It takes a subset of what the scanner accepts: it returns true only for
 // a body the scanner accepts, having decoded what decodeEventFast decodes
 // from it. It returns false, leaving e partly written, for a body the
@@ -126,13 +126,19 @@ func decodeEventStrict(body []byte, e *OrderEvent) bool {
 	switch body[r.off] { // sequence: ["null", "long"]
 	case 0:
 		r.off++
+		e.Sequence = nil
 	case 2: // branch 1
 		r.off++
 		seq, ok := r.long()
 		if !ok {
 			return false
 		}
-		e.Sequence = &seq
+		if e.Sequence != nil { // an earlier event's (keepEvent): reuse it
+			*e.Sequence = seq
+		} else {
+			fresh := seq // declared here, so that only this branch allocates
+			e.Sequence = &fresh
+		}
 	default:
 		return false
 	}

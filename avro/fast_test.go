@@ -674,9 +674,10 @@ func TestDecodeEventReusesAttributes(t *testing.T) {
 
 // TestDecodeEventKeptAttributes decodes a sequence of events into one Event,
 // whose attributes map keeps an earlier event's entries until the decoder
-// empties it, and checks each result against a decode into a zeroed Event:
-// same key again, another key, no attributes, more entries, fewer, and a
-// body whose map comes in two blocks.
+// empties it (and whose sequence pointer it writes through), and checks each
+// result against a decode into a zeroed Event: same key again, another key,
+// no attributes, more entries, fewer, a body whose map comes in two blocks,
+// and events without a sequence and with another one.
 func TestDecodeEventKeptAttributes(t *testing.T) {
 	c := newTestCodec(t)
 	encode := func(attrs map[string]string) []byte { return encodeWithAttributes(t, c, attrs) }
@@ -688,6 +689,16 @@ func TestDecodeEventKeptAttributes(t *testing.T) {
 		twoBlocks = appendString(appendString(twoBlocks, kv[0]), kv[1])
 	}
 	twoBlocks = append(twoBlocks, 0)
+	withSeq := func(seq *int64) []byte {
+		ev := sampleEvent()
+		ev.Attributes, ev.Sequence = map[string]string{"a": "1"}, seq
+		b, err := c.EncodeEvent(nil, &ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	noSeq, otherSeq := withSeq(nil), withSeq(new(int64(987654321)))
 	seq := []struct {
 		name string
 		in   []byte
@@ -703,9 +714,17 @@ func TestDecodeEventKeptAttributes(t *testing.T) {
 		{"one after more", encode(map[string]string{"c": "4"})},
 		{"two blocks after one of their keys", twoBlocks},
 		{"none after two", encode(nil)},
+		{"no sequence", noSeq},
+		{"a sequence after none", one},
+		{"another sequence", otherSeq},
 	}
 	var ev topology.Event
+	held := (*int64)(nil) // a sequence pointer an earlier decode returned
 	for _, s := range seq {
+		if held != nil && ev.Sequence != nil && ev.Sequence != held {
+			t.Fatalf("%s: the sequence pointer was not reused", s.name)
+		}
+		held = ev.Sequence
 		var want topology.Event
 		if err := c.DecodeEvent(s.in, &want); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
