@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
@@ -48,10 +49,14 @@ type batch struct {
 
 	counts counts
 
-	ev    topology.Event   // the event being processed, reused
-	out   topology.Outcome // its outcome, reused
-	known *knownOrders     // the orders of the partition being processed
-	mem   *outputMemory    // the thread's memory for output records and values
+	ev      topology.Event   // the event being processed, reused
+	out     topology.Outcome // its outcome, reused
+	known   *knownOrders     // the orders of the partition being processed
+	mem     *outputMemory    // the thread's memory for output records and values
+	entries []entry          // room for the overlay's next entries (newEntry)
+	// closedAt is the ClosedAt of the orders the batch closes at one
+	// processing time: states are immutable, so they share it.
+	closedAt *time.Time
 
 	// next is the next input offset of each partition the batch read
 	// (at_least_once commits them once the batch is stored).
@@ -67,10 +72,13 @@ type batch struct {
 	changelogPromise, outputPromise func(*kgo.Record, error)
 }
 
-func newBatch(changelog string, mem *outputMemory, leaves []string) *batch {
+// newBatch returns an empty batch whose overlay has room for orders orders
+// (the last batch's count: a map grown one doubling at a time rehashes all
+// its entries at each).
+func newBatch(changelog string, mem *outputMemory, leaves []string, orders int) *batch {
 	b := &batch{
 		mem:       mem,
-		overlay:   make(map[stateKey]*entry),
+		overlay:   make(map[stateKey]*entry, orders),
 		offsets:   make(map[int32]int64),
 		next:      make(map[int32]kgo.EpochOffset),
 		changelog: changelog,
@@ -78,6 +86,27 @@ func newBatch(changelog string, mem *outputMemory, leaves []string) *batch {
 	}
 	b.changelogPromise, b.outputPromise = b.onChangelog, b.onOutput
 	return b
+}
+
+// newEntry returns a zeroed entry for the overlay. Entries come from chunks,
+// one allocation per 256 orders: a chunk lives while the batch's overlay,
+// or the next batch's warm states, point into it.
+func (b *batch) newEntry() *entry {
+	if len(b.entries) == 0 {
+		b.entries = make([]entry, 256)
+	}
+	e := &b.entries[0]
+	b.entries = b.entries[1:]
+	return e
+}
+
+// closedAtPtr returns a pointer to now for the ClosedAt of an order the
+// batch closes, shared by every order closed at that time.
+func (b *batch) closedAtPtr(now time.Time) *time.Time {
+	if b.closedAt == nil || !b.closedAt.Equal(now) {
+		b.closedAt = &now
+	}
+	return b.closedAt
 }
 
 // outputMemory is a thread's memory for the records a batch produces and

@@ -376,7 +376,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
 			continue
 		}
-		b := newBatch(p.changelog, mem, p.leaves)
+		b := newBatch(p.changelog, mem, p.leaves, len(warm))
 		gen := p.rebalances.Load()
 		if gen != warmGen {
 			warm = nil
@@ -720,8 +720,7 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 	b.counts.moved(out.FromLeaf, out.ToLeaf)
 	next := &out.Next
 	if next.ClosedAt == nil && p.terminal[out.ToLeaf] {
-		closed := now
-		next.ClosedAt = &closed
+		next.ClosedAt = b.closedAtPtr(now)
 	}
 	state, err := p.stateCodec.EncodeState(b.mem.space(), next)
 	if err != nil {
@@ -756,12 +755,12 @@ func (p *Processor) load(b *batch, k stateKey) (*entry, error) {
 	if e, ok := b.overlay[k]; ok {
 		return e, nil
 	}
+	e := b.newEntry()
 	if w, ok := b.warm[k]; ok {
-		e := &entry{state: w.state, exists: w.exists}
+		e.state, e.exists = w.state, w.exists
 		b.overlay[k] = e
 		return e, nil
 	}
-	e := &entry{}
 	if !b.known.mayExist(k.id) {
 		b.overlay[k] = e
 		return e, nil
