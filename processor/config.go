@@ -86,6 +86,11 @@ type Config struct {
 	Retention time.Duration
 	// SweepInterval is how often the retention sweep runs. Default 1 minute.
 	SweepInterval time.Duration
+	// SweepLimit is the most orders of one partition a sweep deletes, to
+	// bound the batch it runs in. A sweep that reaches it runs again in the
+	// thread's next batch, not a SweepInterval later, until the expired
+	// orders are gone. Default 1000.
+	SweepLimit int
 	// SchemaRegistryURL switches the output topics (status, rejections) and
 	// the input decoding to the Confluent wire format with this registry.
 	// Default "": Avro single-object encoding. The changelog always uses
@@ -129,6 +134,7 @@ func DefaultConfig() Config {
 		Partitions:         12,
 		Retention:          7 * 24 * time.Hour,
 		SweepInterval:      time.Minute,
+		SweepLimit:         1000,
 		SessionTimeout:     10 * time.Second,
 		TransactionTimeout: 10 * time.Second,
 		RestoreConcurrency: 2,
@@ -179,6 +185,9 @@ func (c Config) withDefaults() Config {
 	if c.SweepInterval == 0 {
 		c.SweepInterval = d.SweepInterval
 	}
+	if c.SweepLimit == 0 {
+		c.SweepLimit = d.SweepLimit
+	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = d.SessionTimeout
 	}
@@ -221,6 +230,9 @@ func (c Config) validate() error {
 	}
 	if c.Retention < 0 {
 		add("retention %v is negative (0 disables retention)", c.Retention)
+	}
+	if c.SweepLimit < 0 {
+		add("sweep limit %d is negative", c.SweepLimit)
 	}
 	if c.RestoreConcurrency < 0 {
 		add("restore concurrency %d is negative", c.RestoreConcurrency)

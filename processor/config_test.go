@@ -13,13 +13,14 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	cfg := processor.DefaultConfig()
 	cfg.Threads = -1
 	cfg.RestoreConcurrency = -2
+	cfg.SweepLimit = -3
 	cfg.Guarantee = "twice"
 	cfg.Topics.Status = cfg.Topics.Events
 	_, err := processor.New(cfg)
 	if !errors.Is(err, processor.ErrConfig) {
 		t.Fatalf("New = %v, want ErrConfig", err)
 	}
-	for _, want := range []string{"no brokers", "no state dir", "threads -1", "restore concurrency -2", `guarantee "twice"`, "both named"} {
+	for _, want := range []string{"no brokers", "no state dir", "threads -1", "restore concurrency -2", "sweep limit -3", `guarantee "twice"`, "both named"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

@@ -394,8 +394,12 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		}
 		if p.cfg.Retention > 0 && time.Since(lastSweep) >= p.cfg.SweepInterval {
 			lastSweep = time.Now()
-			if err := p.sweep(ctx, cl, i, b); err != nil {
+			behind, err := p.sweep(ctx, cl, i, b)
+			if err != nil {
 				return err
+			}
+			if behind { // sweep again in the next batch
+				lastSweep = time.Time{}
 			}
 		}
 		p.processFetches(cl, i, b, fs)
@@ -802,22 +806,32 @@ func (p *Processor) closedAt(value []byte) (int64, bool) {
 
 // sweep deletes the orders of ready partitions whose retention has passed:
 // a tombstone to the changelog in this batch's transaction, and a delete in
-// its Pebble batch.
-func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *batch) error {
+// its Pebble batch. It takes at most SweepLimit orders of a partition, and
+// reports whether it reached that limit in any (behind: more may be left).
+func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *batch) (behind bool, err error) {
 	cutoff := p.cfg.Now().Add(-p.cfg.Retention)
 	for _, part := range p.readyOf(thread) {
-		ids, err := p.store.Expired(part, cutoff, 1000)
+		ids, err := p.store.Expired(part, cutoff, p.cfg.SweepLimit)
 		if err != nil {
-			return fmt.Errorf("%w: retention sweep of partition %d: %w", ErrFatal, part, err)
+			return false, fmt.Errorf("%w: retention sweep of partition %d: %w", ErrFatal, part, err)
 		}
+		behind = behind || len(ids) == p.cfg.SweepLimit
+		deleted := 0
 		for _, id := range ids {
 			k := stateKey{part, string(id)}
+			if _, ok := b.warm[k]; ok {
+				// The last batch read or wrote this order, and at_least_once
+				// may not have stored that batch yet (it may be this very
+				// delete): a later sweep decides on the stored state.
+				continue
+			}
 			b.overlay[k] = &entry{dirty: true}
 			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
+			deleted++
 		}
-		if len(ids) > 0 {
-			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff)
+		if deleted > 0 {
+			p.log.Info("retention: deleting closed orders", "partition", part, "orders", deleted, "closed_before", cutoff, "more_left", len(ids) == p.cfg.SweepLimit)
 		}
 	}
-	return nil
+	return behind, nil
 }

@@ -204,6 +204,7 @@ A configuration error exits with code 2.`,
 	fs.Int16Var(&cfg.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (0: min(3, brokers))")
 	fs.Var(&retention, "retention", "how long a closed order is kept (e.g. 7d, 36h; 0 keeps orders forever)")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", d.SweepInterval, "how often closed orders past --retention are deleted")
+	fs.IntVar(&cfg.SweepLimit, "sweep-limit", d.SweepLimit, "most orders of one partition a sweep deletes; a sweep that reaches it runs again in the next batch")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", d.SessionTimeout, "consumer group session timeout")
 	fs.DurationVar(&cfg.TransactionTimeout, "transaction-timeout", d.TransactionTimeout, "Kafka transaction timeout (how long a crashed instance's open transaction blocks its partitions)")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "after the first signal, exit anyway when the clean shutdown takes longer")
