@@ -14,17 +14,24 @@ import (
 	"github.com/orderflow/orderflow/topology"
 )
 
+// retentionInstance is an instance keeping closed orders an hour, swept
+// every sweep, on a clock that runs offset ahead of the wall clock.
+func retentionInstance(t *testing.T, e *env, sweep time.Duration) (processor.Config, *atomic.Int64) {
+	offset := new(atomic.Int64)
+	cfg := e.instance(t, "a", t.TempDir())
+	cfg.Retention = time.Hour
+	cfg.SweepInterval = sweep
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	return cfg, offset
+}
+
 // TestRetention closes an order, moves the processor's clock past the
 // retention period, and checks that the sweep tombstones the order in the
 // changelog and that a late event for it is then an unknown order.
 func TestRetention(t *testing.T) {
 	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
 		e := newEnv(t, c, 3)
-		var offset atomic.Int64 // added to the wall clock
-		cfg := e.instance(t, "a", t.TempDir())
-		cfg.Retention = time.Hour
-		cfg.SweepInterval = 200 * time.Millisecond
-		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		cfg, offset := retentionInstance(t, e, 200*time.Millisecond)
 
 		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 		ev := func(id, order, typ string, attrs map[string]string) workload.Item {
@@ -82,12 +89,8 @@ func TestRetention(t *testing.T) {
 func TestRetentionCatchesUp(t *testing.T) {
 	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
 		e := newEnv(t, c, 3)
-		var offset atomic.Int64 // added to the wall clock
-		cfg := e.instance(t, "a", t.TempDir())
-		cfg.Retention = time.Hour
-		cfg.SweepInterval = 5 * time.Second
+		cfg, offset := retentionInstance(t, e, 5*time.Second)
 		cfg.SweepLimit = 1
-		cfg.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 
 		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 		var items []workload.Item
