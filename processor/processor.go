@@ -393,6 +393,12 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 			}
 		}
 		if p.cfg.Retention > 0 && time.Since(lastSweep) >= p.cfg.SweepInterval {
+			// The sweep reads the store, and writes to it (Expired drops
+			// stale index entries): at_least_once's last batch must be
+			// stored first, as the store serialises a partition's writers.
+			if err := waitCommit(&inflight); err != nil {
+				return err
+			}
 			lastSweep = time.Now()
 			behind, err := p.sweep(ctx, cl, i, b)
 			if err != nil {
@@ -816,21 +822,13 @@ func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *ba
 			return false, fmt.Errorf("%w: retention sweep of partition %d: %w", ErrFatal, part, err)
 		}
 		behind = behind || len(ids) == p.cfg.SweepLimit
-		deleted := 0
 		for _, id := range ids {
 			k := stateKey{part, string(id)}
-			if _, ok := b.warm[k]; ok {
-				// The last batch read or wrote this order, and at_least_once
-				// may not have stored that batch yet (it may be this very
-				// delete): a later sweep decides on the stored state.
-				continue
-			}
 			b.overlay[k] = &entry{dirty: true}
 			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
-			deleted++
 		}
-		if deleted > 0 {
-			p.log.Info("retention: deleting closed orders", "partition", part, "orders", deleted, "closed_before", cutoff, "more_left", len(ids) == p.cfg.SweepLimit)
+		if len(ids) > 0 {
+			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff, "more_left", len(ids) == p.cfg.SweepLimit)
 		}
 	}
 	return behind, nil
