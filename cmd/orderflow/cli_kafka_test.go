@@ -319,10 +319,13 @@ func TestRunEndToEnd(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		// run creates the topics.
-		if err := kafkatest.WaitTopic(ctx, c.Admin(t), names["events"], 3); err != nil {
-			stopRun()
-			t.Fatalf("%v; run: %+v", err, <-ran)
+		// run creates the topics, one after another: wait for every topic
+		// the test reads, not only the first.
+		for _, n := range []string{"events", "status", "rejections"} {
+			if err := kafkatest.WaitTopic(ctx, c.Admin(t), names[n], 3); err != nil {
+				stopRun()
+				t.Fatalf("%v; run: %+v", err, <-ran)
+			}
 		}
 		events := strings.Join([]string{
 			eventLine("e1", "o1", "place_order", 1),
