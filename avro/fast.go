@@ -93,7 +93,8 @@ func decodeEventFast(body []byte, e *OrderEvent) {
 
 // decodeEventStrict decodes an orderflow.v1.OrderEvent (version 1) body
 // into e, zeroed but for the attributes map and sequence an earlier event
-// may have left (keepEvent), in one pass, checking what the scanner checks as it goes.
+// may have left (keepEvent), in one pass, checking what the scanner checks
+// as it goes.
 // It takes a subset of what the scanner accepts: it returns true only for
 // a body the scanner accepts, having decoded what decodeEventFast decodes
 // from it. It returns false, leaving e partly written, for a body the

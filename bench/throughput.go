@@ -148,21 +148,13 @@ func (h *harness) throughputs(ctx context.Context) error {
 			return h.ceiling(ctx, fmt.Sprintf("ceiling_eos-%d", round), true)
 		}},
 		{"orderflow_eos", "eos", func(ctx context.Context, round int) (throughput, error) {
-			profile := ""
-			if round == h.o.Rounds {
-				profile = h.o.Profile
-			}
-			return h.orderflow(ctx, fmt.Sprintf("eos-%d", round), processor.ExactlyOnce, 1, profile)
+			return h.orderflow(ctx, fmt.Sprintf("eos-%d", round), processor.ExactlyOnce, 1, h.profileDir(round, ""))
 		}},
 		{"ceiling_plain", "ceiling", func(ctx context.Context, round int) (throughput, error) {
 			return h.ceiling(ctx, fmt.Sprintf("ceiling_plain-%d", round), false)
 		}},
 		{"orderflow_alos", "alos", func(ctx context.Context, round int) (throughput, error) {
-			profile := ""
-			if round == h.o.Rounds && h.o.Profile != "" {
-				profile = filepath.Join(h.o.Profile, "alos")
-			}
-			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, profile)
+			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, h.profileDir(round, "alos"))
 		}},
 	}
 	rounds := map[string][]throughput{}
@@ -189,6 +181,16 @@ func (h *harness) throughputs(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// profileDir is where round's measurement writes its profiles (sub, inside
+// Options.Profile): only the last round is profiled, as round 1, the first
+// after the warm-up, is often disturbed. "" means no profile.
+func (h *harness) profileDir(round int, sub string) string {
+	if round != h.o.Rounds || h.o.Profile == "" {
+		return ""
+	}
+	return filepath.Join(h.o.Profile, sub)
 }
 
 // orderflow measures n in-process orderflow instances on the preloaded

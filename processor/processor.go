@@ -821,14 +821,15 @@ func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *ba
 		if err != nil {
 			return false, fmt.Errorf("%w: retention sweep of partition %d: %w", ErrFatal, part, err)
 		}
-		behind = behind || len(ids) == p.cfg.SweepLimit
+		more := len(ids) == p.cfg.SweepLimit
+		behind = behind || more
 		for _, id := range ids {
 			k := stateKey{part, string(id)}
 			b.overlay[k] = &entry{dirty: true}
 			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
 		}
 		if len(ids) > 0 {
-			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff, "more_left", len(ids) == p.cfg.SweepLimit)
+			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff, "more_left", more)
 		}
 	}
 	return behind, nil

@@ -25,6 +25,32 @@ func retentionInstance(t *testing.T, e *env, sweep time.Duration) (processor.Con
 	return cfg, offset
 }
 
+// waitTombstones waits until app's changelog holds a tombstone for each of
+// orders, and fails the test if some still have none after a minute.
+func waitTombstones(t *testing.T, c *kafkatest.Cluster, app string, orders ...string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left := map[string]bool{}
+		for _, o := range orders {
+			left[o] = true
+		}
+		for _, r := range c.ReadCommitted(t, processor.ChangelogTopic(app)) {
+			if r.Value == nil {
+				delete(left, string(r.Key))
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d expired orders have no tombstone in the changelog a minute after their retention passed: %v",
+				len(left), len(orders), slices.Sorted(maps.Keys(left)))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // TestRetention closes an order, moves the processor's clock past the
 // retention period, and checks that the sweep tombstones the order in the
 // changelog and that a late event for it is then an unknown order.
@@ -48,21 +74,7 @@ func TestRetention(t *testing.T) {
 		e.waitOutputs(t, len(closed), time.Minute)
 
 		offset.Store(int64(2 * time.Hour)) // closed-1 closed over an hour ago
-		tombstoned := func() bool {
-			for _, r := range c.ReadCommitted(t, processor.ChangelogTopic(cfg.AppID)) {
-				if string(r.Key) == "closed-1" && r.Value == nil {
-					return true
-				}
-			}
-			return false
-		}
-		deadline := time.Now().Add(time.Minute)
-		for !tombstoned() {
-			if time.Now().After(deadline) {
-				t.Fatal("no tombstone for closed-1 in the changelog a minute after its retention passed")
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitTombstones(t, c, cfg.AppID, "closed-1")
 		late := []workload.Item{
 			ev("c3", "closed-1", "confirm_payment", nil),
 			ev("k2", "kept-1", "confirm_payment", nil),
@@ -94,10 +106,10 @@ func TestRetentionCatchesUp(t *testing.T) {
 
 		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 		var items []workload.Item
-		orders := map[string]bool{}
+		var orders []string
 		for i := range 90 {
 			order := fmt.Sprintf("order-%d", i)
-			orders[order] = true
+			orders = append(orders, order)
 			for _, typ := range []string{"place_order", "cancel_order"} {
 				at = at.Add(time.Second)
 				id := fmt.Sprintf("%s-%s", order, typ)
@@ -109,23 +121,7 @@ func TestRetentionCatchesUp(t *testing.T) {
 		e.waitOutputs(t, len(items), time.Minute)
 
 		offset.Store(int64(2 * time.Hour)) // every order closed over an hour ago
-		deadline := time.Now().Add(time.Minute)
-		for {
-			left := maps.Clone(orders)
-			for _, r := range c.ReadCommitted(t, processor.ChangelogTopic(cfg.AppID)) {
-				if r.Value == nil {
-					delete(left, string(r.Key))
-				}
-			}
-			if len(left) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d expired orders have no tombstone a minute after their retention passed: %v",
-					len(left), len(orders), slices.Sorted(maps.Keys(left)))
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+		waitTombstones(t, c, cfg.AppID, orders...)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}

@@ -98,6 +98,7 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 			return bytes.Compare(a.id, b.id)
 		})
 		keep, dropped, complete := keep[:0], false, true
+	bucket:
 		for i, e := range entries {
 			switch {
 			case i > 0 && e.at == entries[i-1].at && bytes.Equal(e.id, entries[i-1].id):
@@ -106,6 +107,7 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 			case e.at >= end: // not expired yet
 			case full():
 				complete = false
+				break bucket
 			default:
 				ok, err := live(e.at, e.id)
 				if err != nil {
@@ -116,9 +118,6 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 					continue
 				}
 				out = append(out, bytes.Clone(e.id))
-			}
-			if !complete {
-				break
 			}
 			keep = appendIndexEntry(keep, start, e.at, e.id)
 		}
