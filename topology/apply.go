@@ -28,11 +28,17 @@ import "maps"
 // rejection, no transition (invalid_transition), failed guard. The reject
 // path allocates nothing.
 func Apply(m *Machine, st *State, ev *Event) Outcome {
+	return ApplyWith(m, st, ev, nil)
+}
+
+// ApplyWith is Apply taking the new state's RecentEventIDs and
+// LastSequence from slab (nil: allocated, as Apply does).
+func ApplyWith(m *Machine, st *State, ev *Event, slab *Slab) Outcome {
 	from := ""
 	if st != nil {
 		from = st.State
 	}
-	e, ok := m.eventIdx[ev.Type]
+	e, ok := m.eventIx.index(ev.Type)
 	if !ok {
 		return reject(from, ReasonUnknownEventType, detailUnknownEventType)
 	}
@@ -40,14 +46,14 @@ func Apply(m *Machine, st *State, ev *Event) Outcome {
 		if e != m.creating {
 			return reject(from, ReasonUnknownOrder, m.detailUnknownOrder)
 		}
-		return m.accept(nil, ev, e, -1, m.initialLeaf, nil)
+		return m.accept(nil, ev, e, -1, m.initialLeaf, nil, slab)
 	}
 	for _, id := range st.RecentEventIDs {
 		if id == ev.EventID {
 			return reject(from, ReasonDuplicateEvent, detailDuplicateEvent)
 		}
 	}
-	leaf, known := m.states[st.State]
+	leaf, known := m.stateIx.index(st.State)
 	known = known && m.nodes[leaf].leaf()
 	if e == m.creating {
 		if known {
@@ -97,7 +103,7 @@ func Apply(m *Machine, st *State, ev *Event) Outcome {
 	case toHistory:
 		target = m.historyLeaf(t.target, st.History)
 	}
-	return m.accept(st, ev, e, leaf, target, memo)
+	return m.accept(st, ev, e, leaf, target, memo, slab)
 }
 
 func reject(from, reason, detail string) Outcome {
@@ -109,7 +115,7 @@ func reject(from, reason, detail string) Outcome {
 // the slot is empty or names no child of s.
 func (m *Machine) historyLeaf(s int32, history map[string]string) int32 {
 	if slot, ok := history[m.nodes[s].name]; ok {
-		if c, ok := m.states[slot]; ok && m.nodes[c].parent == s {
+		if c, ok := m.stateIx.index(slot); ok && m.nodes[c].parent == s {
 			if l := m.nodes[c].initialLeaf; l >= 0 {
 				return l
 			}
@@ -121,7 +127,7 @@ func (m *Machine) historyLeaf(s int32, history map[string]string) int32 {
 // accept builds the outcome of an accepted event moving the order from leaf
 // source (-1 when the event creates it, st then nil) to leaf target. The new
 // state shares with *st whatever does not change (see Apply).
-func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map[string]string) Outcome {
+func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map[string]string, slab *Slab) Outcome {
 	next := State{
 		State:     m.nodes[target].name,
 		Version:   1,
@@ -145,15 +151,14 @@ func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map
 	// may reuse. It always differs from st's: the stale check refused any
 	// sequence <= st.LastSequence.
 	if ev.Sequence != nil {
-		v := *ev.Sequence
-		next.LastSequence = &v
+		next.LastSequence = slab.int64(*ev.Sequence)
 	}
 
 	// Always a new slice, exactly keep+1 long with no spare capacity: the
 	// window changes on every accepted event, and a shared backing array
 	// must never be appended to in place.
 	keep := min(len(prevIDs), RecentEventIDs-1)
-	ids := make([]string, keep+1)
+	ids := slab.strings(keep + 1)
 	copy(ids, prevIDs[len(prevIDs)-keep:])
 	ids[keep] = ev.EventID
 	next.RecentEventIDs = ids

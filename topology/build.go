@@ -28,6 +28,7 @@ func (p *parser) build(f *rawFile) *Machine {
 		return nil
 	}
 	m.precomputeDetails()
+	m.stateIx, m.eventIx = newNames(m.states), newNames(m.eventIdx)
 	m.precomputeHistory()
 	return m
 }

@@ -18,6 +18,9 @@ type Machine struct {
 	events   []event
 	eventIdx map[string]int32 // event type -> index into events
 
+	// stateIx and eventIx index states and eventIdx for Apply (names.go).
+	stateIx, eventIx names
+
 	creating    int32 // the creating event
 	initial     int32 // the top-level state named by the machine's `initial`
 	initialLeaf int32 // the leaf a new order starts in

@@ -1,0 +1,51 @@
+package topology
+
+// Slab hands out the memory of the states ApplyWith builds that every
+// accepted event needs, the RecentEventIDs slice and (when the event has a
+// sequence) the LastSequence int64, from chunks: one allocation per many
+// states instead of one or two per state (each was about 3% of the
+// processor's CPU in make bench).
+//
+// A chunk stays reachable as long as any state built from it, so a Slab
+// suits states that are all dropped after a while, as the processor's
+// batches are (it takes a new Slab for each batch, and copies a state that
+// outlives its batch). The zero Slab is ready to use; a nil *Slab
+// allocates each slice and int64 on its own.
+type Slab struct {
+	ids  []string
+	seqs []int64
+}
+
+const (
+	slabIDs  = 1024 // strings per chunk: 16 KiB
+	slabSeqs = 512  // int64s per chunk: 4 KiB
+)
+
+// strings returns a zeroed slice of n strings with no spare capacity.
+func (s *Slab) strings(n int) []string {
+	if s == nil || n > slabIDs/8 {
+		return make([]string, n)
+	}
+	if len(s.ids) < n {
+		s.ids = make([]string, slabIDs)
+	}
+	t := s.ids[:n:n]
+	s.ids = s.ids[n:]
+	return t
+}
+
+// int64 returns a pointer to a new int64 holding v.
+func (s *Slab) int64(v int64) *int64 {
+	if s == nil {
+		p := new(int64) // not &v: that would move v to the heap on every call
+		*p = v
+		return p
+	}
+	if len(s.seqs) == 0 {
+		s.seqs = make([]int64, slabSeqs)
+	}
+	p := &s.seqs[0]
+	s.seqs = s.seqs[1:]
+	*p = v
+	return p
+}
