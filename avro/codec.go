@@ -174,7 +174,16 @@ func (c *Codec) EncodeEvent(dst []byte, ev *topology.Event) ([]byte, error) {
 // allocates neither per event; decode into a zeroed Event to keep an
 // earlier event's map and sequence intact.
 func (c *Codec) DecodeEvent(b []byte, ev *topology.Event) error {
-	return decodeRecord(c, c.event, b, (*OrderEvent)(ev))
+	return decodeRecord(c, c.event, b, (*OrderEvent)(ev), false)
+}
+
+// DecodeEventShared is DecodeEvent without the copy of b's bytes: the
+// decoded strings point into b, which the caller must therefore never
+// modify (and which they keep reachable). For a caller that already holds
+// the record in memory of its own, as the processor does (it copies input
+// records into a batch's arena); it saves an allocation per event.
+func (c *Codec) DecodeEventShared(b []byte, ev *topology.Event) error {
+	return decodeRecord(c, c.event, b, (*OrderEvent)(ev), true)
 }
 
 // EncodeState appends the framed OrderState of st to dst. st does not
@@ -201,7 +210,7 @@ func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
 
 // DecodeState decodes a framed OrderState into st (see DecodeEvent).
 func (c *Codec) DecodeState(b []byte, st *topology.State) error {
-	return decodeRecord(c, c.state, b, (*OrderState)(st))
+	return decodeRecord(c, c.state, b, (*OrderState)(st), false)
 }
 
 // StateClosedAt returns the closed_at of a framed OrderState, in Unix
@@ -250,7 +259,7 @@ func (c *Codec) EncodeStatusChange(dst []byte, s *StatusChange) ([]byte, error) 
 
 // DecodeStatusChange decodes a framed StatusChange into s (see DecodeEvent).
 func (c *Codec) DecodeStatusChange(b []byte, s *StatusChange) error {
-	return decodeRecord(c, c.status, b, s)
+	return decodeRecord(c, c.status, b, s, false)
 }
 
 // EncodeRejection appends the framed Rejection r to dst. r does not escape
@@ -271,7 +280,7 @@ func (c *Codec) EncodeRejection(dst []byte, r *Rejection) ([]byte, error) {
 
 // DecodeRejection decodes a framed Rejection into r (see DecodeEvent).
 func (c *Codec) DecodeRejection(b []byte, r *Rejection) error {
-	return decodeRecord(c, c.reject, b, r)
+	return decodeRecord(c, c.reject, b, r, false)
 }
 
 // record is the codec of one record type T.
@@ -280,15 +289,15 @@ type record[T any] struct {
 	text      string       // reader schema text (the newest version)
 	reader    hamba.Schema // reader schema; also the schema encoded with
 	soe       [soeHeaderLen]byte
-	byFP      map[uint64]*writerSchema // known versions; immutable
-	enc       hamba.ValEncoder         // encodes a T (not a *T) with reader
-	missing   func(*T) string          // name of an empty required field, or ""
-	normalize func(*T)                 // nil-ifies empty collections; may be nil
-	fast      func([]byte, *T)         // decodes a scanned body of the reader schema; may be nil
-	strict    func([]byte, *T) bool    // decodes an unscanned body of the reader schema, or says to scan it; may be nil
-	reset     func(*T)                 // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
-	keep      func(*T)                 // like reset, before strict, which takes over what it leaves; nil: reset
-	fastEnc   bool                     // the Encode method calls its hand-written encoder of the reader schema
+	byFP      map[uint64]*writerSchema      // known versions; immutable
+	enc       hamba.ValEncoder              // encodes a T (not a *T) with reader
+	missing   func(*T) string               // name of an empty required field, or ""
+	normalize func(*T)                      // nil-ifies empty collections; may be nil
+	fast      func([]byte, string, *T)      // decodes a scanned body of the reader schema (and the string its strings come from: see bodyOf); may be nil
+	strict    func([]byte, string, *T) bool // decodes an unscanned body of the reader schema, or says to scan it (see fast); may be nil
+	reset     func(*T)                      // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
+	keep      func(*T)                      // like reset, before strict, which takes over what it leaves; nil: reset
+	fastEnc   bool                          // the Encode method calls its hand-written encoder of the reader schema
 
 	// Confluent framing; set once by NewConfluentCodec before use.
 	idHeader [confluentLen]byte
@@ -431,8 +440,9 @@ func errMissing(name, field string) error {
 
 // decodeRecord decodes the framed record b into v: with rec's fast
 // decoders if b's writer schema is the reader schema, else with hamba's
-// after the scanner has checked the body.
-func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
+// after the scanner has checked the body. The fast decoders' strings point
+// into b if shared, else into a copy of the body.
+func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T, shared bool) (err error) {
 	// Nothing below should panic on any input (the fuzz targets check that
 	// this never fires); if something does, the record is still poison, not
 	// a crash.
@@ -449,13 +459,17 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
 	body := b[hdr:]
 	fast := ws.exact && rec.fast != nil && !c.noFast
 	var zero T
+	var str string
+	if fast {
+		str = bodyOf(body, shared)
+	}
 	if fast && rec.strict != nil {
 		if rec.keep != nil {
 			rec.keep(v)
 		} else {
 			rec.zero(v)
 		}
-		if rec.strict(body, v) {
+		if rec.strict(body, str, v) {
 			return decoded(rec, v)
 		}
 		// Malformed, or a form left to the scanner: it says which.
@@ -467,7 +481,7 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T) (err error) {
 	}
 	if fast {
 		rec.zero(v)
-		rec.fast(body, v)
+		rec.fast(body, str, v)
 		return decoded(rec, v)
 	}
 	*v = zero

@@ -104,7 +104,7 @@ func TestEvolutionV1WriterV2Reader(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got orderEventV2
-	if err := decodeRecord(c, rec2, b, &got); err != nil {
+	if err := decodeRecord(c, rec2, b, &got, false); err != nil {
 		t.Fatal(err)
 	}
 	want := orderEventV2{ev.EventID, ev.OrderID, ev.Type, ev.OccurredAt, ev.Sequence, ev.Attributes, nil}
@@ -118,7 +118,7 @@ func TestEvolutionV1WriterV2Reader(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = orderEventV2{}
-	if err := decodeRecord(c, rec2, b, &got); err != nil {
+	if err := decodeRecord(c, rec2, b, &got, false); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, want) {

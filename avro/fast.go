@@ -61,17 +61,22 @@ func millis(i int64) time.Time {
 	return time.Unix(sec, (i-sec*1e3)*1e6).UTC()
 }
 
-// bodyString copies body into a string that all decoded strings share.
-func bodyString(body []byte) string {
+// bodyOf returns the string a fast decoder takes its strings from: body's
+// bytes if shared (the caller never modifies them), else a copy that all
+// the decoded strings share.
+func bodyOf(body []byte, shared bool) string {
+	if shared {
+		return unsafe.String(unsafe.SliceData(body), len(body))
+	}
 	b := make([]byte, len(body))
 	copy(b, body)
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // decodeEventFast decodes an orderflow.v1.OrderEvent (version 1) body into
-// a zeroed e.
-func decodeEventFast(body []byte, e *OrderEvent) {
-	r := fastReader{s: bodyString(body)}
+// a zeroed e; str holds body's bytes (bodyOf).
+func decodeEventFast(body []byte, str string, e *OrderEvent) {
+	r := fastReader{s: str}
 	e.EventID = r.str()
 	e.OrderID = r.str()
 	e.Type = r.str()
@@ -101,11 +106,12 @@ func decodeEventFast(body []byte, e *OrderEvent) {
 // scanner refuses and for the valid forms it leaves to the scanner and
 // decodeEventFast (a union index in more than one byte, a map block with a
 // byte size); decodeRecord then runs those, so the verdict and the error are
-// the scanner's. It allocates the copy of the body, then only what a valid
-// prefix of the body asks for (a map block's count is checked against the
-// bytes that remain first, as the scanner does).
-func decodeEventStrict(body []byte, e *OrderEvent) bool {
-	r := strictReader{b: body, s: bodyString(body)}
+// the scanner's. Its strings point into str, which holds body's bytes
+// (bodyOf). It allocates only what a valid prefix of the body asks for (a
+// map block's count is checked against the bytes that remain first, as the
+// scanner does).
+func decodeEventStrict(body []byte, str string, e *OrderEvent) bool {
+	r := strictReader{b: body, s: str}
 	var ok bool
 	if e.EventID, ok = r.str(); !ok {
 		return false
@@ -247,9 +253,9 @@ func (r *strictReader) str() (string, bool) {
 }
 
 // decodeStateFast decodes an orderflow.v1.OrderState (version 1) body into
-// a zeroed s.
-func decodeStateFast(body []byte, s *OrderState) {
-	r := fastReader{s: bodyString(body)}
+// a zeroed s; str holds body's bytes (bodyOf).
+func decodeStateFast(body []byte, str string, s *OrderState) {
+	r := fastReader{s: str}
 	s.State = r.str()
 	s.Version = r.long()
 	s.CreatedAt = millis(r.long())

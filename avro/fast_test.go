@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/orderflow/orderflow/topology"
 )
@@ -460,13 +461,13 @@ func TestEncodeFastAllocs(t *testing.T) {
 func checkStrictEvent(t testing.TB, scan *node, body []byte) bool {
 	t.Helper()
 	var strict, want OrderEvent
-	ok := decodeEventStrict(body, &strict)
+	ok := decodeEventStrict(body, bodyOf(body, false), &strict)
 	serr := scanBody(scan, body, DefaultMaxRecordSize)
 	switch {
 	case ok && serr != nil:
 		t.Fatalf("one-pass decoder took %x, which the scanner refuses: %v", body, serr)
 	case ok:
-		decodeEventFast(body, &want)
+		decodeEventFast(body, bodyOf(body, false), &want)
 		if !reflect.DeepEqual(strict, want) {
 			t.Fatalf("%x: one-pass decoder\n%#v\nfast decoder\n%#v", body, strict, want)
 		}
@@ -755,4 +756,57 @@ func encodeWithAttributes(t *testing.T, c *Codec, attrs map[string]string) []byt
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestDecodeEventShared checks that DecodeEventShared decodes what
+// DecodeEvent does, with its strings in the input's bytes and without the
+// copy's allocation, and that DecodeEvent's strings do not point into its
+// input.
+func TestDecodeEventShared(t *testing.T) {
+	c := newTestCodec(t)
+	ev := sampleEvent()
+	ev.Attributes = map[string]string{"carrier": "dhl"}
+	b, err := c.EncodeEvent(nil, &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copied, shared topology.Event
+	if err := c.DecodeEvent(b, &copied); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DecodeEventShared(b, &shared); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(copied, shared) {
+		t.Fatalf("DecodeEventShared = %#v, DecodeEvent = %#v", shared, copied)
+	}
+	in := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		return p >= start && p < start+uintptr(len(b))
+	}
+	for _, s := range []string{shared.EventID, shared.OrderID, shared.Type, shared.Attributes["carrier"]} {
+		if !in(s) {
+			t.Errorf("DecodeEventShared: %q is not in the input's bytes", s)
+		}
+	}
+	for _, s := range []string{copied.EventID, copied.OrderID, copied.Type} {
+		if in(s) {
+			t.Errorf("DecodeEvent: %q points into the input", s)
+		}
+	}
+	if testing.Short() || raceEnabled {
+		return
+	}
+	// Into a reused event: the copy is DecodeEvent's only allocation.
+	allocs := func(decode func([]byte, *topology.Event) error) float64 {
+		return testing.AllocsPerRun(100, func() {
+			if err := decode(b, &shared); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if a, s := allocs(c.DecodeEvent), allocs(c.DecodeEventShared); s != a-1 {
+		t.Errorf("allocations per event: DecodeEventShared %v, DecodeEvent %v; want one fewer", s, a)
+	}
 }
