@@ -605,7 +605,7 @@ func retriableFetchErrors(fs kgo.Fetches) bool {
 }
 
 // processFetches applies every record of fs to the batch.
-func (p *Processor) processFetches(cl *kgo.Client, thread int, b *batch, fs kgo.Fetches) {
+func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fetches) {
 	fs.EachPartition(func(ftp kgo.FetchTopicPartition) {
 		if len(ftp.Records) == 0 {
 			return
@@ -683,11 +683,11 @@ func (p *Processor) transactionalID(i int) string {
 // process applies one input record; now is the processing time of its poll.
 // Every record it produces carries the input record's timestamp, as Kafka
 // Streams' outputs do.
-func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Time) {
+func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time) {
 	b.records++
 	b.counts.event(r.Timestamp)
-	ev := &b.ev // DecodeEvent resets it and reuses its attributes map
-	if err := p.codec.DecodeEvent(r.Value, ev); err != nil {
+	ev := &b.ev // DecodeEventShared resets it and reuses its attributes map
+	if err := p.codec.DecodeEventShared(b.keepInput(r.Value), ev); err != nil {
 		if !errors.Is(err, avro.ErrMalformed) {
 			// Not the record's fault (e.g. the schema registry is down):
 			// retry the batch rather than dead-letter good records.
@@ -711,7 +711,7 @@ func (p *Processor) process(cl *kgo.Client, b *batch, r *kgo.Record, now time.Ti
 		return
 	}
 	out := &b.out // in the batch: the records built below point into it
-	*out = topology.Apply(p.cfg.Machine, e.current(), ev)
+	*out = topology.ApplyWith(p.cfg.Machine, e.current(), ev, &b.slab)
 	if !out.Accepted {
 		b.counts.rejections++
 		b.counts.rejected[out.Reason]++
@@ -768,6 +768,7 @@ func (p *Processor) load(b *batch, k stateKey) (*entry, error) {
 	e := b.newEntry()
 	if w, ok := b.warm[k]; ok {
 		e.state, e.exists = w.state, w.exists
+		own(&e.state)
 		b.overlay[k] = e
 		return e, nil
 	}
@@ -789,7 +790,7 @@ func (p *Processor) load(b *batch, k stateKey) (*entry, error) {
 	return e, nil
 }
 
-func (p *Processor) deadLetter(cl *kgo.Client, b *batch, r *kgo.Record, cause error) {
+func (p *Processor) deadLetter(cl producer, b *batch, r *kgo.Record, cause error) {
 	b.counts.dlq++
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
 	headers = append(headers, r.Headers...)
@@ -814,7 +815,7 @@ func (p *Processor) closedAt(value []byte) (int64, bool) {
 // a tombstone to the changelog in this batch's transaction, and a delete in
 // its Pebble batch. It takes at most SweepLimit orders of a partition, and
 // reports whether it reached that limit in any (behind: more may be left).
-func (p *Processor) sweep(ctx context.Context, cl *kgo.Client, thread int, b *batch) (behind bool, err error) {
+func (p *Processor) sweep(ctx context.Context, cl producer, thread int, b *batch) (behind bool, err error) {
 	cutoff := p.cfg.Now().Add(-p.cfg.Retention)
 	for _, part := range p.readyOf(thread) {
 		ids, err := p.store.Expired(part, cutoff, p.cfg.SweepLimit)

@@ -1,0 +1,176 @@
+//go:build unix
+
+package processor
+
+import (
+	"context"
+	"hash/fnv"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/statestore"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// instantProducer answers every record at once, with the next offset of
+// its topic and partition. It stands in for the client only in
+// BenchmarkProcess.
+type instantProducer struct{ next map[string]map[int32]int64 }
+
+func (ip *instantProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	parts := ip.next[r.Topic]
+	if parts == nil {
+		parts = make(map[int32]int64)
+		ip.next[r.Topic] = parts
+	}
+	r.Offset = parts[r.Partition]
+	parts[r.Partition]++
+	promise(r, nil)
+}
+
+// BenchmarkProcess measures orderflow's own work per input record, the
+// part of `make bench`'s at_least_once figure that is not franz-go's or the
+// broker's: decoding, loading, applying, encoding, building the output
+// records, and each batch's Pebble write (commitStore, and the flushes and
+// compactions it causes while the pass runs). One op is a pass over the
+// workload (20,000 orders of the default mix, about 132,000 records, 12
+// partitions) in batches of 10,000 records, as one at_least_once thread
+// takes them, into a new store. Records go to instantProducer instead of a
+// client. It reports ns/record (wall), cpu-ns/record (the process's CPU
+// time, Pebble's background work included) and allocs/record.
+func BenchmarkProcess(b *testing.B) {
+	const orders, partitions, batchRecords = 20000, 12, 10000
+	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: b.TempDir(), Guarantee: AtLeastOnce})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The workload's records, by partition (as the events topic holds
+	// them), packed in one byte slice so that the garbage collector has
+	// little to scan; each batch gets new kgo.Records, as from a fetch.
+	type packed struct{ key, value []byte }
+	byPart := make([][]packed, partitions)
+	var data []byte
+	pack := func(v []byte) []byte {
+		data = append(data, v...)
+		return data[len(data)-len(v) : len(data) : len(data)]
+	}
+	records := 0
+	for _, it := range workload.Generate(workload.Options{Orders: orders}) {
+		v := it.Malformed
+		if v == nil {
+			if v, err = p.codec.EncodeEvent(nil, &it.Event); err != nil {
+				b.Fatal(err)
+			}
+		}
+		h := fnv.New32a()
+		h.Write([]byte(it.Key))
+		part := h.Sum32() % partitions
+		if cap(data)-len(data) < len(it.Key)+len(v) {
+			data = make([]byte, 0, 1<<20)
+		}
+		byPart[part] = append(byPart[part], packed{pack([]byte(it.Key)), pack(v)})
+		records++
+	}
+	// fetch returns n records of partition part from its offset from, in
+	// new memory as the client's decompression leaves them (and as warm in
+	// the CPU's caches).
+	fetch := func(part int32, from, n int) []kgo.Record {
+		rs := make([]kgo.Record, n)
+		var buf []byte
+		keep := func(v []byte) []byte {
+			buf = append(buf, v...)
+			return buf[len(buf)-len(v) : len(buf) : len(buf)]
+		}
+		for i := range rs {
+			pr := byPart[part][from+i]
+			if cap(buf)-len(buf) < len(pr.key)+len(pr.value) {
+				buf = make([]byte, 0, 64<<10)
+			}
+			rs[i] = kgo.Record{Topic: p.cfg.Topics.Events, Partition: part, Offset: int64(from + i), Key: keep(pr.key), Value: keep(pr.value), Timestamp: time.Now()}
+		}
+		return rs
+	}
+
+	// make bench's process holds its preloaded workload, about 120 MiB
+	// that needs no scanning, which paces the garbage collector: hold as
+	// much here, or it runs ten times as often as there.
+	ballast := make([]byte, 120<<20)
+	defer runtime.KeepAlive(ballast)
+
+	var cpu time.Duration
+	var mallocs uint64
+	var ms runtime.MemStats
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		store, err := statestore.Open(statestore.Options{Dir: b.TempDir(), ClosedAt: p.closedAt})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.store = store
+		known := make([]*knownOrders, partitions)
+		for i := range known {
+			known[i] = newKnownOrders(0)
+		}
+		cl := &instantProducer{next: make(map[string]map[int32]int64)}
+		mems := [2]*outputMemory{newOutputMemory(), newOutputMemory()}
+		var warm map[stateKey]*entry
+		read := make([]int, partitions) // records of each partition taken
+		runtime.GC()
+
+		for n, done := 0, 0; done < records; n++ {
+			var fetched [partitions][]kgo.Record
+			for part := range partitions {
+				take := min(batchRecords/partitions, len(byPart[part])-read[part])
+				fetched[part] = fetch(int32(part), read[part], take)
+				read[part] += take
+				done += take
+			}
+			runtime.ReadMemStats(&ms)
+			m0, c0 := ms.Mallocs, cpuClock()
+			b.StartTimer()
+
+			bt := newBatch(p.changelog, mems[n%2], p.leaves, len(warm))
+			bt.warm = warm
+			ts := p.cfg.Now()
+			for part := range partitions {
+				bt.known = known[part]
+				for i := range fetched[part] {
+					p.process(cl, bt, &fetched[part][i], ts)
+				}
+			}
+			if bt.abort {
+				b.Fatal("batch aborted")
+			}
+			if err := bt.commitStore(store); err != nil {
+				b.Fatal(err)
+			}
+			warm = bt.overlay
+
+			b.StopTimer()
+			cpu += cpuClock() - c0
+			runtime.ReadMemStats(&ms)
+			mallocs += ms.Mallocs - m0
+		}
+		if err := store.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	n := float64(b.N) * float64(records)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/record")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/record")
+	b.ReportMetric(float64(mallocs)/n, "allocs/record")
+}
+
+// cpuClock returns the process's user+system CPU time.
+func cpuClock() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
