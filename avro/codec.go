@@ -190,6 +190,13 @@ func (c *Codec) DecodeEventShared(b []byte, ev *topology.Event) error {
 // escape: a State the caller keeps on its stack stays there (what its
 // fields point to may escape).
 func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
+	return c.EncodeStateCached(dst, st, nil)
+}
+
+// EncodeStateCached is EncodeState taking the encoding of st.History from
+// hc when hc has encoded that very map before (nil: no cache). See
+// HistoryCache for what it relies on.
+func (c *Codec) EncodeStateCached(dst []byte, st *topology.State, hc *HistoryCache) ([]byte, error) {
 	s := (*OrderState)(st)
 	hdr := fastHeader(c, c.state)
 	if hdr == nil {
@@ -205,7 +212,7 @@ func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
 	if cap(dst)-len(dst) < 512 { // most states fit in 512 bytes: skip the sizing walk
 		dst = slices.Grow(dst, len(hdr)+stateSizeHint(s))
 	}
-	return c.fitEncoded(c.state.name, encodeStateFast(append(dst, hdr...), s), start)
+	return c.fitEncoded(c.state.name, encodeStateFast(append(dst, hdr...), s, hc), start)
 }
 
 // DecodeState decodes a framed OrderState into st (see DecodeEvent).

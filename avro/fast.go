@@ -398,7 +398,7 @@ func rejectionSize(r *Rejection) int {
 
 // encodeStateFast appends the body of an orderflow.v1.OrderState (version
 // 1) to b; stateSizeHint bounds its length.
-func encodeStateFast(b []byte, s *OrderState) []byte {
+func encodeStateFast(b []byte, s *OrderState, hc *HistoryCache) []byte {
 	b = appendStr(b, s.State)
 	b = appendLong(b, s.Version)
 	b = appendMillis(b, s.CreatedAt)
@@ -424,12 +424,8 @@ func encodeStateFast(b []byte, s *OrderState) []byte {
 		}
 	}
 	b = append(b, 0)
-	if n := len(s.History); n > 0 {
-		b = appendLong(b, int64(n))
-		for k, v := range s.History {
-			b = appendStr(b, k)
-			b = appendStr(b, v)
-		}
+	if len(s.History) > 0 {
+		b = hc.appendHistory(b, s.History)
 	}
 	b = append(b, 0)
 	if s.ClosedAt == nil {
@@ -505,4 +501,59 @@ func (r *fastReader) skipStr() {
 	}
 	r.off += n
 	_ = r.s[r.off-n : r.off] // bounds check
+}
+
+// appendHistoryEntries appends a non-empty History map as one block of
+// entries (the map's terminating 0 not included).
+func appendHistoryEntries(b []byte, h map[string]string) []byte {
+	b = appendLong(b, int64(len(h)))
+	for k, v := range h {
+		b = appendStr(b, k)
+		b = appendStr(b, v)
+	}
+	return b
+}
+
+// HistoryCache remembers the encodings of the last History maps
+// EncodeStateCached encoded, by map identity: iterating a map was a third
+// of EncodeState's time (processor's BenchmarkProcess), and most states'
+// History is one of the few maps the Machine shares between all orders
+// making a move (see topology.Apply). It holds the maps it remembers, so a
+// map's memory cannot be reused for another while it is cached.
+//
+// It relies on topology.State's contract that a built state's maps are
+// never modified, which holds for every state topology.Apply builds and
+// every decoded one: encoding a map, changing it and encoding it again
+// through the same cache gives the old encoding. Not safe for concurrent
+// use. The zero HistoryCache is ready to use.
+type HistoryCache struct {
+	slots [8]historySlot
+}
+
+type historySlot struct {
+	m   map[string]string
+	enc []byte
+}
+
+// appendHistory appends the block of a non-empty History map h, from the
+// cache if it holds h (a nil cache encodes h).
+func (hc *HistoryCache) appendHistory(b []byte, h map[string]string) []byte {
+	if hc == nil {
+		return appendHistoryEntries(b, h)
+	}
+	id := mapID(h)
+	sl := &hc.slots[(id>>6)%uintptr(len(hc.slots))]
+	if sl.m != nil && mapID(sl.m) == id {
+		return append(b, sl.enc...)
+	}
+	start := len(b)
+	b = appendHistoryEntries(b, h)
+	sl.m, sl.enc = h, append(sl.enc[:0], b[start:]...)
+	return b
+}
+
+// mapID is the address of a map's runtime representation (a map value is
+// a pointer to it): its identity.
+func mapID(m map[string]string) uintptr {
+	return uintptr(*(*unsafe.Pointer)(unsafe.Pointer(&m)))
 }

@@ -810,3 +810,53 @@ func TestDecodeEventShared(t *testing.T) {
 		t.Errorf("allocations per event: DecodeEventShared %v, DecodeEvent %v; want one fewer", s, a)
 	}
 }
+
+// TestEncodeStateCached checks that EncodeStateCached writes what
+// EncodeState writes, for states sharing History maps and not, over more
+// maps than the cache has slots, and that a cached map's encoding is used
+// again (which is why the cache relies on maps never changing).
+func TestEncodeStateCached(t *testing.T) {
+	c := newTestCodec(t)
+	var hc HistoryCache
+	maps := make([]map[string]string, 3*len(hc.slots))
+	for i := range maps {
+		maps[i] = map[string]string{"open": fmt.Sprintf("child%d", i)}
+		if i%3 == 0 {
+			maps[i]["returns"] = "requested"
+		}
+	}
+	maps = append(maps, nil)
+	for round := range 3 {
+		for i, h := range maps {
+			st := sampleState()
+			st.History = h
+			want, err := c.EncodeState(nil, &st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.EncodeStateCached([]byte("pre"), &st, &hc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A map of two entries may come out in either order.
+			var gotSt, wantSt topology.State
+			if string(got[:3]) != "pre" || len(got[3:]) != len(want) ||
+				c.DecodeState(got[3:], &gotSt) != nil || c.DecodeState(want, &wantSt) != nil ||
+				!reflect.DeepEqual(gotSt, wantSt) || len(h) < 2 && !bytes.Equal(got[3:], want) {
+				t.Fatalf("round %d, map %d: cached encoder wrote\n%x\nwant pre +\n%x", round, i, got, want)
+			}
+		}
+	}
+	// The same map again, changed against the contract: the cache still
+	// holds its old encoding, so identity is what it goes by.
+	h := map[string]string{"open": "packed"}
+	st := sampleState()
+	st.History = h
+	before, _ := c.EncodeStateCached(nil, &st, &hc)
+	h["open"] = "confirmed"
+	after, _ := c.EncodeStateCached(nil, &st, &hc)
+	fresh, _ := c.EncodeState(nil, &st)
+	if !bytes.Equal(after, before) || bytes.Equal(after, fresh) {
+		t.Errorf("a cached map was encoded again: the cache is not used")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -175,6 +176,10 @@ type outputMemory struct {
 	recs slab[kgo.Record]
 	hdrs slab[kgo.RecordHeader]
 	vals slab[byte]
+	// hist remembers the encodings of the History maps of the states the
+	// thread encodes (EncodeStateCached): the states Apply builds never
+	// change their maps.
+	hist avro.HistoryCache
 }
 
 const (

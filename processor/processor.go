@@ -732,7 +732,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 	if next.ClosedAt == nil && p.terminal[out.ToLeaf] {
 		next.ClosedAt = b.closedAtPtr(now)
 	}
-	state, err := p.stateCodec.EncodeState(b.mem.space(), next)
+	state, err := p.stateCodec.EncodeStateCached(b.mem.space(), next, &b.mem.hist)
 	if err != nil {
 		p.log.Error("encoding a state", "err", err)
 		b.abort = true
