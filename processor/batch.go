@@ -2,7 +2,6 @@ package processor
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -17,9 +16,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-type stateKey struct {
-	p  int32
-	id string
+// overlay holds a batch's entries by partition and order ID: a map per
+// partition keyed by the ID alone, which hashes faster than a key of both,
+// and lets commitStore write a partition's orders in ID order without
+// comparing partitions.
+type overlay map[int32]map[string]*entry
+
+// put sets the entry of order id of partition part.
+func (o overlay) put(part int32, id string, e *entry) {
+	m := o[part]
+	if m == nil {
+		m = make(map[string]*entry)
+		o[part] = m
+	}
+	m[id] = e
 }
 
 // entry is an order's state as the current batch leaves it.
@@ -44,11 +54,15 @@ func (e *entry) current() *topology.State {
 // the same order), the changelog offsets its records got, and its counts,
 // which reach the processor's stats only once the batch is committed.
 type batch struct {
-	overlay map[stateKey]*entry
-	warm    map[stateKey]*entry // the last committed batch's overlay (read only)
-	records int                 // input records in the batch
-	abort   bool
-	stored  bool // committed to Kafka and written to the store
+	overlay overlay
+	warm    overlay // the last committed batch's overlay (read only)
+	// The partition being processed (setPartition), and its maps in
+	// overlay and warm.
+	part      int32
+	cur, prev map[string]*entry
+	records   int // input records in the batch
+	abort     bool
+	stored    bool // committed to Kafka and written to the store
 
 	counts counts
 
@@ -85,13 +99,13 @@ type batch struct {
 	changelogPromise, outputPromise func(*kgo.Record, error)
 }
 
-// newBatch returns an empty batch whose overlay has room for orders orders
-// (the last batch's count: a map grown one doubling at a time rehashes all
-// its entries at each).
-func newBatch(changelog string, mem *outputMemory, leaves []string, orders int) *batch {
+// newBatch returns an empty batch, which reads the states of warm (the
+// last batch's overlay, or nil) before the store's.
+func newBatch(changelog string, mem *outputMemory, leaves []string, warm overlay) *batch {
 	b := &batch{
 		mem:       mem,
-		overlay:   make(map[stateKey]*entry, orders),
+		overlay:   make(overlay),
+		warm:      warm,
 		offsets:   make(map[int32]int64),
 		next:      make(map[int32]kgo.EpochOffset),
 		changelog: changelog,
@@ -99,6 +113,20 @@ func newBatch(changelog string, mem *outputMemory, leaves []string, orders int) 
 	}
 	b.changelogPromise, b.outputPromise = b.onChangelog, b.onOutput
 	return b
+}
+
+// setPartition makes part the partition whose records the batch processes
+// next; known holds the orders it may have.
+func (b *batch) setPartition(part int32, known *knownOrders) {
+	b.part, b.known = part, known
+	m := b.overlay[part]
+	if m == nil {
+		// Room for as many orders as the last batch had: a map grown one
+		// doubling at a time rehashes all its entries at each.
+		m = make(map[string]*entry, len(b.warm[part]))
+		b.overlay[part] = m
+	}
+	b.cur, b.prev = m, b.warm[part]
 }
 
 // newEntry returns a zeroed entry for the overlay. Entries come from chunks,
@@ -368,37 +396,39 @@ func (b *batch) produceErr() error {
 func (b *batch) commitStore(s *statestore.Store) error {
 	// In key order: Pebble inserts a run of ascending keys into its
 	// memtable faster than keys in map order.
+	parts := make([]int32, 0, len(b.overlay))
+	for part := range b.overlay {
+		parts = append(parts, part)
+	}
+	slices.Sort(parts)
 	type write struct {
-		k stateKey
-		e *entry
+		id string
+		e  *entry
 	}
-	dirty := make([]write, 0, len(b.overlay))
-	for k, e := range b.overlay {
-		if e.dirty {
-			dirty = append(dirty, write{k, e})
-		}
-	}
-	slices.SortFunc(dirty, func(x, y write) int {
-		if c := cmp.Compare(x.k.p, y.k.p); c != 0 {
-			return c
-		}
-		return strings.Compare(x.k.id, y.k.id)
-	})
+	var dirty []write
 	sb := s.NewWriteBatch() // each order once: the batch needs no reads
-	for _, w := range dirty {
-		k, e := w.k, w.e
-		var err error
-		if !e.exists {
-			err = sb.Delete(k.p, []byte(k.id))
-		} else {
-			err = sb.Put(k.p, []byte(k.id), e.value)
+	for _, part := range parts {
+		dirty = dirty[:0]
+		for id, e := range b.overlay[part] {
+			if e.dirty {
+				dirty = append(dirty, write{id, e})
+			}
 		}
-		// The batch copied the value; its slab is recycled below (and the
-		// next batch's warm states must not point into it).
-		e.value = nil
-		if err != nil {
-			sb.Discard()
-			return err
+		slices.SortFunc(dirty, func(x, y write) int { return strings.Compare(x.id, y.id) })
+		for _, w := range dirty {
+			var err error
+			if !w.e.exists {
+				err = sb.Delete(part, []byte(w.id))
+			} else {
+				err = sb.Put(part, []byte(w.id), w.e.value)
+			}
+			// The batch copied the value; its slab is recycled below (and
+			// the next batch's warm states must not point into it).
+			w.e.value = nil
+			if err != nil {
+				sb.Discard()
+				return err
+			}
 		}
 	}
 	b.mu.Lock()

@@ -117,7 +117,7 @@ func BenchmarkProcess(b *testing.B) {
 		}
 		cl := &instantProducer{next: make(map[string]map[int32]int64)}
 		mems := [2]*outputMemory{newOutputMemory(), newOutputMemory()}
-		var warm map[stateKey]*entry
+		var warm overlay
 		read := make([]int, partitions) // records of each partition taken
 		runtime.GC()
 
@@ -133,11 +133,10 @@ func BenchmarkProcess(b *testing.B) {
 			m0, c0 := ms.Mallocs, cpuClock()
 			b.StartTimer()
 
-			bt := newBatch(p.changelog, mems[n%2], p.leaves, len(warm))
-			bt.warm = warm
+			bt := newBatch(p.changelog, mems[n%2], p.leaves, warm)
 			ts := p.cfg.Now()
 			for part := range partitions {
-				bt.known = known[part]
+				bt.setPartition(int32(part), known[part])
 				for i := range fetched[part] {
 					p.process(cl, bt, &fetched[part][i], ts)
 				}

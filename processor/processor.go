@@ -340,7 +340,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 	// before it is ended in turn, so the store always holds every batch
 	// before the last. The two batches use alternate output memory.
 	var (
-		warm      map[stateKey]*entry
+		warm      overlay
 		warmGen   uint64
 		lastSweep time.Time
 		mems      = [2]*outputMemory{newOutputMemory(), newOutputMemory()}
@@ -376,7 +376,6 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
 			continue
 		}
-		b := newBatch(p.changelog, mem, p.leaves, len(warm))
 		gen := p.rebalances.Load()
 		if gen != warmGen {
 			warm = nil
@@ -386,7 +385,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 				return err
 			}
 		}
-		b.warm = warm
+		b := newBatch(p.changelog, mem, p.leaves, warm)
 		if sess != nil {
 			if err := sess.Begin(); err != nil {
 				return fmt.Errorf("beginning a transaction: %w", err)
@@ -632,7 +631,7 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 			return
 		}
 		now := p.cfg.Now()
-		b.known = known
+		b.setPartition(ftp.Partition, known)
 		for _, r := range ftp.Records {
 			p.process(cl, b, r, now)
 		}
@@ -702,8 +701,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 		p.deadLetter(cl, b, r, fmt.Errorf("record key %q is not the event's order_id %q: events must be keyed by order id", r.Key, ev.OrderID))
 		return
 	}
-	k := stateKey{r.Partition, ev.OrderID}
-	e, err := p.load(b, k)
+	e, err := p.load(b, ev.OrderID)
 	if err != nil {
 		// The store failed: abort rather than act on a wrong state.
 		p.log.Error("reading the state store", "partition", r.Partition, "order", ev.OrderID, "err", err)
@@ -760,33 +758,34 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 	b.produce(cl, sr)
 }
 
-// load returns the batch's entry for an order, reading the store on a miss.
-func (p *Processor) load(b *batch, k stateKey) (*entry, error) {
-	if e, ok := b.overlay[k]; ok {
+// load returns the batch's entry for an order of the batch's current
+// partition (setPartition), reading the store on a miss.
+func (p *Processor) load(b *batch, id string) (*entry, error) {
+	if e, ok := b.cur[id]; ok {
 		return e, nil
 	}
 	e := b.newEntry()
-	if w, ok := b.warm[k]; ok {
+	if w, ok := b.prev[id]; ok {
 		e.state, e.exists = w.state, w.exists
 		own(&e.state)
-		b.overlay[k] = e
+		b.cur[id] = e
 		return e, nil
 	}
-	if !b.known.mayExist(k.id) {
-		b.overlay[k] = e
+	if !b.known.mayExist(id) {
+		b.cur[id] = e
 		return e, nil
 	}
-	v, ok, err := p.store.Get(k.p, []byte(k.id))
+	v, ok, err := p.store.Get(b.part, []byte(id))
 	if err != nil {
 		return nil, err
 	}
 	if ok {
 		if err := p.stateCodec.DecodeState(v, &e.state); err != nil {
-			return nil, fmt.Errorf("decoding the stored state of %s: %w", k.id, err)
+			return nil, fmt.Errorf("decoding the stored state of %s: %w", id, err)
 		}
 		e.exists = true
 	}
-	b.overlay[k] = e
+	b.cur[id] = e
 	return e, nil
 }
 
@@ -825,8 +824,7 @@ func (p *Processor) sweep(ctx context.Context, cl producer, thread int, b *batch
 		more := len(ids) == p.cfg.SweepLimit
 		behind = behind || more
 		for _, id := range ids {
-			k := stateKey{part, string(id)}
-			b.overlay[k] = &entry{dirty: true}
+			b.overlay.put(part, string(id), &entry{dirty: true})
 			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
 		}
 		if len(ids) > 0 {
