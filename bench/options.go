@@ -64,7 +64,8 @@ type Options struct {
 	// Profile, if not empty, is a directory where the exactly_once
 	// measurement's last round writes cpu.pprof and allocs.pprof (round 1,
 	// the first after the warm-up, is often disturbed), the at_least_once
-	// measurement the same in alos/, and orderflow's
+	// measurement the same in alos/, the plain ceiling (to compare with
+	// at_least_once) in ceiling_plain/, and orderflow's
 	// latency measurement latency-cpu.pprof and latency-allocs.pprof (the
 	// whole bench process: orderflow, load generator and outcome consumer).
 	Profile string

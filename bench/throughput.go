@@ -81,7 +81,7 @@ func (h *harness) outputTopics(app string) processor.Topics {
 }
 
 // ceiling measures the ceiling program on the preloaded input.
-func (h *harness) ceiling(ctx context.Context, name string, transactional bool) (throughput, error) {
+func (h *harness) ceiling(ctx context.Context, name string, transactional bool, profileDir string) (throughput, error) {
 	app := h.name(name)
 	topics := h.outputTopics(app)
 	changelog := processor.ChangelogTopic(app)
@@ -97,6 +97,13 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 	defer h.deleteAtEnd(topics.Status, topics.Rejections, topics.DLQ, changelog)
 	var committed, aborted atomic.Int64
 	var assigned atomic.Int32
+	if profileDir != "" {
+		stop, err := startProfile(profileDir, "")
+		if err != nil {
+			return throughput{}, err
+		}
+		defer stop()
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -145,13 +152,13 @@ func (h *harness) throughputs(ctx context.Context) error {
 	}
 	ms := []measurement{
 		{"ceiling_eos", "ceiling", func(ctx context.Context, round int) (throughput, error) {
-			return h.ceiling(ctx, fmt.Sprintf("ceiling_eos-%d", round), true)
+			return h.ceiling(ctx, fmt.Sprintf("ceiling_eos-%d", round), true, "")
 		}},
 		{"orderflow_eos", "eos", func(ctx context.Context, round int) (throughput, error) {
 			return h.orderflow(ctx, fmt.Sprintf("eos-%d", round), processor.ExactlyOnce, 1, h.profileDir(round, ""))
 		}},
 		{"ceiling_plain", "ceiling", func(ctx context.Context, round int) (throughput, error) {
-			return h.ceiling(ctx, fmt.Sprintf("ceiling_plain-%d", round), false)
+			return h.ceiling(ctx, fmt.Sprintf("ceiling_plain-%d", round), false, h.profileDir(round, "ceiling_plain"))
 		}},
 		{"orderflow_alos", "alos", func(ctx context.Context, round int) (throughput, error) {
 			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, h.profileDir(round, "alos"))
