@@ -420,7 +420,13 @@ func (b *batch) commitStore(s *statestore.Store) error {
 			if !w.e.exists {
 				err = sb.Delete(part, []byte(w.id))
 			} else {
-				err = sb.Put(part, []byte(w.id), w.e.value)
+				// The store's ClosedAt would read this off the value.
+				var at int64
+				closedAt := w.e.state.ClosedAt
+				if closedAt != nil {
+					at = closedAt.UnixMilli()
+				}
+				err = sb.PutClosed(part, []byte(w.id), w.e.value, at, closedAt != nil)
 			}
 			// The batch copied the value; its slab is recycled below (and
 			// the next batch's warm states must not point into it).

@@ -94,6 +94,19 @@ func (b *Batch) get(key []byte) ([]byte, bool, error) {
 // value. If the store has a ClosedAt function and value is closed, the
 // order's retention index entry is written too (at Commit).
 func (b *Batch) Put(p int32, id, value []byte) error {
+	var at int64
+	closed := false
+	if b.s.closedAt != nil {
+		at, closed = b.s.closedAt(value)
+	}
+	return b.PutClosed(p, id, value, at, closed)
+}
+
+// PutClosed is Put for a caller that knows when value closed (closed false:
+// it is open), sparing the store the ClosedAt call, which reads the value
+// again. at and closed must be what the store's ClosedAt returns for value;
+// they are ignored by a store without one.
+func (b *Batch) PutClosed(p int32, id, value []byte, at int64, closed bool) error {
 	if err := b.check(p); err != nil {
 		return err
 	}
@@ -101,10 +114,8 @@ func (b *Batch) Put(p int32, id, value []byte) error {
 	if err := b.b.Set(b.key, value, nil); err != nil {
 		return fmt.Errorf("statestore: batch put: %w", err)
 	}
-	if b.s.closedAt != nil {
-		if at, closed := b.s.closedAt(value); closed {
-			b.index.add(p, at, id)
-		}
+	if closed && b.s.closedAt != nil {
+		b.index.add(p, at, id)
 	}
 	return nil
 }

@@ -142,9 +142,9 @@ func testWriteOnlyBatch(t *testing.T, fs vfs.FS, dir string) {
 	if _, _, err := b.Get(3, []byte("open")); !errors.Is(err, ErrWriteOnly) {
 		t.Fatalf("Get on a write-only batch: %v, want ErrWriteOnly", err)
 	}
-	must(t, b.Put(3, []byte("open"), closedValue(7, "y")))
+	must(t, b.PutClosed(3, []byte("open"), closedValue(7, "y"), 7, true)) // as Put would
 	must(t, b.Delete(3, []byte("closed")))
-	must(t, b.Put(3, []byte("new"), openValue("n")))
+	must(t, b.PutClosed(3, []byte("new"), openValue("n"), 0, false))
 	must(t, b.SetChangelogOffset(3, 17))
 	if v, _ := mustGet(t, s, 3, "closed"); v != "closed:5:x" {
 		t.Fatalf("store sees an uncommitted delete: %q", v)
