@@ -720,9 +720,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 			b.abort = true
 			return
 		}
-		rr := b.mem.record()
-		rr.Topic, rr.Key, rr.Value, rr.Timestamp = p.cfg.Topics.Rejections, r.Key, b.mem.keep(val), r.Timestamp
-		b.produce(cl, rr)
+		b.produce(cl, b.mem.record(kgo.Record{Topic: p.cfg.Topics.Rejections, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
 		return
 	}
 	b.counts.moved(out.FromLeaf, out.ToLeaf)
@@ -740,12 +738,11 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 		b.known.add(ev.OrderID)
 	}
 	e.state, e.exists, e.value, e.dirty = *next, true, b.mem.keep(state), true
-	cr := b.mem.record()
-	cr.Topic, cr.Partition, cr.Key, cr.Value, cr.Timestamp = p.changelog, r.Partition, r.Key, e.value, r.Timestamp
+	var hdrs []kgo.RecordHeader
 	if p.cfg.Guarantee == AtLeastOnce {
-		cr.Headers = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
+		hdrs = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
-	b.produce(cl, cr)
+	b.produce(cl, b.mem.record(kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: e.value, Headers: hdrs, Timestamp: r.Timestamp}))
 	sc := avro.StatusChangeFromOutcome(ev, out, now)
 	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
 	if err != nil {
@@ -753,9 +750,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 		b.abort = true
 		return
 	}
-	sr := b.mem.record()
-	sr.Topic, sr.Key, sr.Value, sr.Timestamp = p.cfg.Topics.Status, r.Key, b.mem.keep(val), r.Timestamp
-	b.produce(cl, sr)
+	b.produce(cl, b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
 }
 
 // load returns the batch's entry for an order of the batch's current
