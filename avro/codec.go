@@ -297,6 +297,8 @@ type record[T any] struct {
 	reader    hamba.Schema // reader schema; also the schema encoded with
 	soe       [soeHeaderLen]byte
 	byFP      map[uint64]*writerSchema      // known versions; immutable
+	readerFP  uint64                        // the fingerprint the encoders frame with (soe's), and
+	readerWS  *writerSchema                 // its entry in byFP: most records name it, and a compare beats the map
 	enc       hamba.ValEncoder              // encodes a T (not a *T) with reader
 	missing   func(*T) string               // name of an empty required field, or ""
 	normalize func(*T)                      // nil-ifies empty collections; may be nil
@@ -381,6 +383,7 @@ func newRecord[T any](api hamba.API, name string, versions []string, missing fun
 		if i == len(versions)-1 {
 			r.soe[0], r.soe[1] = soeMagic0, soeMagic1
 			binary.LittleEndian.PutUint64(r.soe[2:], fps[0])
+			r.readerFP, r.readerWS = fps[0], ws
 		}
 	}
 	return r, nil
@@ -536,7 +539,10 @@ func writerOf[T any](c *Codec, rec *record[T], b []byte) (*writerSchema, int, *D
 			return nil, 0, &DecodeError{Offset: 1, Kind: ErrUnknownFraming, Detail: fmt.Sprintf("bytes %#02x %#02x", b[0], b[1])}
 		}
 		fp := binary.LittleEndian.Uint64(b[2:soeHeaderLen])
-		ws := rec.byFP[fp]
+		ws := rec.readerWS
+		if fp != rec.readerFP {
+			ws = rec.byFP[fp]
+		}
 		if ws == nil {
 			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint, Detail: fmt.Sprintf("%016x", fp)}
 		}
