@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -22,14 +23,15 @@ import (
 // comparing partitions.
 type overlay map[int32]map[string]*entry
 
-// put sets the entry of order id of partition part.
-func (o overlay) put(part int32, id string, e *entry) {
+// of returns partition part's map, made with room for size orders if the
+// overlay has none yet.
+func (o overlay) of(part int32, size int) map[string]*entry {
 	m := o[part]
 	if m == nil {
-		m = make(map[string]*entry)
+		m = make(map[string]*entry, size)
 		o[part] = m
 	}
-	m[id] = e
+	return m
 }
 
 // entry is an order's state as the current batch leaves it.
@@ -119,14 +121,9 @@ func newBatch(changelog string, mem *outputMemory, leaves []string, warm overlay
 // next; known holds the orders it may have.
 func (b *batch) setPartition(part int32, known *knownOrders) {
 	b.part, b.known = part, known
-	m := b.overlay[part]
-	if m == nil {
-		// Room for as many orders as the last batch had: a map grown one
-		// doubling at a time rehashes all its entries at each.
-		m = make(map[string]*entry, len(b.warm[part]))
-		b.overlay[part] = m
-	}
-	b.cur, b.prev = m, b.warm[part]
+	// Room for as many orders as the last batch had: a map grown one
+	// doubling at a time rehashes all its entries at each.
+	b.cur, b.prev = b.overlay.of(part, len(b.warm[part])), b.warm[part]
 }
 
 // entryChunk is how many entries a chunk holds: 128 entries stay under
@@ -405,11 +402,7 @@ func (b *batch) produceErr() error {
 func (b *batch) commitStore(s *statestore.Store) error {
 	// In key order: Pebble inserts a run of ascending keys into its
 	// memtable faster than keys in map order.
-	parts := make([]int32, 0, len(b.overlay))
-	for part := range b.overlay {
-		parts = append(parts, part)
-	}
-	slices.Sort(parts)
+	parts := slices.Sorted(maps.Keys(b.overlay))
 	type write struct {
 		id string
 		e  *entry

@@ -819,7 +819,7 @@ func (p *Processor) sweep(ctx context.Context, cl producer, thread int, b *batch
 		more := len(ids) == p.cfg.SweepLimit
 		behind = behind || more
 		for _, id := range ids {
-			b.overlay.put(part, string(id), &entry{dirty: true})
+			b.overlay.of(part, 0)[string(id)] = &entry{dirty: true}
 			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
 		}
 		if len(ids) > 0 {
