@@ -91,6 +91,9 @@ type batch struct {
 	// (at_least_once commits them once the batch is stored).
 	next map[int32]kgo.EpochOffset
 
+	// pending are the records built and not yet handed to the client
+	// (produce, flush).
+	pending   []*kgo.Record
 	produced  sync.WaitGroup // the batch's records the client has not answered yet
 	mu        sync.Mutex
 	offsets   map[int32]int64 // next changelog offset per partition
@@ -332,14 +335,24 @@ type producer interface {
 	Produce(ctx context.Context, r *kgo.Record, promise func(*kgo.Record, error))
 }
 
-// produce hands r to the client; the batch's promise gets its outcome.
-func (b *batch) produce(cl producer, r *kgo.Record) {
-	b.produced.Add(1)
-	promise := b.outputPromise
-	if r.Topic == b.changelog {
-		promise = b.changelogPromise
+// produce queues r for the client: flush hands it over.
+func (b *batch) produce(r *kgo.Record) {
+	b.pending = append(b.pending, r)
+}
+
+// flush hands the queued records to the client, in the order they were
+// queued; the batch's promises get their outcomes.
+func (b *batch) flush(cl producer) {
+	b.produced.Add(len(b.pending))
+	for i, r := range b.pending {
+		promise := b.outputPromise
+		if r.Topic == b.changelog {
+			promise = b.changelogPromise
+		}
+		cl.Produce(context.Background(), r, promise)
+		b.pending[i] = nil
 	}
-	cl.Produce(context.Background(), r, promise)
+	b.pending = b.pending[:0]
 }
 
 // waitProduced waits until the client has answered every record of the

