@@ -40,7 +40,14 @@ done
 
 rm -rf "$KAFKA_RUN_DIR"
 mkdir -p "$KAFKA_RUN_DIR"
-cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+# A random 16-byte ID in URL-safe base64, as kafka-storage random-uuid makes
+# it; like Kafka's Uuid.randomUuid, never one that starts with '-', which
+# the format command's argument parser takes for an option (1 start in 64
+# failed with "argument --cluster-id/-t: expected one argument").
+cluster_id=-
+while [ "${cluster_id#-}" != "$cluster_id" ]; do
+  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+done
 rf=1; isr=1
 [ "$nodes" = 3 ] && { rf=3; isr=2; }
 voters=""
