@@ -74,6 +74,11 @@ func sizesFromHeader(r *kgo.Record) (outSizes, bool) {
 	return outSizes{}, false
 }
 
+// ceilingChunk is how many input records the ceiling processes before it
+// hands their output records to the client, as orderflow's processRecords
+// does, so that the ceiling's produce path runs as orderflow's does.
+const ceilingChunk = 128
+
 // runCeiling runs the ceiling program (c.sessions loops, at least one)
 // until ctx is done or a loop fails.
 func runCeiling(ctx context.Context, c ceilingConfig) error {
@@ -179,16 +184,26 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 		}
 		return b
 	}
+	var pending []*kgo.Record
 	process := func(b *cb, fs kgo.Fetches) (err error) {
 		fs.EachError(func(_ string, _ int32, e error) {
 			if errors.Is(e, kgo.ErrClientClosed) {
 				err = e
 			}
 		})
-		produce := func(r *kgo.Record) {
-			b.produced.Add(1)
-			cl.Produce(context.Background(), r, b.promise)
+		// As orderflow's processRecords, the records go to the client
+		// ceilingChunk input records at a time.
+		produce := func(r *kgo.Record) { pending = append(pending, r) }
+		flush := func() {
+			b.produced.Add(len(pending))
+			for i, r := range pending {
+				cl.Produce(context.Background(), r, b.promise)
+				pending[i] = nil
+			}
+			pending = pending[:0]
 		}
+		defer flush()
+		n := 0
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
 				last := p.Records[n-1]
@@ -196,6 +211,10 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
+			if n > 0 && n%ceilingChunk == 0 {
+				flush()
+			}
+			n++
 			b.n++
 			s, ok := c.sizes(r)
 			if !ok {
