@@ -203,7 +203,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			pending = pending[:0]
 		}
 		defer flush()
-		n := 0
+		taken := 0 // input records of this poll
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if n := len(p.Records); n > 0 {
 				last := p.Records[n-1]
@@ -211,10 +211,10 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			}
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			if n > 0 && n%ceilingChunk == 0 {
+			if taken > 0 && taken%ceilingChunk == 0 {
 				flush()
 			}
-			n++
+			taken++
 			b.n++
 			s, ok := c.sizes(r)
 			if !ok {
