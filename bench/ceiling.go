@@ -196,10 +196,10 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 		produce := func(r *kgo.Record) { pending = append(pending, r) }
 		flush := func() {
 			b.produced.Add(len(pending))
-			for i, r := range pending {
+			for _, r := range pending {
 				cl.Produce(context.Background(), r, b.promise)
-				pending[i] = nil
 			}
+			clear(pending)
 			pending = pending[:0]
 		}
 		defer flush()

@@ -344,14 +344,14 @@ func (b *batch) produce(r *kgo.Record) {
 // queued; the batch's promises get their outcomes.
 func (b *batch) flush(cl producer) {
 	b.produced.Add(len(b.pending))
-	for i, r := range b.pending {
+	for _, r := range b.pending {
 		promise := b.outputPromise
 		if r.Topic == b.changelog {
 			promise = b.changelogPromise
 		}
 		cl.Produce(context.Background(), r, promise)
-		b.pending[i] = nil
 	}
+	clear(b.pending)
 	b.pending = b.pending[:0]
 }
 

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -107,17 +108,9 @@ func (h *batchHistogram) observeLatencies(nowMs int64, tsMs []int64) {
 		d := max(nowMs-ts, 0)
 		sumMs += d
 		v := float64(d) / 1000
-		// The first bound >= v (bisection), as prometheus finds buckets.
-		lo, hi := 0, len(h.bounds)
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			if h.bounds[mid] < v {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		local[lo]++
+		// The first bound >= v, as prometheus finds buckets.
+		i, _ := slices.BinarySearch(h.bounds, v)
+		local[i]++
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
