@@ -31,48 +31,92 @@ type latencyResult struct {
 
 // latencyInput is the workload produced at a fixed rate: n records, the
 // encoded workload over and over if n is longer, each pass with order ids
-// of its own (record).
+// of its own (record). Make one with newLatencyInput.
 type latencyInput struct {
 	enc *encoded
 	n   int
+	// letters holds, for each workload record, where a later pass writes
+	// its letter: the key's offset first, then the value's offsets,
+	// -1-terminated, from letterAt[j]. Found once, so that producing at
+	// the latency load costs the bench no search per record.
+	letters  []int32
+	letterAt []int32
+	slab     []byte // the rest of the buffer record copies into
 }
 
 // maxLatencyPasses bounds the passes over the workload: pass p > 0 puts
 // the letter 'a'+p-1 into every id.
 const maxLatencyPasses = 27
 
+// latencySlab is the size of the buffers later passes' records are copied
+// into, many records to a buffer.
+const latencySlab = 64 << 10
+
+// newLatencyInput returns n records of enc's workload (record). Order ids
+// are "o-<seed>-<n>", "ghost-<seed>-<n>" and "bad-<n>": a later pass
+// replaces the character after the key's first '-' with a letter, in the
+// key and wherever the key occurs in the value (the event's order_id).
+// Keys without such a character (DLQ keys only) stay as they are.
+func newLatencyInput(enc *encoded, n int) *latencyInput {
+	in := &latencyInput{enc: enc, n: n, letterAt: make([]int32, enc.len())}
+	for j := range enc.len() {
+		in.letterAt[j] = int32(len(in.letters))
+		key, value := enc.keys.at(j), enc.values.at(j)
+		if at := bytes.IndexByte(key, '-') + 1; at > 0 && at < len(key) {
+			in.letters = append(in.letters, int32(at))
+			for off := 0; ; {
+				k := bytes.Index(value[off:], key)
+				if k < 0 {
+					break
+				}
+				in.letters = append(in.letters, int32(off+k+at))
+				off += k + len(key)
+			}
+		}
+		in.letters = append(in.letters, -1)
+	}
+	return in
+}
+
 // record returns input record i: pass i/len(workload) of workload record
-// i%len(workload). The first pass is the workload as generated; a later
-// pass replaces the character after the first '-' of the key (order ids
-// are "o-<seed>-<n>", "ghost-<seed>-<n>" and "bad-<n>") with a letter,
-// wherever the key occurs in the value too (the event's order_id). The
-// length stays, so the Avro encoding stays valid and every output has the
-// size the workload's had (sizes): a later pass is the same orders' same
-// lifecycles under new ids, with the same outcomes.
+// i%len(workload). The first pass is the workload as generated and shares
+// its memory; a later pass is a copy with the pass letter written in (see
+// newLatencyInput). The length stays, so the Avro encoding stays valid and
+// every output has the size the workload's had (sizes): a later pass is
+// the same orders' same lifecycles under new ids, with the same outcomes.
+// Not safe for concurrent use.
 func (in *latencyInput) record(i int) (key, value []byte, sizes outSizes) {
 	j, pass := i%in.enc.len(), i/in.enc.len()
 	key, value, sizes = in.enc.keys.at(j), in.enc.values.at(j), in.enc.sizes[j]
-	if pass == 0 {
+	at := in.letters[in.letterAt[j]:]
+	if pass == 0 || at[0] < 0 {
 		return key, value, sizes
 	}
-	at := bytes.IndexByte(key, '-') + 1
-	if at == 0 || at >= len(key) {
-		return key, value, sizes // no place for a pass letter: DLQ keys only
-	}
-	buf := make([]byte, len(key)+len(value))
+	buf := in.alloc(len(key) + len(value))
 	nk, nv := buf[:len(key):len(key)], buf[len(key):]
 	copy(nk, key)
 	copy(nv, value)
-	nk[at] = 'a' + byte(pass-1)
-	for off := 0; ; {
-		k := bytes.Index(nv[off:], key)
-		if k < 0 {
+	letter := 'a' + byte(pass-1)
+	nk[at[0]] = letter
+	for _, off := range at[1:] {
+		if off < 0 {
 			break
 		}
-		nv[off+k+at] = nk[at]
-		off += k + len(key)
+		nv[off] = letter
 	}
 	return nk, nv, sizes
+}
+
+// alloc returns n bytes of the current slab, starting a new one when it
+// has too little left: one allocation for many records. A slab lives
+// until the producer is done with every record in it.
+func (in *latencyInput) alloc(n int) []byte {
+	if len(in.slab) < n {
+		in.slab = make([]byte, max(n, latencySlab))
+	}
+	b := in.slab[:n:n]
+	in.slab = in.slab[n:]
+	return b
 }
 
 func (h *harness) latency(ctx context.Context) error {
@@ -101,7 +145,7 @@ func (h *harness) latency(ctx context.Context) error {
 	if time.Duration(float64(n)/rate*float64(time.Second)) <= h.o.LatencyWarmup {
 		return fmt.Errorf("%d records at %.0f/s last no longer than the warm-up %v", n, rate, h.o.LatencyWarmup)
 	}
-	in := &latencyInput{enc: h.enc, n: n}
+	in := newLatencyInput(h.enc, n)
 	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate; slower in tiny mode)", in.n, rate)
 	for _, target := range []string{"ceiling", "orderflow"} {
 		h.settle()
@@ -285,15 +329,29 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		if warmSent < 0 && time.Since(start) >= h.o.LatencyWarmup {
 			warm, warmSent = h.cpu.snapshot(), sent
 		}
-		due := min(in.n, int(rate*time.Since(start).Seconds()))
-		for ; sent < due; sent++ {
-			k, v, sz := in.record(sent)
-			r := &kgo.Record{Key: k, Value: v, Timestamp: time.Now()}
-			if target == "ceiling" {
-				r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(nil, sz)}}
+		// The records due since the last tick, allocated together and
+		// stamped with one clock reading: they go to Produce within
+		// microseconds of it, and Kafka keeps milliseconds. The load
+		// generator shares the machine with what it measures, so it
+		// costs as little per record as it can.
+		now := time.Now()
+		due := min(in.n, int(rate*now.Sub(start).Seconds()))
+		recs := make([]kgo.Record, due-sent)
+		var hdrs []kgo.RecordHeader
+		if target == "ceiling" {
+			hdrs = make([]kgo.RecordHeader, len(recs))
+		}
+		for i := range recs {
+			k, v, sz := in.record(sent + i)
+			r := &recs[i]
+			r.Key, r.Value, r.Timestamp = k, v, now
+			if hdrs != nil {
+				hdrs[i] = kgo.RecordHeader{Key: sizesHeader, Value: appendSizes(in.alloc(9)[:0], sz)}
+				r.Headers = hdrs[i : i+1 : i+1]
 			}
 			prod.Produce(ctx, r, onProduced)
 		}
+		sent = due
 	}
 	tick.Stop()
 	produceTime := time.Since(start)

@@ -24,7 +24,7 @@ func TestLatencyInputPasses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := &latencyInput{enc: enc, n: 3 * enc.len()}
+	in := newLatencyInput(enc, 3*enc.len())
 	for i := 0; i < enc.len(); i++ {
 		k, v, s := in.record(i)
 		if !bytes.Equal(k, enc.keys.at(i)) || !bytes.Equal(v, enc.values.at(i)) || s != enc.sizes[i] {
@@ -32,6 +32,10 @@ func TestLatencyInputPasses(t *testing.T) {
 		}
 	}
 	seen := map[string]int{} // key -> pass
+	// Later passes' records are copies sharing slabs: one must not change
+	// when the next ones are made.
+	var kept [][2][]byte
+	var keptWant [][2]string
 	for pass := 0; pass < 3; pass++ {
 		states := map[string]*topology.State{}
 		for j := 0; j < enc.len(); j++ {
@@ -43,6 +47,10 @@ func TestLatencyInputPasses(t *testing.T) {
 				t.Fatalf("key %q in passes %d and %d", k, p, pass)
 			}
 			seen[string(k)] = pass
+			if j%50 == 0 {
+				kept = append(kept, [2][]byte{k, v})
+				keptWant = append(keptWant, [2]string{string(k), string(v)})
+			}
 			var ev topology.Event
 			err := codec.DecodeEvent(v, &ev)
 			if s.kind == kindDLQ {
@@ -67,11 +75,16 @@ func TestLatencyInputPasses(t *testing.T) {
 			}
 		}
 	}
+	for i, kv := range kept {
+		if string(kv[0]) != keptWant[i][0] || string(kv[1]) != keptWant[i][1] {
+			t.Fatalf("record %q changed after later records were made: now %q", keptWant[i][0], kv[0])
+		}
+	}
 	// Short keys without a place for the pass letter stay as they are.
 	short := &encoded{sizes: []outSizes{{kind: kindDLQ}}}
 	short.keys.add([]byte("x"))
 	short.values.add([]byte("junk"))
-	if k, v, _ := (&latencyInput{enc: short, n: 2}).record(1); string(k) != "x" || string(v) != "junk" {
+	if k, v, _ := newLatencyInput(short, 2).record(1); string(k) != "x" || string(v) != "junk" {
 		t.Errorf("short key: %q %q", k, v)
 	}
 }

@@ -50,7 +50,7 @@ func (h *harness) warmup(ctx context.Context) error {
 		d := (3 * h.o.LatencyWarmup).Seconds()
 		rate := min(0.4*eos.rate, float64(h.enc.len())/d)
 		n := int(rate * d)
-		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", &latencyInput{enc: h.enc, n: n}, rate); err != nil {
+		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate); err != nil {
 			return err
 		}
 		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: jitShare(a, h.cpu.snapshot())}
