@@ -27,6 +27,7 @@ type latencyResult struct {
 	max               time.Duration
 	cpu               *CPUUse // from the warm-up's end to the last record produced
 	batches           string  // orderflow's batches and commits, from its metrics
+	clients           string  // what the measured program's clients sent (clientCounts)
 }
 
 // latencyInput is the workload produced at a fixed rate: n records, the
@@ -120,11 +121,14 @@ func (in *latencyInput) alloc(n int) []byte {
 }
 
 func (h *harness) latency(ctx context.Context) error {
-	eos, ok := h.rep.throughputs["orderflow_eos"]
-	if !ok {
-		return fmt.Errorf("needs the exactly_once measurement (its rate sets the load)")
+	rate := h.o.LatencyRate
+	if rate == 0 {
+		eos, ok := h.rep.throughputs["orderflow_eos"]
+		if !ok {
+			return fmt.Errorf("needs the exactly_once measurement (its rate sets the load)")
+		}
+		rate = eos.rate / 2
 	}
-	rate := eos.rate / 2
 	if h.o.Tiny {
 		// Keep the tiny run small: slow down to the rate that produces the
 		// tiny workload in three warm-ups (twice over in the tiny
@@ -146,7 +150,11 @@ func (h *harness) latency(ctx context.Context) error {
 		return fmt.Errorf("%d records at %.0f/s last no longer than the warm-up %v", n, rate, h.o.LatencyWarmup)
 	}
 	in := newLatencyInput(h.enc, n)
-	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate; slower in tiny mode)", in.n, rate)
+	what := "half the exactly_once rate; slower in tiny mode"
+	if h.o.LatencyRate != 0 {
+		what = "-latency-rate"
+	}
+	h.logf("latency: %d records at %.0f records/s (%s)", in.n, rate, what)
 	for _, target := range []string{"ceiling", "orderflow"} {
 		h.settle()
 		r, err := h.latencyOf(ctx, "latency-"+target, target, in, rate)
@@ -158,7 +166,8 @@ func (h *harness) latency(ctx context.Context) error {
 		if r.batches != "" {
 			h.logf("latency %s: %s", target, r.batches)
 		}
-		h.rep.setLatency(target, r)
+		h.logf("latency %s clients: %s", target, r.clients)
+		h.rep.setLatency(target, r, h.o.LatencyRate != 0)
 	}
 	return nil
 }
@@ -187,6 +196,8 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		ready   func() bool
 		batches func() string
 	)
+	counts := &clientCounts{}
+	opts := append(slices.Clip(h.o.ClientOpts), kgo.WithHooks(counts))
 	switch target {
 	case "ceiling":
 		var committed, aborted atomic.Int64
@@ -202,7 +213,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 				brokers: h.o.Brokers, input: topics.Events, group: app, transactional: true,
 				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
 				topics: topics, changelog: changelog, sizes: sizesFromHeader, copyTimestamp: true,
-				payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, aborted: &aborted, assigned: &assigned,
+				payload: h.payload(), extra: opts, committed: &committed, aborted: &aborted, assigned: &assigned,
 			})
 		}()
 		ready = func() bool { return assigned.Load() == h.o.Partitions }
@@ -218,7 +229,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		cfg.Partitions = h.o.Partitions
 		cfg.StateDir = filepath.Join(h.work, "latency")
 		cfg.Logger = h.plog.With("run", "latency")
-		cfg.KafkaOpts = h.o.ClientOpts
+		cfg.KafkaOpts = opts
 		defer os.RemoveAll(cfg.StateDir)
 		p, err := processor.New(cfg)
 		if err != nil {
@@ -399,7 +410,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))] }
 	return latencyResult{
 		rate: float64(in.n) / produceTime.Seconds(), produced: in.n, samples: len(lats),
-		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1], cpu: cpu, batches: bs,
+		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1], cpu: cpu, batches: bs, clients: counts.String(),
 	}, nil
 }
 

@@ -43,6 +43,10 @@ type Options struct {
 	// fixed rate [30s] {3s}; LatencyWarmup the leading part of it left out
 	// of the percentiles [2s] {500ms}.
 	LatencyDuration, LatencyWarmup time.Duration
+	// LatencyRate, if set, is the latency measurement's produce rate in
+	// records/s, an experiment: comparing two builds at one load. Unset,
+	// the rate is half the exactly_once rate, as the issue defines it.
+	LatencyRate float64
 	// StoreOrders is the order count of the store restored and held by the
 	// RSS child [1,000,000] {5,000}.
 	StoreOrders int
@@ -162,6 +166,9 @@ func (o Options) validate() error {
 	}
 	if o.Orders < 1 || o.StoreOrders < 1 || o.Partitions < 1 || o.Rounds < 1 {
 		errs = append(errs, errors.New("bench: orders, store orders, partitions and rounds must be positive"))
+	}
+	if o.LatencyRate < 0 {
+		errs = append(errs, errors.New("bench: the latency rate must not be negative"))
 	}
 	if o.LatencyWarmup >= o.LatencyDuration {
 		errs = append(errs, errors.New("bench: the latency warm-up must be shorter than the latency duration"))

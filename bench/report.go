@@ -145,12 +145,16 @@ func (r *Report) setThroughput(key string, rounds ...throughput) {
 	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s", Note: note, CPU: t.cpu})
 }
 
-func (r *Report) setLatency(target string, l latencyResult) {
+func (r *Report) setLatency(target string, l latencyResult, fixed bool) {
 	prefix, who := "latency_", "orderflow"
 	if target == "ceiling" {
 		prefix, who = "latency_ceiling_", "transactional ceiling"
 	}
-	r.set(Figure{Key: "latency_rate", Name: "latency load: half the exactly_once rate", Value: l.rate, Unit: "records/s",
+	load := "latency load: half the exactly_once rate"
+	if fixed {
+		load = "latency load: set by -latency-rate"
+	}
+	r.set(Figure{Key: "latency_rate", Name: load, Value: l.rate, Unit: "records/s",
 		Note: fmt.Sprintf("%d records, %d samples after the warm-up", l.produced, l.samples)})
 	for _, q := range []struct {
 		k string
@@ -164,6 +168,9 @@ func (r *Report) setLatency(target string, l latencyResult) {
 			f.CPU = l.cpu
 			if l.batches != "" {
 				f.Note += "; " + l.batches
+			}
+			if l.clients != "" {
+				f.Note += "; its clients: " + l.clients
 			}
 		}
 		r.set(f)

@@ -48,6 +48,7 @@ func run() error {
 	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the best round, and the median (default 5; tiny 1)")
 	flag.IntVar(&o.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default: the number of CPUs)")
 	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long the latency measurement produces (default 30s; tiny 3s)")
+	flag.Float64Var(&o.LatencyRate, "latency-rate", 0, "produce rate of the latency measurement in records/s, an experiment (default: half the exactly_once rate)")
 	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of the latency run left out (default 2s; tiny 500ms)")
 	flag.IntVar(&o.WarmupPasses, "warmup", 0, "passes of the broker warm-up at most, until its JIT compiler settles (default 5; tiny 1; -1: none)")
 	flag.IntVar(&o.StoreOrders, "store-orders", 0, "orders in the restored store (default 1000000; tiny 5000)")
