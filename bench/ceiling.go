@@ -99,9 +99,17 @@ func runCeiling(ctx context.Context, c ceilingConfig) error {
 	return first
 }
 
+// ceilingTxnTimeout is the transactional ceiling's transaction timeout,
+// orderflow's default.
+const ceilingTxnTimeout = 10 * time.Second
+
 // runCeilingSession is one loop of the ceiling program.
 func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error {
 	maxBatch := c.maxBatch
+	guarantee := processor.AtLeastOnce
+	if c.transactional {
+		guarantee = processor.ExactlyOnce
+	}
 	// Exactly processor.runSession's client options.
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.brokers...),
@@ -122,7 +130,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 		}),
 		kgo.RecordPartitioner(ceilingPartitioner{c.changelog, kgo.ManualPartitioner(), kgo.StickyKeyPartitioner(nil)}),
 		kgo.MaxBufferedRecords(3*maxBatch + 1000),
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(processor.OutputLinger(guarantee, ceilingTxnTimeout)),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 	}
@@ -135,7 +143,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 	if c.transactional {
 		opts = append(opts,
 			kgo.TransactionalID(c.group+"-"+strconv.Itoa(session)),
-			kgo.TransactionTimeout(10*time.Second),
+			kgo.TransactionTimeout(ceilingTxnTimeout),
 			kgo.RequireStableFetchOffsets(),
 			processor.ClassicTransactions(),
 		)

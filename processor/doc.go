@@ -11,7 +11,8 @@
 //	              state = batch overlay | last batch's overlay | (order known) store
 //	              topology.Apply -> accepted: changelog + status | rejected: rejections
 //	  ... more polls until CommitInterval or MaxBatchRecords
-//	End transaction (outputs + changelog + input offsets commit together)
+//	End transaction (outputs + changelog + input offsets commit together;
+//	  the client holds the outputs until then, OutputLinger)
 //	  committed: one Pebble batch (states + changelog offset per partition), no WAL
 //	  aborted:   drop the overlay; the session rewinds to the committed offsets
 //

@@ -270,7 +270,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.onRevoked(i, m) }),
 		kgo.RecordPartitioner(newPartitioner(p.changelog)),
 		kgo.MaxBufferedRecords(3*p.cfg.MaxBatchRecords+1000),
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(OutputLinger(p.cfg.Guarantee, p.cfg.TransactionTimeout)),
 		// Uncompressed, as the Java producer's default: orderflow's small
 		// Avro records gain little from compression, and compressing them
 		// here and decompressing them in the broker cost more CPU than the
@@ -450,6 +450,26 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 			mem.drop() // the client may still hold the records of a failed batch
 		}
 	}
+}
+
+// OutputLinger is how long the producer holds a partition's output records
+// before it sends them, to batch them (franz-go's ProducerLinger, the Java
+// producer's linger.ms; Kafka Streams sets 100 ms). Under exactly_once,
+// the transaction timeout, longer than any transaction lives: the records
+// go out when the transaction ends (End sends whatever is held), or
+// earlier when a partition's batch is full or the client holds as many
+// records as it may. No read_committed consumer sees them before the
+// commit, so holding them costs no latency, and the broker takes a
+// batch's records to one partition in a few large record batches, not a
+// stream of small ones. (A linger of the commit interval would run out
+// just before a batch that lasts the whole interval ends.) Under
+// at_least_once, none: the records are visible as soon as they are
+// written, and a batch's commit waits for them.
+func OutputLinger(g Guarantee, transactionTimeout time.Duration) time.Duration {
+	if g == ExactlyOnce {
+		return transactionTimeout
+	}
+	return 0
 }
 
 // waitCommit waits for the at_least_once commit in flight, if any, and
