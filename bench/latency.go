@@ -25,9 +25,10 @@ type latencyResult struct {
 	produced, samples int
 	p50, p99, p999    time.Duration
 	max               time.Duration
-	cpu               *CPUUse // from the warm-up's end to the last record produced
-	batches           string  // orderflow's batches and commits, from its metrics
-	clients           string  // what the measured program's clients sent (clientCounts)
+	p99All, maxAll    time.Duration // over the whole run, warm-up included
+	cpu               *CPUUse       // from the warm-up's end to the last record produced
+	batches           string        // orderflow's batches and commits, from its metrics
+	clients           string        // what the measured program's clients sent (clientCounts)
 }
 
 // latencyInput is the workload produced at a fixed rate: n records, the
@@ -246,6 +247,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		warmEnd  atomic.Int64 // unix ms
 		mu       sync.Mutex
 		lats     []time.Duration
+		early    []time.Duration // the warm-up's
 		received atomic.Int64
 		foreign  atomic.Int64 // outcomes whose timestamp is no input's
 	)
@@ -271,11 +273,13 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 				foreign.Add(1)
 				return
 			}
+			mu.Lock()
 			if at.UnixMilli() >= warmEnd.Load() {
-				mu.Lock()
 				lats = append(lats, seen.Sub(at))
-				mu.Unlock()
+			} else {
+				early = append(early, seen.Sub(at))
 			}
+			mu.Unlock()
 		})
 	}()
 
@@ -402,16 +406,24 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	if len(lats) == 0 {
 		return latencyResult{}, fmt.Errorf("no samples after the warm-up")
 	}
-	slices.Sort(lats)
 	var bs string
 	if batches != nil {
 		bs = batches()
 	}
-	q := func(f float64) time.Duration { return lats[min(len(lats)-1, int(f*float64(len(lats))))] }
+	all := slices.Concat(early, lats)
+	slices.Sort(lats)
+	slices.Sort(all)
 	return latencyResult{
 		rate: float64(in.n) / produceTime.Seconds(), produced: in.n, samples: len(lats),
-		p50: q(0.50), p99: q(0.99), p999: q(0.999), max: lats[len(lats)-1], cpu: cpu, batches: bs, clients: counts.String(),
+		p50: quantile(lats, 0.50), p99: quantile(lats, 0.99), p999: quantile(lats, 0.999), max: lats[len(lats)-1],
+		p99All: quantile(all, 0.99), maxAll: all[len(all)-1],
+		cpu: cpu, batches: bs, clients: counts.String(),
 	}, nil
+}
+
+// quantile is the q-quantile of sorted, which is not empty.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
 }
 
 // consumeOutcomes reads the outcome topics and reports, for each outcome,

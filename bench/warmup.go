@@ -13,6 +13,9 @@ import (
 // warm-up stops: below it the broker runs compiled code.
 const warmupJITShare = 0.10
 
+// warmupLatency bounds the fixed-rate part of a warm-up pass.
+const warmupLatency = 6 * time.Second
+
 // WarmupPass is one pass of the broker warm-up.
 type WarmupPass struct {
 	Seconds float64 `json:"seconds"`
@@ -45,9 +48,10 @@ func (h *harness) warmup(ctx context.Context) error {
 			return err
 		}
 		// Below the latency measurement's rate (half of orderflow's, which
-		// is under the ceiling's), for three latency warm-ups (slower if
-		// the input is too short for that).
-		d := (3 * h.o.LatencyWarmup).Seconds()
+		// is under the ceiling's), for three latency warm-ups or
+		// warmupLatency, the shorter (slower if the input is too short for
+		// that).
+		d := min(3*h.o.LatencyWarmup, warmupLatency).Seconds()
 		rate := min(0.4*eos.rate, float64(h.enc.len())/d)
 		n := int(rate * d)
 		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate); err != nil {
