@@ -51,10 +51,10 @@ func (h *harness) warmup(ctx context.Context) error {
 		// is under the ceiling's), for three latency warm-ups or
 		// warmupLatency, the shorter (slower if the input is too short for
 		// that).
-		d := min(3*h.o.LatencyWarmup, warmupLatency).Seconds()
-		rate := min(0.4*eos.rate, float64(h.enc.len())/d)
-		n := int(rate * d)
-		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate); err != nil {
+		d := min(3*h.o.LatencyWarmup, warmupLatency)
+		rate := min(0.4*eos.rate, float64(h.enc.len())/d.Seconds())
+		n := int(rate * d.Seconds())
+		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate, d/3); err != nil {
 			return err
 		}
 		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: jitShare(a, h.cpu.snapshot())}
