@@ -269,3 +269,45 @@ func TestProcessRecordsInChunks(t *testing.T) {
 		t.Errorf("records handed over at %d points (%v), want %d", len(handovers), slices.Sorted(maps.Keys(handovers)), wantN)
 	}
 }
+
+// partitionProducer answers each record at once with the next offset of
+// its topic and partition, as a broker would.
+type partitionProducer struct{ next map[string]int64 }
+
+func (pp *partitionProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	k := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
+	r.Offset = pp.next[k]
+	pp.next[k]++
+	promise(r, nil)
+}
+
+// TestChangelogOffsets checks the next changelog offset a batch keeps for
+// each partition (commitStore writes it to the store, restore starts
+// there): one past the last changelog record produced to the partition,
+// over several flushes, with changelog records of two partitions and
+// other records in between.
+func TestChangelogOffsets(t *testing.T) {
+	b := newBatch("changelog", newOutputMemory(), nil, nil)
+	pp := &partitionProducer{next: map[string]int64{"changelog/1": 40, "changelog/2": 7}}
+	rec := func(topic string, part int32) *kgo.Record { return &kgo.Record{Topic: topic, Partition: part} }
+	for _, r := range []*kgo.Record{rec("changelog", 1), rec("status", 1), rec("changelog", 1), rec("changelog", 2), rec("rejections", 2), rec("changelog", 1)} {
+		b.produce(r)
+	}
+	b.flush(pp)
+	if want := map[int32]int64{1: 43, 2: 8}; !maps.Equal(b.offsets, want) {
+		t.Fatalf("after one flush: offsets %v, want %v", b.offsets, want)
+	}
+	for _, r := range []*kgo.Record{rec("changelog", 2), rec("changelog", 2), rec("status", 2)} {
+		b.produce(r)
+	}
+	b.flush(pp)
+	b.flush(pp) // nothing queued
+	if want := map[int32]int64{1: 43, 2: 10}; !maps.Equal(b.offsets, want) {
+		t.Fatalf("after two flushes: offsets %v, want %v", b.offsets, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.waitProduced(ctx); err != nil {
+		t.Fatalf("waiting for the batch's records: %v", err)
+	}
+}
