@@ -99,9 +99,9 @@ func runCeiling(ctx context.Context, c ceilingConfig) error {
 	return first
 }
 
-// ceilingTxnTimeout is the transactional ceiling's transaction timeout,
-// orderflow's default.
-const ceilingTxnTimeout = 10 * time.Second
+// ceilingTxnTimeout is the transactional ceiling's transaction timeout:
+// orderflow's default, which the bench's orderflow runs use.
+var ceilingTxnTimeout = processor.DefaultConfig().TransactionTimeout
 
 // runCeilingSession is one loop of the ceiling program.
 func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error {

@@ -464,9 +464,9 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 // broker takes a batch's records to one partition in a few large record
 // batches, not a stream of small ones (a fifth less broker CPU per
 // record there). A linger of the commit interval would run out just
-// before a batch that lasts the whole interval ends. Under at_least_once, none: the records
-// are visible as soon as they are written, and a batch's commit waits
-// for them.
+// before a batch that lasts the whole interval ends. Under
+// at_least_once, none: the records are visible as soon as they are
+// written, and a batch's commit waits for them.
 func OutputLinger(g Guarantee, transactionTimeout time.Duration) time.Duration {
 	if g == ExactlyOnce {
 		return transactionTimeout
