@@ -81,7 +81,7 @@ type Options struct {
 	// Config.KafkaOpts) and the ceiling alike, e.g. a producer compression,
 	// for experiments [none].
 	ClientOpts []kgo.Opt
-	// WarmupPasses bounds the broker warm-up's passes (see warmup) [5] {1};
+	// WarmupPasses bounds the broker warm-up's passes (see warmup) [10] {1};
 	// negative: no warm-up.
 	WarmupPasses int
 	// Only, if not empty, runs only the named steps (warmup, ceiling, eos,
@@ -140,7 +140,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	if o.WarmupPasses == 0 {
-		o.WarmupPasses = 5
+		o.WarmupPasses = 10
 		if o.Tiny {
 			o.WarmupPasses = 1
 		}

@@ -380,7 +380,10 @@ func (r *Report) Markdown() string {
   offsets of a batch once its records are delivered, while the next batch runs.
 - Before any measurement the ceilings run unmeasured until the broker's JIT compiler has settled
   (see "Broker warm-up" above): a freshly started broker spends a third or more of its CPU
-  compiling. Topics are deleted when the whole run ends, not after each measurement: the broker
+  compiling. The warm-up also goes on until the page cache has taken all but 2% of the memory,
+  as on a broker that has been running a while: on a VM that hands free memory back to its host
+  (free page reporting), memory taken from the free lists is mapped again at first touch, and the
+  rounds that did so ran at 35-60% of the later ones' rate, ceilings as much as orderflow. Topics are deleted when the whole run ends, not after each measurement: the broker
   removes a deleted topic's files a minute later, in whatever runs then. Before each measurement
   the harness writes the page cache back (sync(2)), so that the kernel's writeback of the last
   one's logs does not fall into it.
@@ -435,16 +438,35 @@ func machineInfo(kafkaVersion string) Machine {
 			}
 		}
 	}
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-				m.MemoryGiB = math.Round(kb/(1<<20)*10) / 10
-			}
-		}
+	if mi, err := readMeminfo(); err == nil {
+		m.MemoryGiB = math.Round(float64(mi["MemTotal"])/(1<<30)*10) / 10
 	}
 	if m.KafkaVersion == "" {
 		m.KafkaVersion = "unknown"
+	}
+	return m
+}
+
+// readMeminfo reads /proc/meminfo (parseMeminfo).
+func readMeminfo() (map[string]uint64, error) {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return nil, err
+	}
+	return parseMeminfo(b), nil
+}
+
+// parseMeminfo returns the fields of /proc/meminfo given in kB, in bytes
+// by name.
+func parseMeminfo(b []byte) map[string]uint64 {
+	m := make(map[string]uint64)
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
+				m[k] = n << 10
+			}
+		}
 	}
 	return m
 }

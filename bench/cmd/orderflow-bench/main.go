@@ -50,7 +50,7 @@ func run() error {
 	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long the latency measurement produces (default 40s; tiny 3s)")
 	flag.Float64Var(&o.LatencyRate, "latency-rate", 0, "produce rate of the latency measurement in records/s, an experiment (default: half the exactly_once rate)")
 	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of the latency run left out of its percentiles (default 10s; tiny 500ms)")
-	flag.IntVar(&o.WarmupPasses, "warmup", 0, "passes of the broker warm-up at most, until its JIT compiler settles (default 5; tiny 1; -1: none)")
+	flag.IntVar(&o.WarmupPasses, "warmup", 0, "passes of the broker warm-up at most, until its JIT compiler settles and the page cache fills the memory (default 10; tiny 1; -1: none)")
 	flag.IntVar(&o.StoreOrders, "store-orders", 0, "orders in the restored store (default 1000000; tiny 5000)")
 	flag.StringVar(&o.WorkDir, "work", "", "scratch directory (default <module root>/bench/.work)")
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the RSS measurement (default: go build ./cmd/orderflow)")
