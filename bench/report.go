@@ -378,7 +378,7 @@ func (r *Report) Markdown() string {
   refused one, a dead-letter copy for an undecodable one), without decoding, state or logic.
   Without transactions it commits in the background as orderflow's at_least_once does: the
   offsets of a batch once its records are delivered, while the next batch runs.
-- Before any measurement the ceilings run unmeasured until the broker's JIT compiler has settled
+- Before any measurement the ceilings and orderflow run unmeasured until the broker's JIT compiler has settled
   (see "Broker warm-up" above): a freshly started broker spends a third or more of its CPU
   compiling. The warm-up also goes on until the page cache has taken all but 2% of the memory,
   as on a broker that has been running a while: on a VM that hands free memory back to its host
