@@ -31,10 +31,6 @@ type ceilingConfig struct {
 	changelog      string
 	// sizes returns the out sizes of an input record.
 	sizes func(r *kgo.Record) (outSizes, bool)
-	// copyTimestamp gives output records the input record's timestamp (the
-	// latency measurement reads the input time off the outcome).
-	copyTimestamp bool
-
 	// payload is what values are cut from, in turn (real outputs, so
 	// they compress as orderflow's do); at least 1 MiB.
 	payload []byte
@@ -229,10 +225,10 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 				err = fmt.Errorf("ceiling: no sizes for %s/%d@%d", r.Topic, r.Partition, r.Offset)
 				return
 			}
-			var ts time.Time
-			if c.copyTimestamp {
-				ts = r.Timestamp
-			}
+			// Outputs carry their input's timestamp, as orderflow's do (and
+			// the latency measurement reads the input time off them): a
+			// record without one would cost the client a time.Now.
+			ts := r.Timestamp
 			switch s.kind {
 			case kindAccepted:
 				cr := &kgo.Record{Topic: c.changelog, Partition: r.Partition, Key: r.Key, Value: value(s.changelog), Timestamp: ts}

@@ -214,7 +214,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 			done <- runCeiling(rctx, ceilingConfig{
 				brokers: h.o.Brokers, input: topics.Events, group: app, transactional: true,
 				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
-				topics: topics, changelog: changelog, sizes: sizesFromHeader, copyTimestamp: true,
+				topics: topics, changelog: changelog, sizes: sizesFromHeader,
 				payload: h.payload(), extra: opts, committed: &committed, aborted: &aborted, assigned: &assigned,
 			})
 		}()
