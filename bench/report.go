@@ -398,6 +398,12 @@ func (r *Report) Markdown() string {
   the p99 notes give the whole run's p99 and maximum too. The p99 figures carry the
   CPU use from the warm-up's end to the last record produced, per record produced: there the bench
   process is the load generator, the outcome consumer and the ceiling or orderflow.
+  The broker's log writes stay in the page cache until the kernel writes a file back, once its
+  first dirty page is 30 s old (vm.dirty_expire_centisecs): at these rates 1-1.5 GB at once, and
+  the broker's appends wait on ext4's delayed allocation meanwhile (seen in one run: the broker's
+  request threads blocked in ext4_da_get_block_prep for 1.0-1.1 s, once in each latency run,
+  while 1.2 GB went to disk). Such a stall lands in a 40 s run's measured part or not, for the ceiling as for orderflow; Kafka's
+  documentation has production brokers tune this writeback. The harness does not.
 - Restore: the changelog holds one state per order (the workload's final states under new ids);
   every partition is restored concurrently into an empty store. The ceiling only reads it.
 - RSS: ` + "`orderflow run`" + ` as a child process restores that store into an empty state dir, then
