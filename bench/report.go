@@ -378,13 +378,14 @@ func (r *Report) Markdown() string {
   refused one, a dead-letter copy for an undecodable one), without decoding, state or logic.
   Without transactions it commits in the background as orderflow's at_least_once does: the
   offsets of a batch once its records are delivered, while the next batch runs.
-- Before any measurement the ceilings and orderflow run unmeasured until the broker's JIT compiler has settled
-  (see "Broker warm-up" above): a freshly started broker spends a third or more of its CPU
-  compiling. The warm-up also goes on until the page cache has taken all but 2% of the memory,
-  as on a broker that has been running a while: on a VM that hands free memory back to its host
-  (free page reporting), memory taken from the free lists is mapped again at first touch, and the
-  rounds that did so ran at 35-60% of the later ones' rate, ceilings as much as orderflow. Topics are deleted when the whole run ends, not after each measurement: the broker
-  removes a deleted topic's files a minute later, in whatever runs then. Before each measurement
+- Before any measurement the ceilings and orderflow run unmeasured until the broker's JIT
+  compiler has settled (see "Broker warm-up" above): a freshly started broker spends a third or
+  more of its CPU compiling. The warm-up also goes on until the page cache has taken all but 2%
+  of the memory, as on a broker that has been running a while: on a VM that hands free memory
+  back to its host (free page reporting), memory taken from the free lists is mapped again at
+  first touch, and the rounds that did so ran at 30-60% of the later ones' rate, ceilings as much
+  as orderflow. Topics are deleted when the whole run ends, not after each measurement: the
+  broker removes a deleted topic's files a minute later, in whatever runs then. Before each measurement
   the harness writes the page cache back (sync(2)), so that the kernel's writeback of the last
   one's logs does not fall into it.
 - Latency: records are produced at half the exactly_once rate for 40 s (-latency-duration), each
@@ -402,8 +403,9 @@ func (r *Report) Markdown() string {
   first dirty page is 30 s old (vm.dirty_expire_centisecs): at these rates 1-1.5 GB at once, and
   the broker's appends wait on ext4's delayed allocation meanwhile (seen in one run: the broker's
   request threads blocked in ext4_da_get_block_prep for 1.0-1.1 s, once in each latency run,
-  while 1.2 GB went to disk). Such a stall lands in a 40 s run's measured part or not, for the ceiling as for orderflow; Kafka's
-  documentation has production brokers tune this writeback. The harness does not.
+  while 1.2 GB went to disk). Such a stall lands in a 40 s run's measured part or not, for the
+  ceiling as for orderflow; Kafka's documentation has production brokers tune this writeback.
+  The harness does not.
 - Restore: the changelog holds one state per order (the workload's final states under new ids);
   every partition is restored concurrently into an empty store. The ceiling only reads it.
 - RSS: ` + "`orderflow run`" + ` as a child process restores that store into an empty state dir, then

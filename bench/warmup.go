@@ -57,7 +57,7 @@ type WarmupPass struct {
 // free memory back to its host (virtio-balloon free page reporting), and
 // each page is mapped again at first touch. Measured on a fresh broker,
 // the first throughput rounds, which took memory from the free lists, ran
-// at 35-60% of the later ones' rate, with the broker's CPU per record 2-4
+// at 30-60% of the later ones' rate, with the broker's CPU per record 2-4
 // times as high; 45% of its samples were the kernel zeroing new page cache
 // pages for its index files (memset under filemap_fault), against 9% once
 // kswapd recycled the page cache. A production broker's memory is full of
