@@ -375,8 +375,8 @@ func (r *Report) Markdown() string {
 - The ceilings are a minimal franz-go program (bench/ceiling.go) with orderflow's client options,
   loop, commit interval and batch bound: per input record it produces the records orderflow
   produces for it, of the same sizes (changelog + status for an accepted event, a rejection for a
-  refused one, a dead-letter copy for an undecodable one), without decoding, state or logic.
-  Without transactions it commits in the background as orderflow's at_least_once does: the
+  refused one, a dead-letter copy for an undecodable one), each with its input's timestamp as
+  orderflow's are, without decoding, state or logic. Without transactions it commits in the background as orderflow's at_least_once does: the
   offsets of a batch once its records are delivered, while the next batch runs.
 - Before any measurement the ceilings and orderflow run unmeasured until the broker's JIT
   compiler has settled (see "Broker warm-up" above): a freshly started broker spends a third or
