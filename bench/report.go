@@ -376,8 +376,9 @@ func (r *Report) Markdown() string {
   loop, commit interval and batch bound: per input record it produces the records orderflow
   produces for it, of the same sizes (changelog + status for an accepted event, a rejection for a
   refused one, a dead-letter copy for an undecodable one), each with its input's timestamp as
-  orderflow's are, without decoding, state or logic. Without transactions it commits in the background as orderflow's at_least_once does: the
-  offsets of a batch once its records are delivered, while the next batch runs.
+  orderflow's are, without decoding, state or logic. Without transactions it commits in the
+  background as orderflow's at_least_once does: the offsets of a batch once its records are
+  delivered, while the next batch runs.
 - Before any measurement the ceilings and orderflow run unmeasured until the broker's JIT
   compiler has settled (see "Broker warm-up" above): a freshly started broker spends a third or
   more of its CPU compiling. The warm-up also goes on until the page cache has taken all but 2%
@@ -385,9 +386,9 @@ func (r *Report) Markdown() string {
   back to its host (free page reporting), memory taken from the free lists is mapped again at
   first touch, and the rounds that did so ran at 30-60% of the later ones' rate, ceilings as much
   as orderflow. Topics are deleted when the whole run ends, not after each measurement: the
-  broker removes a deleted topic's files a minute later, in whatever runs then. Before each measurement
-  the harness writes the page cache back (sync(2)), so that the kernel's writeback of the last
-  one's logs does not fall into it.
+  broker removes a deleted topic's files a minute later, in whatever runs then. Before each
+  measurement the harness writes the page cache back (sync(2)), so that the kernel's writeback of
+  the last one's logs does not fall into it.
 - Latency: records are produced at half the exactly_once rate for 40 s (-latency-duration), each
   stamped with its produce time; the workload is produced again as often as that takes, each pass
   under new order ids (same events, same outcomes);
