@@ -270,14 +270,19 @@ func TestProcessRecordsInChunks(t *testing.T) {
 	}
 }
 
-// partitionProducer answers each record at once with the next offset of
-// its topic and partition, as a broker would.
-type partitionProducer struct{ next map[string]int64 }
+// instantProducer answers every record at once, with the next offset of
+// its topic and partition, as a broker would. It stands in for the client
+// in TestChangelogOffsets and BenchmarkProcess.
+type instantProducer struct{ next map[string]map[int32]int64 }
 
-func (pp *partitionProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
-	k := fmt.Sprintf("%s/%d", r.Topic, r.Partition)
-	r.Offset = pp.next[k]
-	pp.next[k]++
+func (ip *instantProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
+	parts := ip.next[r.Topic]
+	if parts == nil {
+		parts = make(map[int32]int64)
+		ip.next[r.Topic] = parts
+	}
+	r.Offset = parts[r.Partition]
+	parts[r.Partition]++
 	promise(r, nil)
 }
 
@@ -288,7 +293,7 @@ func (pp *partitionProducer) Produce(_ context.Context, r *kgo.Record, promise f
 // other records in between.
 func TestChangelogOffsets(t *testing.T) {
 	b := newBatch("changelog", newOutputMemory(), nil, nil)
-	pp := &partitionProducer{next: map[string]int64{"changelog/1": 40, "changelog/2": 7}}
+	pp := &instantProducer{next: map[string]map[int32]int64{"changelog": {1: 40, 2: 7}}}
 	rec := func(topic string, part int32) *kgo.Record { return &kgo.Record{Topic: topic, Partition: part} }
 	for _, r := range []*kgo.Record{rec("changelog", 1), rec("status", 1), rec("changelog", 1), rec("changelog", 2), rec("rejections", 2), rec("changelog", 1)} {
 		b.produce(r)

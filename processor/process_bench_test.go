@@ -3,7 +3,6 @@
 package processor
 
 import (
-	"context"
 	"hash/fnv"
 	"runtime"
 	"syscall"
@@ -14,22 +13,6 @@ import (
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// instantProducer answers every record at once, with the next offset of
-// its topic and partition. It stands in for the client only in
-// BenchmarkProcess.
-type instantProducer struct{ next map[string]map[int32]int64 }
-
-func (ip *instantProducer) Produce(_ context.Context, r *kgo.Record, promise func(*kgo.Record, error)) {
-	parts := ip.next[r.Topic]
-	if parts == nil {
-		parts = make(map[int32]int64)
-		ip.next[r.Topic] = parts
-	}
-	r.Offset = parts[r.Partition]
-	parts[r.Partition]++
-	promise(r, nil)
-}
 
 // BenchmarkProcess measures orderflow's own work per input record, the
 // part of `make bench`'s at_least_once figure that is not franz-go's or the
