@@ -316,3 +316,27 @@ func TestChangelogOffsets(t *testing.T) {
 		t.Fatalf("waiting for the batch's records: %v", err)
 	}
 }
+
+// TestClosedAtPtr checks that the orders a batch closes at one processing
+// time share one ClosedAt, that a new time gets its own, and that only a
+// new time allocates (one allocation per closed order was about 15% of
+// make bench's at_least_once allocations by count).
+func TestClosedAtPtr(t *testing.T) {
+	var b batch
+	t0 := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	p0 := b.closedAtPtr(t0)
+	if !p0.Equal(t0) {
+		t.Fatalf("closedAtPtr(%v) = %v", t0, *p0)
+	}
+	if p := b.closedAtPtr(t0); p != p0 {
+		t.Errorf("same time: got a new pointer")
+	}
+	t1 := t0.Add(time.Millisecond)
+	p1 := b.closedAtPtr(t1)
+	if p1 == p0 || !p1.Equal(t1) || !p0.Equal(t0) {
+		t.Errorf("new time: got %v (first %v, now %v)", *p1, *p0, t0)
+	}
+	if n := testing.AllocsPerRun(100, func() { b.closedAtPtr(t1) }); n != 0 {
+		t.Errorf("closedAtPtr at the same time allocates %v times a call, want 0", n)
+	}
+}
