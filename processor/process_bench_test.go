@@ -3,6 +3,7 @@
 package processor
 
 import (
+	"flag"
 	"hash/fnv"
 	"runtime"
 	"syscall"
@@ -14,32 +15,37 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// processOrders is BenchmarkProcess's workload size: 20,000 orders by
+// default, 200,000 for make bench's (go test -bench Process
+// -process-orders 200000), where the store is ten times as large.
+var processOrders = flag.Int("process-orders", 20000, "orders in BenchmarkProcess's workload")
+
 // BenchmarkProcess measures orderflow's own work per input record, the
 // part of `make bench`'s at_least_once figure that is not franz-go's or the
 // broker's: decoding, loading, applying, encoding, building the output
 // records, and each batch's Pebble write (commitStore, and the flushes and
 // compactions it causes while the pass runs). One op is a pass over the
-// workload (20,000 orders of the default mix, about 132,000 records, 12
-// partitions) in batches of 10,000 records, as one at_least_once thread
+// workload (by default 20,000 orders of the default mix, about 132,000
+// records, 12 partitions; -process-orders sets the orders) in batches of 10,000 records, as one at_least_once thread
 // takes them, into a new store. Records go to instantProducer instead of a
 // client. It reports ns/record (wall), cpu-ns/record (the process's CPU
 // time, Pebble's background work included) and allocs/record.
 func BenchmarkProcess(b *testing.B) {
-	const orders, partitions, batchRecords = 20000, 12, 10000
+	const partitions, batchRecords = 12, 10000
+	orders := *processOrders
 	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: b.TempDir(), Guarantee: AtLeastOnce})
 	if err != nil {
 		b.Fatal(err)
 	}
 	// The workload's records, by partition (as the events topic holds
-	// them), packed in one byte slice so that the garbage collector has
-	// little to scan; each batch gets new kgo.Records, as from a fetch.
-	type packed struct{ key, value []byte }
+	// them): each partition's keys and values in one byte slice, and their
+	// offsets in another slice without pointers, so that the garbage
+	// collector has nothing to scan there (at 200,000 orders a slice of
+	// key and value slices would be about 60 MiB to scan in every cycle);
+	// each batch gets new kgo.Records, as from a fetch.
+	type packed struct{ at, keyLen, valueLen int32 }
 	byPart := make([][]packed, partitions)
-	var data []byte
-	pack := func(v []byte) []byte {
-		data = append(data, v...)
-		return data[len(data)-len(v) : len(data) : len(data)]
-	}
+	data := make([][]byte, partitions)
 	records := 0
 	for _, it := range workload.Generate(workload.Options{Orders: orders}) {
 		v := it.Malformed
@@ -51,10 +57,8 @@ func BenchmarkProcess(b *testing.B) {
 		h := fnv.New32a()
 		h.Write([]byte(it.Key))
 		part := h.Sum32() % partitions
-		if cap(data)-len(data) < len(it.Key)+len(v) {
-			data = make([]byte, 0, 1<<20)
-		}
-		byPart[part] = append(byPart[part], packed{pack([]byte(it.Key)), pack(v)})
+		byPart[part] = append(byPart[part], packed{int32(len(data[part])), int32(len(it.Key)), int32(len(v))})
+		data[part] = append(append(data[part], it.Key...), v...)
 		records++
 	}
 	// fetch returns n records of partition part from its offset from, in
@@ -69,10 +73,12 @@ func BenchmarkProcess(b *testing.B) {
 		}
 		for i := range rs {
 			pr := byPart[part][from+i]
-			if cap(buf)-len(buf) < len(pr.key)+len(pr.value) {
+			key := data[part][pr.at : pr.at+pr.keyLen]
+			value := data[part][pr.at+pr.keyLen : pr.at+pr.keyLen+pr.valueLen]
+			if cap(buf)-len(buf) < len(key)+len(value) {
 				buf = make([]byte, 0, 64<<10)
 			}
-			rs[i] = &kgo.Record{Topic: p.cfg.Topics.Events, Partition: part, Offset: int64(from + i), Key: keep(pr.key), Value: keep(pr.value), Timestamp: time.Now()}
+			rs[i] = &kgo.Record{Topic: p.cfg.Topics.Events, Partition: part, Offset: int64(from + i), Key: keep(key), Value: keep(value), Timestamp: time.Now()}
 		}
 		return rs
 	}
