@@ -26,10 +26,11 @@ var processOrders = flag.Int("process-orders", 20000, "orders in BenchmarkProces
 // records, and each batch's Pebble write (commitStore, and the flushes and
 // compactions it causes while the pass runs). One op is a pass over the
 // workload (by default 20,000 orders of the default mix, about 132,000
-// records, 12 partitions; -process-orders sets the orders) in batches of 10,000 records, as one at_least_once thread
-// takes them, into a new store. Records go to instantProducer instead of a
-// client. It reports ns/record (wall), cpu-ns/record (the process's CPU
-// time, Pebble's background work included) and allocs/record.
+// records, 12 partitions; -process-orders sets the orders) in batches of
+// 10,000 records, as one at_least_once thread takes them, into a new store.
+// Records go to instantProducer instead of a client. It reports ns/record
+// (wall), cpu-ns/record (the process's CPU time, Pebble's background work
+// included) and allocs/record.
 func BenchmarkProcess(b *testing.B) {
 	const partitions, batchRecords = 12, 10000
 	orders := *processOrders
