@@ -188,6 +188,9 @@ var (
 	descMemTable    = desc("store_memtable_bytes", "Bytes of the state store's memtables.")
 	descCompactions = desc("store_compactions_total", "Compactions the state store completed since the process started.")
 	descCompacting  = desc("store_compactions_in_progress", "Compactions running in the state store.")
+	descFlushes     = desc("store_flushes_total", "Memtable flushes the state store completed since the process started.")
+	descFlushed     = desc("store_flushed_bytes_total", "Bytes of tables the state store's memtable flushes wrote.")
+	descCompacted   = desc("store_compacted_bytes_total", "Bytes of tables the state store's compactions wrote.")
 	descDebt        = desc("store_compaction_debt_bytes", "Estimated bytes the state store's compactions still have to rewrite.")
 	descReadAmp     = desc("store_read_amplification", "Read amplification of the state store (L0 sublevels plus non-empty levels).")
 	descStalls      = desc("store_write_stalls_total", "Times the state store delayed writes (a write stall).")
@@ -198,7 +201,7 @@ var (
 	allDescs = []*prometheus.Desc{
 		descEvents, descTransitions, descRejections, descDLQ, descBatches, descRestores, descRestoredAll,
 		descOwned, descRestoring, descReady, descRestored, descRemaining,
-		descDisk, descMemTable, descCompactions, descCompacting, descDebt, descReadAmp, descStalls, descStallTime,
+		descDisk, descMemTable, descCompactions, descCompacting, descFlushes, descFlushed, descCompacted, descDebt, descReadAmp, descStalls, descStallTime,
 		descCacheHits, descCacheMisses,
 	}
 )
@@ -277,6 +280,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descMemTable, float64(sm.MemTableBytes))
 		counter(descCompactions, float64(sm.Compactions))
 		gauge(descCompacting, float64(sm.CompactionsInProgress))
+		counter(descFlushes, float64(sm.Flushes))
+		counter(descFlushed, float64(sm.FlushedBytes))
+		counter(descCompacted, float64(sm.CompactedBytes))
 		gauge(descDebt, float64(sm.CompactionDebtBytes))
 		gauge(descReadAmp, float64(sm.ReadAmp))
 		counter(descStalls, float64(sm.WriteStalls))

@@ -1,6 +1,7 @@
 package statestore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -742,6 +743,24 @@ func TestMetrics(t *testing.T) {
 		must(t, err)
 		if m.DiskSpaceUsage == 0 || m.Pebble == nil || m.Pebble.Flush.Count == 0 {
 			t.Fatalf("metrics after a flush: %+v", m)
+		}
+		if m.Flushes != m.Pebble.Flush.Count || m.FlushedBytes == 0 || m.CompactedBytes != 0 {
+			t.Fatalf("after a flush: %d flushes (Pebble's %d), %d bytes flushed, %d compacted; want Pebble's count, some bytes flushed, none compacted",
+				m.Flushes, m.Pebble.Flush.Count, m.FlushedBytes, m.CompactedBytes)
+		}
+		// A second table over the same keys, then a compaction of both.
+		b = s.NewBatch()
+		for i := 0; i < 1000; i++ {
+			must(t, b.Put(0, []byte(fmt.Sprint(i)), openValue("payload 2")))
+		}
+		must(t, b.Commit())
+		must(t, s.db.Flush())
+		must(t, s.db.Compact(context.Background(), []byte{0}, []byte{0xff}, false))
+		m2, err := s.Metrics()
+		must(t, err)
+		if m2.Flushes <= m.Flushes || m2.FlushedBytes <= m.FlushedBytes || m2.CompactedBytes == 0 {
+			t.Fatalf("after a second flush and a compaction: %d flushes, %d bytes flushed, %d compacted; want more flushes and bytes than %d and %d, and some compacted",
+				m2.Flushes, m2.FlushedBytes, m2.CompactedBytes, m.Flushes, m.FlushedBytes)
 		}
 	})
 }

@@ -264,6 +264,12 @@ type Metrics struct {
 	Compactions           int64
 	CompactionsInProgress int64
 	CompactionDebtBytes   uint64
+	// Flushes is the number of memtable flushes completed since Open, and
+	// FlushedBytes the bytes of tables they wrote; CompactedBytes is the
+	// bytes of tables compactions wrote. With the bytes the processor
+	// writes, they give the store's write amplification.
+	Flushes                      int64
+	FlushedBytes, CompactedBytes uint64
 	// ReadAmp is the read amplification (sublevels in L0 plus non-empty
 	// levels).
 	ReadAmp int
@@ -283,12 +289,20 @@ func (s *Store) Metrics() (Metrics, error) {
 		return Metrics{}, ErrClosed
 	}
 	m := s.db.Metrics()
+	var flushed, compacted uint64
+	for i := range m.Levels {
+		flushed += m.Levels[i].TableBytesFlushed + m.Levels[i].BlobBytesFlushed
+		compacted += m.Levels[i].TableBytesCompacted + m.Levels[i].BlobBytesCompacted
+	}
 	return Metrics{
 		DiskSpaceUsage:        m.DiskSpaceUsage(),
 		MemTableBytes:         m.MemTable.Size,
 		Compactions:           m.Compact.Count,
 		CompactionsInProgress: m.Compact.NumInProgress,
 		CompactionDebtBytes:   m.Compact.EstimatedDebt,
+		Flushes:               m.Flush.Count,
+		FlushedBytes:          flushed,
+		CompactedBytes:        compacted,
 		ReadAmp:               m.ReadAmp(),
 		WriteStalls:           s.stalls.count.Load(),
 		WriteStallTime:        time.Duration(s.stalls.nanos.Load()),

@@ -283,6 +283,13 @@ func TestMetricsMoveWhenEventsFlow(t *testing.T) {
 			t.Errorf("%s = %v, want > 0", name, s)
 		}
 	}
+	// The store's flush and compaction counters are exported, as
+	// counters that start at 0 (the test's store may not flush).
+	for _, name := range []string{"orderflow_store_flushes_total", "orderflow_store_flushed_bytes_total", "orderflow_store_compacted_bytes_total"} {
+		if _, n := sum(m, name); n != 1 {
+			t.Errorf("%s: %d series, want 1", name, n)
+		}
+	}
 	if _, n := sum(m, "orderflow_restore_remaining_records"); n != 3 {
 		t.Errorf("restore progress for %d partitions, want 3", n)
 	}
