@@ -48,6 +48,11 @@ func TestTiny(t *testing.T) {
 			t.Errorf("%s: no target verdict", k)
 		}
 	}
+	for _, f := range rep.Figures {
+		if strings.HasPrefix(f.Key, "orderflow_") && !strings.Contains(f.Note, "its state store in the measured window: ") {
+			t.Errorf("%s: the note does not give the store's flushes and compactions: %q", f.Key, f.Note)
+		}
+	}
 	for _, c := range rep.Checks {
 		if strings.HasPrefix(c, "eos:") && !strings.Contains(c, "as expected") {
 			t.Errorf("exactly_once counts: %s", c)

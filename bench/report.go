@@ -135,6 +135,9 @@ func (r *Report) setThroughput(key string, rounds ...throughput) {
 		name = "orderflow exactly_once, " + n + " instance(s)"
 	}
 	note := fmt.Sprintf("%d records, wall %.1fs incl. start-up", t.records, t.wall.Seconds())
+	if t.store != nil {
+		note += "; its state store in the measured window: " + t.store.String()
+	}
 	if len(rounds) > 1 {
 		rates := make([]string, len(rounds))
 		for i, t := range rounds {

@@ -7,7 +7,8 @@ import (
 
 // TestSetThroughputBest checks that a throughput figure is its best round,
 // with that round's CPU, and that its note gives every round and the
-// median (the lower middle one of an even count).
+// median (the lower middle one of an even count), and what orderflow's
+// store flushed and compacted in the window.
 func TestSetThroughputBest(t *testing.T) {
 	r := newReport(Options{})
 	best := &CPUUse{}
@@ -21,8 +22,17 @@ func TestSetThroughputBest(t *testing.T) {
 	if want := "best of 4 rounds (477, 979, 758, 677 records/s; median 677)"; !strings.HasPrefix(f.Note, want) {
 		t.Fatalf("note %q, want it to start with %q", f.Note, want)
 	}
-	r.setThroughput("orderflow_alos", throughput{records: 10, rate: 5})
-	if f := r.figures["orderflow_alos"]; f.Value != 5 || strings.Contains(f.Note, "best of") {
+	if strings.Contains(f.Note, "state store") {
+		t.Fatalf("a ceiling's note describes a state store: %q", f.Note)
+	}
+	at0 := storeWork{flushes: 3, flushedBytes: 10 << 20, compactions: 1, compactedBytes: 1 << 20}
+	at1 := storeWork{flushes: 4, flushedBytes: 34 << 20, compactions: 1, compactedBytes: 1 << 20}
+	r.setThroughput("orderflow_alos", throughput{records: 10, rate: 5, store: at1.sub(at0)})
+	f = r.figures["orderflow_alos"]
+	if f.Value != 5 || strings.Contains(f.Note, "best of") {
 		t.Fatalf("one round: %v %q", f.Value, f.Note)
+	}
+	if want := "its state store in the measured window: 1 flush(es) writing 24.0 MiB, 0 compaction(s) writing 0.0 MiB"; !strings.Contains(f.Note, want) {
+		t.Fatalf("note %q, want it to contain %q", f.Note, want)
 	}
 }

@@ -28,11 +28,64 @@ type throughput struct {
 	// cpu is where the CPU went over the window rate is taken over (nil
 	// if unknown).
 	cpu *CPUUse
+	// store is what orderflow's state stores flushed and compacted in
+	// that window (nil for the ceilings).
+	store *storeWork
+}
+
+// storeWork is the work of orderflow's Pebble stores (summed over the
+// instances) between two samples of their metrics.
+type storeWork struct {
+	flushes, compactions         float64
+	flushedBytes, compactedBytes float64
+}
+
+// sampleStores reads the store counters of the processors' metrics.
+func sampleStores(procs []*processor.Processor) storeWork {
+	var w storeWork
+	for _, p := range procs {
+		mfs, err := p.Gatherer().Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			var f *float64
+			switch mf.GetName() {
+			case "orderflow_store_flushes_total":
+				f = &w.flushes
+			case "orderflow_store_flushed_bytes_total":
+				f = &w.flushedBytes
+			case "orderflow_store_compactions_total":
+				f = &w.compactions
+			case "orderflow_store_compacted_bytes_total":
+				f = &w.compactedBytes
+			default:
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				*f += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return w
+}
+
+func (w storeWork) sub(v storeWork) *storeWork {
+	return &storeWork{w.flushes - v.flushes, w.compactions - v.compactions, w.flushedBytes - v.flushedBytes, w.compactedBytes - v.compactedBytes}
+}
+
+func (w *storeWork) String() string {
+	if w == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0f flush(es) writing %.1f MiB, %.0f compaction(s) writing %.1f MiB",
+		w.flushes, w.flushedBytes/(1<<20), w.compactions, w.compactedBytes/(1<<20))
 }
 
 // watch polls progress until the committed records reach total. cpu, if
-// not nil, samples the CPU at the start and end of the rate's window.
-func watch(ctx context.Context, total int64, cpu *cpuSampler, progress func() (committed int64, ready bool)) (throughput, error) {
+// not nil, samples the CPU at the start and end of the rate's window, and
+// window, if not nil, is called there too (end false, then true).
+func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
 	start := time.Now()
 	s0 := cpu.snapshot()
 	var (
@@ -54,11 +107,17 @@ func watch(ctx context.Context, total int64, cpu *cpuSampler, progress func() (c
 		if t0.IsZero() && ready && c > 0 {
 			t0, c0 = now, c
 			sT0 = cpu.snapshot()
+			if window != nil {
+				window(false)
+			}
 		}
 		if c < total {
 			continue
 		}
 		sEnd := cpu.snapshot()
+		if window != nil {
+			window(true)
+		}
 		t := throughput{records: c, wall: now.Sub(start)}
 		if c > c0 && !t0.IsZero() && now.Sub(t0) > 0 {
 			t.rate = float64(c-c0) / now.Sub(t0).Seconds()
@@ -121,7 +180,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool, 
 	}()
 	var rerr error
 	exited := false
-	t, err := watch(rctx, h.input.records, h.cpu, func() (int64, bool) {
+	t, err := watch(rctx, h.input.records, h.cpu, nil, func() (int64, bool) {
 		select {
 		case rerr = <-done:
 			exited = true
@@ -178,7 +237,11 @@ func (h *harness) throughputs(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", m.key, round, err)
 			}
-			h.logf("round %d/%d: %s: %.0f records/s (wall %v); %v", round, h.o.Rounds, m.key, t.rate, t.wall.Round(time.Millisecond), t.cpu)
+			store := ""
+			if t.store != nil {
+				store = "; store in the window: " + t.store.String()
+			}
+			h.logf("round %d/%d: %s: %.0f records/s (wall %v); %v%s", round, h.o.Rounds, m.key, t.rate, t.wall.Round(time.Millisecond), t.cpu, store)
 			rounds[m.key] = append(rounds[m.key], t)
 		}
 	}
@@ -254,7 +317,14 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 			}
 		}()
 	}
-	t, err := watch(rctx, h.input.records, h.cpu, func() (int64, bool) {
+	var store0, store1 storeWork
+	t, err := watch(rctx, h.input.records, h.cpu, func(end bool) {
+		if end {
+			store1 = sampleStores(procs)
+		} else {
+			store0 = sampleStores(procs)
+		}
+	}, func() (int64, bool) {
 		var events int64
 		owned := 0
 		ready := true
@@ -267,6 +337,9 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 		return events, ready && owned == int(h.o.Partitions)
 	})
 	cancel()
+	if err == nil {
+		t.store = store1.sub(store0)
+	}
 	wg.Wait()
 	close(errs)
 	for e := range errs {
