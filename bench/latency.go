@@ -317,11 +317,12 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		}
 	}
 	if target == "orderflow" && h.o.Profile != "" {
-		stop, err := startProfile(h.o.Profile, "latency-")
+		prof, err := startProfile(h.o.Profile, "latency-")
 		if err != nil {
 			return latencyResult{}, err
 		}
-		defer stop()
+		prof.window(false) // the whole run
+		defer prof.stop()
 	}
 	start := time.Now()
 	startMs.Store(start.UnixMilli())

@@ -76,6 +76,10 @@ type Options struct {
 	// at_least_once) in ceiling_plain/, and orderflow's
 	// latency measurement latency-cpu.pprof and latency-allocs.pprof (the
 	// whole bench process: orderflow, load generator and outcome consumer).
+	// A throughput measurement's cpu.pprof covers only the window its rate
+	// is taken over (not the start-up, nor the shutdown, where the store's
+	// compactions run); allocs.pprof, diffed with allocs-before.pprof, the
+	// whole measurement.
 	Profile string
 	// ClientOpts are extra franz-go options given to orderflow (as
 	// Config.KafkaOpts) and the ceiling alike, e.g. a producer compression,

@@ -156,12 +156,13 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool, 
 	defer h.deleteAtEnd(topics.Status, topics.Rejections, topics.DLQ, changelog)
 	var committed, aborted atomic.Int64
 	var assigned atomic.Int32
+	var prof *profile
 	if profileDir != "" {
-		stop, err := startProfile(profileDir, "")
-		if err != nil {
+		var err error
+		if prof, err = startProfile(profileDir, ""); err != nil {
 			return throughput{}, err
 		}
-		defer stop()
+		defer prof.stop()
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -180,7 +181,7 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool, 
 	}()
 	var rerr error
 	exited := false
-	t, err := watch(rctx, h.input.records, h.cpu, nil, func() (int64, bool) {
+	t, err := watch(rctx, h.input.records, h.cpu, prof.window, func() (int64, bool) {
 		select {
 		case rerr = <-done:
 			exited = true
@@ -296,12 +297,13 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 		}
 		procs[i] = p
 	}
+	var prof *profile
 	if profileDir != "" {
-		stop, err := startProfile(profileDir, "")
-		if err != nil {
+		var err error
+		if prof, err = startProfile(profileDir, ""); err != nil {
 			return throughput{}, err
 		}
-		defer stop()
+		defer prof.stop()
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -320,9 +322,11 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 	var store0, store1 storeWork
 	t, err := watch(rctx, h.input.records, h.cpu, func(end bool) {
 		if end {
+			prof.window(true) // first: the sampling is not the window's work
 			store1 = sampleStores(procs)
 		} else {
 			store0 = sampleStores(procs)
+			prof.window(false)
 		}
 	}, func() (int64, bool) {
 		var events int64
@@ -371,35 +375,75 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 	return t, nil
 }
 
-// startProfile starts a CPU profile into dir; stop ends it and writes the
-// allocations profile (allocs-before.pprof is the baseline to diff with:
-// go tool pprof -diff_base allocs-before.pprof allocs.pprof).
-func startProfile(dir, prefix string) (stop func(), err error) {
+// profile writes a measurement's profiles into dir: the allocations
+// profile at its start (allocs-before.pprof, the baseline to diff with:
+// go tool pprof -diff_base allocs-before.pprof allocs.pprof) and at its
+// end (allocs.pprof), and a CPU profile (cpu.pprof) from window(false) to
+// window(true) or stop: a throughput measurement's CPU profile covers the
+// window its rate is taken over, not the start-up and shutdown around it.
+type profile struct {
+	dir, prefix string
+	cpu         *os.File // while the CPU profile runs
+}
+
+// startProfile writes the allocations baseline; the caller starts the CPU
+// profile (window) and ends it all (stop).
+func startProfile(dir, prefix string) (*profile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	writeAllocs := func(name string) {
-		f, err := os.Create(filepath.Join(dir, name))
-		if err == nil {
-			runtime.GC()
-			_ = pprof.Lookup("allocs").WriteTo(f, 0)
-			f.Close()
-		}
+	p := &profile{dir: dir, prefix: prefix}
+	p.writeAllocs("allocs-before.pprof")
+	return p, nil
+}
+
+func (p *profile) writeAllocs(name string) {
+	f, err := os.Create(filepath.Join(p.dir, p.prefix+name))
+	if err == nil {
+		runtime.GC()
+		_ = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
 	}
-	writeAllocs(prefix + "allocs-before.pprof")
-	f, err := os.Create(filepath.Join(dir, prefix+"cpu.pprof"))
+}
+
+// window starts the CPU profile (end false) or stops it (end true).
+func (p *profile) window(end bool) {
+	if p == nil {
+		return
+	}
+	if end {
+		p.stopCPU()
+		return
+	}
+	if p.cpu != nil {
+		return
+	}
+	f, err := os.Create(filepath.Join(p.dir, p.prefix+"cpu.pprof"))
 	if err != nil {
-		return nil, err
+		return
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return nil, err
+		return
 	}
-	return func() {
+	p.cpu = f
+}
+
+func (p *profile) stopCPU() {
+	if p.cpu != nil {
 		pprof.StopCPUProfile()
-		f.Close()
-		writeAllocs(prefix + "allocs.pprof")
-	}, nil
+		p.cpu.Close()
+		p.cpu = nil
+	}
+}
+
+// stop ends the CPU profile if it runs and writes the allocations profile.
+func (p *profile) stop() {
+	if p == nil {
+		return
+	}
+	p.stopCPU()
+	p.writeAllocs("allocs.pprof")
 }
 
 func (h *harness) scaling(ctx context.Context) error {

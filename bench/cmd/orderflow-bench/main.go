@@ -55,7 +55,7 @@ func run() error {
 	flag.StringVar(&o.WorkDir, "work", "", "scratch directory (default <module root>/bench/.work)")
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the RSS measurement (default: go build ./cmd/orderflow)")
 	flag.StringVar(&o.TopicPrefix, "prefix", "", "prefix of every topic and group (default bench-<time>)")
-	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the last round of exactly_once and at_least_once (in alos/) and the plain ceiling (in ceiling_plain/), and orderflow latency measurements into this directory")
+	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the last round of exactly_once and at_least_once (in alos/) and the plain ceiling (in ceiling_plain/), and orderflow latency measurements into this directory (a throughput round's CPU profile covers its measured window only)")
 	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on each measurement (default 10m; tiny 2m)")
 	flag.Parse()
 
