@@ -378,22 +378,28 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 // profile writes a measurement's profiles into dir: the allocations
 // profile at its start (allocs-before.pprof, the baseline to diff with:
 // go tool pprof -diff_base allocs-before.pprof allocs.pprof) and at its
-// end (allocs.pprof), and a CPU profile (cpu.pprof) from window(false) to
-// window(true) or stop: a throughput measurement's CPU profile covers the
-// window its rate is taken over, not the start-up and shutdown around it.
+// end (allocs.pprof), and a CPU profile (cpu.pprof). The CPU profile runs
+// from the start; window(false) starts it again, dropping what it had, and
+// window(true) ends it: a throughput measurement's CPU profile covers the
+// window its rate is taken over, not the start-up and the shutdown around
+// it (or, like the rate, the whole run when the window never starts).
 type profile struct {
 	dir, prefix string
 	cpu         *os.File // while the CPU profile runs
+	windowed    bool     // window(false) was called
 }
 
-// startProfile writes the allocations baseline; the caller starts the CPU
-// profile (window) and ends it all (stop).
+// startProfile writes the allocations baseline and starts the CPU profile;
+// stop ends it all.
 func startProfile(dir, prefix string) (*profile, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	p := &profile{dir: dir, prefix: prefix}
 	p.writeAllocs("allocs-before.pprof")
+	if err := p.startCPU(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -406,27 +412,18 @@ func (p *profile) writeAllocs(name string) {
 	}
 }
 
-// window starts the CPU profile (end false) or stops it (end true).
-func (p *profile) window(end bool) {
-	if p == nil {
-		return
-	}
-	if end {
-		p.stopCPU()
-		return
-	}
-	if p.cpu != nil {
-		return
-	}
+// startCPU starts the CPU profile into a new (or truncated) cpu.pprof.
+func (p *profile) startCPU() error {
 	f, err := os.Create(filepath.Join(p.dir, p.prefix+"cpu.pprof"))
 	if err != nil {
-		return
+		return err
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return
+		return err
 	}
 	p.cpu = f
+	return nil
 }
 
 func (p *profile) stopCPU() {
@@ -435,6 +432,24 @@ func (p *profile) stopCPU() {
 		p.cpu.Close()
 		p.cpu = nil
 	}
+}
+
+// window starts the CPU profile again at the window's start (end false)
+// and stops it at its end (end true). A nil profile does nothing.
+func (p *profile) window(end bool) {
+	if p == nil {
+		return
+	}
+	if end {
+		p.stopCPU()
+		return
+	}
+	if p.windowed {
+		return
+	}
+	p.windowed = true
+	p.stopCPU()
+	_ = p.startCPU() // on failure, no CPU profile: the round still runs
 }
 
 // stop ends the CPU profile if it runs and writes the allocations profile.
