@@ -148,6 +148,26 @@ func (r *Report) setThroughput(key string, rounds ...throughput) {
 	r.set(Figure{Key: key, Name: name, Value: t.rate, Unit: "records/s", Note: note, CPU: t.cpu})
 }
 
+// notePaired adds to the note of throughput figure key its ratio to the
+// baseline in each round (against the baseline's round run beside it) and
+// their median: the spread behind the best-of-rounds ratio the verdict
+// takes. Rounds are paired in order; nothing is added unless both have
+// the same number of rounds, more than one.
+func (r *Report) notePaired(key string, rounds, baseline []throughput) {
+	f := r.figures[key]
+	if f == nil || len(rounds) < 2 || len(rounds) != len(baseline) {
+		return
+	}
+	ratios := make([]float64, len(rounds))
+	strs := make([]string, len(rounds))
+	for i := range rounds {
+		ratios[i] = rounds[i].rate / baseline[i].rate
+		strs[i] = strconv.FormatFloat(ratios[i], 'f', 2, 64)
+	}
+	slices.Sort(ratios)
+	f.Note += fmt.Sprintf("; each round against the ceiling's beside it: %s (median %.2f)", strings.Join(strs, ", "), ratios[(len(ratios)-1)/2])
+}
+
 func (r *Report) setLatency(target string, l latencyResult, fixed bool) {
 	prefix, who := "latency_", "orderflow"
 	if target == "ceiling" {

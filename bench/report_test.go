@@ -36,3 +36,24 @@ func TestSetThroughputBest(t *testing.T) {
 		t.Fatalf("note %q, want it to contain %q", f.Note, want)
 	}
 }
+
+// TestNotePaired checks the per-round ratios against the ceiling's rounds
+// beside them, and that unequal or single rounds add nothing.
+func TestNotePaired(t *testing.T) {
+	r := newReport(Options{})
+	of := []throughput{{records: 10, rate: 764}, {records: 10, rate: 760}, {records: 10, rate: 725}}
+	ce := []throughput{{records: 10, rate: 972}, {records: 10, rate: 1063}, {records: 10, rate: 701}}
+	r.setThroughput("orderflow_alos", of...)
+	r.notePaired("orderflow_alos", of, ce)
+	if want := "; each round against the ceiling's beside it: 0.79, 0.71, 1.03 (median 0.79)"; !strings.HasSuffix(r.figures["orderflow_alos"].Note, want) {
+		t.Fatalf("note %q, want it to end with %q", r.figures["orderflow_alos"].Note, want)
+	}
+	r.setThroughput("orderflow_eos", of...)
+	before := r.figures["orderflow_eos"].Note
+	r.notePaired("orderflow_eos", of, ce[:2])
+	r.notePaired("orderflow_eos", of[:1], ce[:1])
+	r.notePaired("orderflow_missing", of, ce)
+	if r.figures["orderflow_eos"].Note != before {
+		t.Fatalf("unpaired rounds changed the note: %q", r.figures["orderflow_eos"].Note)
+	}
+}

@@ -251,6 +251,8 @@ func (h *harness) throughputs(ctx context.Context) error {
 			h.rep.setThroughput(m.key, ts...)
 		}
 	}
+	h.rep.notePaired("orderflow_eos", rounds["orderflow_eos"], rounds["ceiling_eos"])
+	h.rep.notePaired("orderflow_alos", rounds["orderflow_alos"], rounds["ceiling_plain"])
 	return nil
 }
 
