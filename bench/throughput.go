@@ -105,11 +105,15 @@ func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bo
 		c, ready := progress()
 		now := time.Now()
 		if t0.IsZero() && ready && c > 0 {
+			if window != nil {
+				// Before the window's clock starts: the hook's own work
+				// (reading metrics, starting a profile) is not the window's.
+				window(false)
+				c, _ = progress()
+				now = time.Now()
+			}
 			t0, c0 = now, c
 			sT0 = cpu.snapshot()
-			if window != nil {
-				window(false)
-			}
 		}
 		if c < total {
 			continue
