@@ -75,9 +75,6 @@ func (w storeWork) sub(v storeWork) *storeWork {
 }
 
 func (w *storeWork) String() string {
-	if w == nil {
-		return "unknown"
-	}
 	return fmt.Sprintf("%.0f flush(es) writing %.1f MiB, %.0f compaction(s) writing %.1f MiB",
 		w.flushes, w.flushedBytes/(1<<20), w.compactions, w.compactedBytes/(1<<20))
 }
@@ -392,7 +389,6 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 type profile struct {
 	dir, prefix string
 	cpu         *os.File // while the CPU profile runs
-	windowed    bool     // window(false) was called
 }
 
 // startProfile writes the allocations baseline and starts the CPU profile;
@@ -450,10 +446,6 @@ func (p *profile) window(end bool) {
 		p.stopCPU()
 		return
 	}
-	if p.windowed {
-		return
-	}
-	p.windowed = true
 	p.stopCPU()
 	_ = p.startCPU() // on failure, no CPU profile: the round still runs
 }
