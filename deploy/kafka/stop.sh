@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stop.sh: stop the Kafka started from KAFKA_RUN_DIR (all nodes) and leave no
-# process behind: SIGTERM (controlled shutdown), then SIGKILL after 30 s.
+# process behind: SIGTERM (controlled shutdown), then SIGKILL after 30 s
+# (and up to 10 s more for the killed processes to go).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/common.sh"
@@ -20,7 +21,12 @@ done
 if [ -n "${alive:-}" ]; then
   log "still running after 30s, killing:$alive"
   kill -KILL $alive 2>/dev/null || true
-  sleep 0.5
+  # A killed JVM still has to tear down its heap before it is gone: up to
+  # 10 s on a busy machine.
+  for _ in $(seq 1 50); do
+    [ -z "$(our_pids)" ] && break
+    sleep 0.2
+  done
 fi
 left=$(our_pids | sort -u)
 [ -z "$left" ] || die "processes remain: $left"

@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -69,18 +70,20 @@ func startLocal(t testing.TB, n int, sec *Security) *LocalCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runDir := filepath.Join(t.TempDir(), "kafka")
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
+	var errs []error
+	for attempt := 1; attempt <= 3; attempt++ {
 		base := 30000 + 2*rand.IntN(10000)
 		if !portsFree(base, 2*n) || (sec != nil && !portsFree(base+securePortOffset, n)) {
 			continue
 		}
+		// A run dir of its own: a node of a failed attempt that outlives
+		// stop.sh must not make the next attempt's start.sh refuse.
+		runDir := filepath.Join(t.TempDir(), "kafka")
 		c := &LocalCluster{runDir: runDir, basePort: base, nodes: n, root: root, sec: sec}
 		start := time.Now()
 		out, err := c.script("start.sh", strconv.Itoa(n))
 		if err != nil {
-			lastErr = err
+			errs = append(errs, fmt.Errorf("attempt %d: %w", attempt, err))
 			c.stopAll()
 			continue
 		}
@@ -95,7 +98,7 @@ func startLocal(t testing.TB, n int, sec *Security) *LocalCluster {
 		t.Cleanup(c.stopAll)
 		return c
 	}
-	t.Fatalf("starting a local Kafka cluster: %v", lastErr)
+	t.Fatalf("starting a local Kafka cluster: %v", errors.Join(errs...))
 	return nil
 }
 
