@@ -113,6 +113,10 @@ func newReport(o Options) *Report {
 
 func (r *Report) set(f Figure) { r.figures[f.Key] = &f }
 
+// lowerMiddle is the median of sorted, a sorted non-empty slice: its lower
+// middle element for an even count.
+func lowerMiddle[T any](sorted []T) T { return sorted[(len(sorted)-1)/2] }
+
 // setThroughput sets a throughput figure from its rounds: the best round,
 // with the median and every round in the note. The noise of this machine
 // only ever slows a round down (a broker request stalling, page-cache
@@ -122,7 +126,7 @@ func (r *Report) setThroughput(key string, rounds ...throughput) {
 	sorted := slices.Clone(rounds)
 	slices.SortFunc(sorted, func(a, b throughput) int { return cmp.Compare(a.rate, b.rate) })
 	t := sorted[len(sorted)-1]
-	median := sorted[(len(sorted)-1)/2] // the lower middle one of an even count
+	median := lowerMiddle(sorted)
 	r.throughputs[key] = t
 	names := map[string]string{
 		"ceiling_eos":    "transactional ceiling (consume -> produce, GroupTransactSession; as many sessions as orderflow has threads)",
@@ -165,7 +169,7 @@ func (r *Report) notePaired(key string, rounds, baseline []throughput) {
 		strs[i] = strconv.FormatFloat(ratios[i], 'f', 2, 64)
 	}
 	slices.Sort(ratios)
-	f.Note += fmt.Sprintf("; each round against the ceiling's beside it: %s (median %.2f)", strings.Join(strs, ", "), ratios[(len(ratios)-1)/2])
+	f.Note += fmt.Sprintf("; each round against the ceiling's beside it: %s (median %.2f)", strings.Join(strs, ", "), lowerMiddle(ratios))
 }
 
 func (r *Report) setLatency(target string, l latencyResult, fixed bool) {

@@ -81,7 +81,7 @@ func (w *storeWork) String() string {
 
 // watch polls progress until the committed records reach total. cpu, if
 // not nil, samples the CPU at the start and end of the rate's window, and
-// window, if not nil, is called there too (end false, then true).
+// window is called there too (end false, then true).
 func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
 	start := time.Now()
 	s0 := cpu.snapshot()
@@ -102,13 +102,11 @@ func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bo
 		c, ready := progress()
 		now := time.Now()
 		if t0.IsZero() && ready && c > 0 {
-			if window != nil {
-				// Before the window's clock starts: the hook's own work
-				// (reading metrics, starting a profile) is not the window's.
-				window(false)
-				c, _ = progress()
-				now = time.Now()
-			}
+			// Before the window's clock starts: the hook's own work
+			// (reading metrics, starting a profile) is not the window's.
+			window(false)
+			c, _ = progress()
+			now = time.Now()
 			t0, c0 = now, c
 			sT0 = cpu.snapshot()
 		}
@@ -116,9 +114,7 @@ func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bo
 			continue
 		}
 		sEnd := cpu.snapshot()
-		if window != nil {
-			window(true)
-		}
+		window(true)
 		t := throughput{records: c, wall: now.Sub(start)}
 		if c > c0 && !t0.IsZero() && now.Sub(t0) > 0 {
 			t.rate = float64(c-c0) / now.Sub(t0).Seconds()
@@ -442,12 +438,10 @@ func (p *profile) window(end bool) {
 	if p == nil {
 		return
 	}
-	if end {
-		p.stopCPU()
-		return
-	}
 	p.stopCPU()
-	_ = p.startCPU() // on failure, no CPU profile: the round still runs
+	if !end {
+		_ = p.startCPU() // on failure, no CPU profile: the round still runs
+	}
 }
 
 // stop ends the CPU profile if it runs and writes the allocations profile.
