@@ -67,6 +67,7 @@ type batch struct {
 	stored    bool // committed to Kafka and written to the store
 
 	counts counts
+	limits recordLimits // the output topics' record size limits
 
 	ev      topology.Event   // the event being processed, reused
 	out     topology.Outcome // its outcome, reused

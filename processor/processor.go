@@ -194,6 +194,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	if _, err := readRecordLimits(ctx, p.adm, p.outputTopics()); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	if p.cfg.SchemaRegistryURL != "" {
 		rcl, err := sr.NewClient(sr.URLs(p.cfg.SchemaRegistryURL))
 		if err != nil {
@@ -256,7 +262,17 @@ func (p *Processor) runThread(ctx context.Context, i int) error {
 // runSession runs one client (one transactional session) of thread i until
 // ctx is done or it fails.
 func (p *Processor) runSession(ctx context.Context, i int) error {
+	// Read at every session: a failed batch (a record the broker refused
+	// as too large) starts a new session, which sees a changed limit.
+	limits, err := readRecordLimits(ctx, p.adm, p.outputTopics())
+	if err != nil {
+		if errors.Is(err, ErrTopology) {
+			return fmt.Errorf("%w: %w", ErrFatal, err)
+		}
+		return err
+	}
 	opts := append(p.connOpts(),
+		kgo.ProducerBatchMaxBytesFn(limits.batchMax),
 		kgo.ConsumerGroup(p.cfg.AppID),
 		kgo.ConsumeTopics(p.cfg.Topics.Events),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -287,7 +303,6 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 	var (
 		sess *kgo.GroupTransactSession
 		cl   *kgo.Client
-		err  error
 	)
 	if p.cfg.Guarantee == ExactlyOnce {
 		opts = append(opts,
@@ -386,6 +401,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 			}
 		}
 		b := newBatch(p.changelog, mem, p.leaves, warm)
+		b.limits = limits
 		if sess != nil {
 			if err := sess.Begin(); err != nil {
 				return fmt.Errorf("beginning a transaction: %w", err)
@@ -568,14 +584,26 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 	began := time.Now()
 
 	try := kgo.TryCommit
+	var produceErr error
 	if b.abort {
 		try = kgo.TryAbort
+	} else {
+		// A record that the client or the broker refuses (one too large,
+		// say) fails its own promise, not the transaction: End would
+		// commit the others, and the input offsets past it. So every
+		// promise is answered before End decides. (End flushes anyway;
+		// this flush only comes first.)
+		if err := sess.Client().Flush(endCtx); err != nil {
+			return fmt.Errorf("flushing the batch's records: %w", err)
+		}
+		if err := b.waitProduced(endCtx); err != nil {
+			return fmt.Errorf("flushing the batch's records: %w", err)
+		}
+		if produceErr = b.produceErr(); produceErr != nil {
+			try = kgo.TryAbort
+		}
 	}
 	committed, err := sess.End(endCtx, try)
-	if err == nil && committed && b.produceErr() != nil {
-		// Cannot happen: a failed produce fails the commit.
-		return fmt.Errorf("%w: transaction committed despite a failed produce: %w", ErrFatal, b.produceErr())
-	}
 	if err != nil {
 		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
 			return fmt.Errorf("%w: ending the transaction: %w (is another instance running with instance id %q?)", ErrFatal, err, p.cfg.InstanceID)
@@ -584,6 +612,10 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 	}
 	if !committed {
 		p.stats.update(func(s *Stats) { s.Aborts++ })
+		if produceErr != nil {
+			// A new session: it reads the topics' limits again.
+			return fmt.Errorf("transaction aborted: a record of the batch was not produced: %w", produceErr)
+		}
 		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
 		return nil
 	}
@@ -751,46 +783,59 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	out := &b.out // in the batch: the records built below point into it
 	*out = topology.ApplyWith(p.cfg.Machine, e.current(), ev, &b.slab)
 	if !out.Accepted {
-		b.counts.rejections++
-		b.counts.rejected[out.Reason]++
-		rj := avro.RejectionFromOutcome(ev, out, now)
-		val, err := p.codec.EncodeRejection(b.mem.space(), &rj)
-		if err != nil {
-			p.log.Error("encoding a rejection", "err", err)
-			b.abort = true
-			return
-		}
-		b.produce(b.mem.record(kgo.Record{Topic: p.cfg.Topics.Rejections, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
+		p.reject(b, r, ev, out, now)
 		return
 	}
-	b.counts.moved(out.FromLeaf, out.ToLeaf)
 	next := &out.Next
 	if next.ClosedAt == nil && p.terminal[out.ToLeaf] {
 		next.ClosedAt = b.closedAtPtr(now)
 	}
+	// Both records are built and checked against their topics' limits
+	// before either is produced or the order's entry changes: an outcome
+	// that cannot be written becomes a rejection.
 	state, err := p.stateCodec.EncodeStateCached(b.mem.space(), next, &b.mem.hist)
+	if errors.Is(err, avro.ErrOversize) {
+		p.rejectTooLarge(b, r, ev, out, topology.ReasonStateTooLarge, fmt.Sprintf("the order's new state does not encode: %v", err), now)
+		return
+	}
 	if err != nil {
 		p.log.Error("encoding a state", "err", err)
 		b.abort = true
 		return
 	}
-	if !e.exists {
-		b.known.add(ev.OrderID)
-	}
-	e.state, e.exists, e.value, e.dirty = *next, true, b.mem.keep(state), true
+	state = b.mem.keep(state)
 	var hdrs []kgo.RecordHeader
 	if p.cfg.Guarantee == AtLeastOnce {
 		hdrs = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
-	b.produce(b.mem.record(kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: e.value, Headers: hdrs, Timestamp: r.Timestamp}))
+	clRec := b.mem.record(kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: state, Headers: hdrs, Timestamp: r.Timestamp})
+	if !b.limits.fits(clRec) {
+		p.rejectTooLarge(b, r, ev, out, topology.ReasonStateTooLarge, b.limits.detail("the order's new state", clRec), now)
+		return
+	}
 	sc := avro.StatusChangeFromOutcome(ev, out, now)
 	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
+	if errors.Is(err, avro.ErrOversize) {
+		p.rejectTooLarge(b, r, ev, out, topology.ReasonStatusTooLarge, fmt.Sprintf("the status change does not encode: %v", err), now)
+		return
+	}
 	if err != nil {
 		p.log.Error("encoding a status change", "err", err)
 		b.abort = true
 		return
 	}
-	b.produce(b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp}))
+	stRec := b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp})
+	if !b.limits.fits(stRec) {
+		p.rejectTooLarge(b, r, ev, out, topology.ReasonStatusTooLarge, b.limits.detail("the status change", stRec), now)
+		return
+	}
+	b.counts.moved(out.FromLeaf, out.ToLeaf)
+	if !e.exists {
+		b.known.add(ev.OrderID)
+	}
+	e.state, e.exists, e.value, e.dirty = *next, true, state, true
+	b.produce(clRec)
+	b.produce(stRec)
 }
 
 // load returns the batch's entry for an order of the batch's current
@@ -822,19 +867,6 @@ func (p *Processor) load(b *batch, id string) (*entry, error) {
 	}
 	b.cur[id] = e
 	return e, nil
-}
-
-func (p *Processor) deadLetter(b *batch, r *kgo.Record, cause error) {
-	b.counts.dlq++
-	headers := make([]kgo.RecordHeader, 0, len(r.Headers)+4)
-	headers = append(headers, r.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(r.Partition), 10)},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, r.Offset, 10)},
-	)
-	b.produce(&kgo.Record{Topic: p.cfg.Topics.DLQ, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp})
 }
 
 // closedAt tells the store when an encoded state closed, for its retention

@@ -61,6 +61,7 @@ var builtinReasons = map[string]bool{
 	ReasonUnknownEventType: true, ReasonDuplicateEvent: true, ReasonUnknownOrder: true,
 	ReasonOrderExists: true, ReasonTerminalState: true, ReasonStaleEvent: true,
 	ReasonInvalidTransition: true, ReasonGuardFailed: true,
+	ReasonStateTooLarge: true, ReasonStatusTooLarge: true,
 }
 
 func (p *parser) buildEvents(m *Machine, f *rawFile) {

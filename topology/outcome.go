@@ -14,6 +14,19 @@ const (
 	ReasonGuardFailed       = "guard_failed"
 )
 
+// Rejection reason codes that the processor gives, not Apply: an accepted
+// transition whose records do not fit their topics (the processor checks
+// each record against its topic's max.message.bytes) is refused instead,
+// and the order keeps its state.
+const (
+	// ReasonStateTooLarge: the order's new state does not fit the
+	// changelog topic.
+	ReasonStateTooLarge = "state_too_large"
+	// ReasonStatusTooLarge: the status change does not fit the status
+	// topic.
+	ReasonStatusTooLarge = "status_too_large"
+)
+
 // Outcome is the result of applying one event to one order.
 type Outcome struct {
 	// Accepted reports whether the event changed the order's state.
