@@ -16,21 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// setMaxMessageBytes sets a topic's max.message.bytes.
-func setMaxMessageBytes(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	v := fmt.Sprint(n)
-	resp, err := c.Admin(t).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &v}}, topic)
-	if err == nil {
-		_, err = resp.On(topic, nil)
-	}
-	if err != nil {
-		t.Fatalf("setting max.message.bytes of %s: %v", topic, err)
-	}
-}
-
 // produceValues writes raw values to partition 0 of the events topic, in
 // order, with a producer that takes records up to the broker's default
 // limit (franz-go's own default is lower).
@@ -108,7 +93,7 @@ func TestStateTooLarge(t *testing.T) {
 			c := kafkatest.Real(t)
 			e := newEnv(t, c, 1)
 			changelog := processor.ChangelogTopic(e.cfg.AppID)
-			setMaxMessageBytes(t, c, changelog, 4096)
+			setTopicConfig(t, c, changelog, "max.message.bytes", "4096")
 			// An order held and released again and again: every accepted
 			// event adds its ID to the state's recent IDs.
 			at := time.Now().Truncate(time.Millisecond)
@@ -156,4 +141,79 @@ func TestStateTooLarge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setTopicConfig sets one config of a topic.
+func setTopicConfig(t *testing.T, c *kafkatest.Cluster, topic, key, value string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := c.Admin(t).AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: key, Value: &value}}, topic)
+	if err == nil {
+		var r kadm.AlterConfigsResponse
+		if r, err = resp.On(topic, nil); err == nil {
+			err = r.Err
+		}
+	}
+	if err != nil {
+		t.Fatalf("setting %s=%s on %s: %v", key, value, topic, err)
+	}
+}
+
+// gauge reads a gauge of the processor's metrics.
+func gauge(t *testing.T, p *processor.Processor, name string) float64 {
+	t.Helper()
+	mfs, err := p.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
+}
+
+// TestStalledPartitionNotReady: a partition whose batches keep failing (its
+// status topic refuses their records: their timestamps, the inputs', are
+// older than message.timestamp.before.max.ms allows) makes the instance not ready, and counts in
+// orderflow_stalled_partitions, until the cause is gone; then its events
+// are processed once each and the instance is ready again. Before, the
+// instance said it was ready all along.
+func TestStalledPartitionNotReady(t *testing.T) {
+	c := kafkatest.Real(t)
+	e := newEnv(t, c, 1)
+	setTopicConfig(t, c, e.cfg.Topics.Status, "message.timestamp.before.max.ms", "60000")
+	items := workload.Generate(workload.Options{Seed: 5, Orders: 20})
+	e.produce(t, items)
+	cfg := e.instance(t, "a", t.TempDir())
+	cfg.TransactionTimeout = 2 * time.Second
+	p, stop := run(t, cfg)
+	deadline := time.Now().Add(2 * time.Minute)
+	for p.Ready() || len(p.Stalled()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("still ready (stalled %v) after 2 minutes of failing batches", p.Stalled())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := gauge(t, p, "orderflow_stalled_partitions"); got != 1 {
+		t.Fatalf("orderflow_stalled_partitions = %v, want 1", got)
+	}
+	if got := gauge(t, p, "orderflow_ready"); got != 0 {
+		t.Fatalf("orderflow_ready = %v while stalled", got)
+	}
+	setTopicConfig(t, c, e.cfg.Topics.Status, "message.timestamp.before.max.ms", "9223372036854775807")
+	o := e.waitOutputs(t, len(items), 2*time.Minute)
+	for !p.Ready() {
+		if time.Now().After(deadline.Add(2 * time.Minute)) {
+			t.Fatalf("not ready again (stalled %v) after its batches commit", p.Stalled())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	checkExactlyOnce(t, items, o)
 }

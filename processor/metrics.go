@@ -180,6 +180,7 @@ var (
 	descRestoredAll = desc("restored_records_total", "Changelog records applied by completed restores.")
 	descOwned       = desc("owned_partitions", "Input partitions assigned to this instance.")
 	descRestoring   = desc("restoring_partitions", "Assigned input partitions still being restored (not yet consuming).")
+	descStalled     = desc("stalled_partitions", "Owned input partitions whose last three or more batches all failed (aborted, or their session lost); the instance is not ready while any is.")
 	descReady       = desc("ready", "1 when every thread has joined the group and every assigned partition is restored and consuming (as /readyz), else 0.")
 	descRestored    = desc("restore_restored_records", "Changelog records applied so far by the current (or last) restore of an owned partition.", "partition")
 	descRemaining   = desc("restore_remaining_records", "Changelog records (offsets) left to restore for an owned partition; 0 once restored.", "partition")
@@ -200,7 +201,7 @@ var (
 
 	allDescs = []*prometheus.Desc{
 		descEvents, descTransitions, descRejections, descDLQ, descBatches, descRestores, descRestoredAll,
-		descOwned, descRestoring, descReady, descRestored, descRemaining,
+		descOwned, descRestoring, descStalled, descReady, descRestored, descRemaining,
 		descDisk, descMemTable, descCompactions, descCompacting, descFlushes, descFlushed, descCompacted, descDebt, descReadAmp, descStalls, descStallTime,
 		descCacheHits, descCacheMisses,
 	}
@@ -265,6 +266,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descOwned, float64(len(parts)))
 	gauge(descRestoring, float64(restoring))
+	gauge(descStalled, float64(len(p.Stalled())))
 	ready := 0.0
 	if p.Ready() {
 		ready = 1

@@ -64,6 +64,9 @@ type Processor struct {
 		// joined are the threads whose client has completed its first
 		// group assignment (possibly of no partitions).
 		joined map[int]bool
+		// failures counts each input partition's failed batches in a
+		// row (stall.go).
+		failures map[int32]int
 	}
 	restores sync.WaitGroup
 	// restoreSlots bounds the restores running at once
@@ -112,6 +115,7 @@ func New(cfg Config) (*Processor, error) {
 	}
 	p.mu.parts = make(map[int32]*partition)
 	p.mu.joined = make(map[int]bool)
+	p.mu.failures = make(map[int32]int)
 	p.m = newMetrics(p)
 	return p, nil
 }
@@ -135,7 +139,7 @@ func (p *Processor) Ready() bool {
 			return false
 		}
 	}
-	return true
+	return len(p.stalledLocked()) == 0
 }
 
 // Assigned returns the input partitions this instance owns now.
@@ -261,10 +265,11 @@ func (p *Processor) runThread(ctx context.Context, i int) error {
 
 // runSession runs one client (one transactional session) of thread i until
 // ctx is done or it fails.
-func (p *Processor) runSession(ctx context.Context, i int) error {
+func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 	// Read at every session: a failed batch (a record the broker refused
 	// as too large) starts a new session, which sees a changed limit.
-	limits, err := readRecordLimits(ctx, p.adm, p.outputTopics())
+	var limits recordLimits
+	limits, err = readRecordLimits(ctx, p.adm, p.outputTopics())
 	if err != nil {
 		if errors.Is(err, ErrTopology) {
 			return fmt.Errorf("%w: %w", ErrFatal, err)
@@ -327,7 +332,13 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 	// inflight is the at_least_once commit of the last batch, running while
 	// the loop processes the next one.
 	var inflight chan error
+	// cur is the batch being processed: if the session ends with an
+	// error before it is ended, it failed.
+	var cur *batch
 	defer func() {
+		if err != nil && ctx.Err() == nil && cur != nil {
+			p.batchEnded(cur, false)
+		}
 		if err := waitCommit(&inflight); err != nil {
 			p.log.Warn("the last batch was not committed; it will be processed again", "thread", i, "err", err)
 		}
@@ -357,6 +368,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 	var (
 		warm      overlay
 		warmGen   uint64
+		aborts    int // aborted batches in a row
 		lastSweep time.Time
 		mems      = [2]*outputMemory{newOutputMemory(), newOutputMemory()}
 		mem       = mems[0]
@@ -402,6 +414,7 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		}
 		b := newBatch(p.changelog, mem, p.leaves, warm)
 		b.limits = limits
+		cur = b
 		if sess != nil {
 			if err := sess.Begin(); err != nil {
 				return fmt.Errorf("beginning a transaction: %w", err)
@@ -447,8 +460,12 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 				return errors.New("batch abandoned (see the log above); resuming from the committed offsets")
 			}
 			done := make(chan error, 1)
-			go func() { done <- p.commitBatch(ctx, cl, i, b) }()
-			inflight = done
+			go func() {
+				err := p.commitBatch(ctx, cl, i, b)
+				p.batchEnded(b, err == nil)
+				done <- err
+			}()
+			inflight, cur = done, nil
 			warm, warmGen = b.overlay, gen
 			if mem == mems[0] {
 				mem = mems[1]
@@ -460,10 +477,18 @@ func (p *Processor) runSession(ctx context.Context, i int) error {
 		if err := p.finish(ctx, sess, b); err != nil {
 			return err
 		}
+		cur = nil
+		p.batchEnded(b, b.stored)
 		if b.stored {
-			warm, warmGen = b.overlay, gen
-		} else {
-			mem.drop() // the client may still hold the records of a failed batch
+			warm, warmGen, aborts = b.overlay, gen, 0
+			continue
+		}
+		mem.drop() // the client may still hold the records of a failed batch
+		aborts++
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(abortBackoff(aborts)):
 		}
 	}
 }
