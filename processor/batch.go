@@ -64,6 +64,7 @@ type batch struct {
 	cur, prev map[string]*entry
 	records   int // input records in the batch
 	abort     bool
+	misrouted bool // a record's key hashes to another partition (layout.go)
 	stored    bool // committed to Kafka and written to the store
 
 	counts counts

@@ -47,8 +47,10 @@ type Processor struct {
 	leaves   []string // the machine's leaves, which Outcome.FromLeaf and ToLeaf index
 	terminal []bool   // by leaf index
 
-	store *statestore.Store // open while Run runs
-	adm   *kadm.Client      // admin client, while Run runs
+	store  *statestore.Store // open while Run runs
+	adm    *kadm.Client      // admin client, while Run runs
+	admCl  *kgo.Client       // adm's client
+	layout *layout           // the input's partition count, while Run runs (layout.go)
 
 	// commitMu is read-held by a thread from the end of a transaction until
 	// its Pebble batch is written (threads end their transactions at the
@@ -185,13 +187,14 @@ func (p *Processor) Run(ctx context.Context) error {
 	}()
 
 	// kadm answers ListTopics from the client's metadata cache: keep it
-	// short-lived so EnsureTopics sees the topics it creates at once.
-	admCl, err := kgo.NewClient(append(p.connOpts(), kgo.MetadataMinAge(250*time.Millisecond))...)
+	// short-lived so EnsureTopics sees the topics it creates at once, and
+	// checkLayout a change of the input's partition count.
+	admCl, err := kgo.NewClient(append(p.connOpts(), kgo.MetadataMinAge(adminMetadataAge))...)
 	if err != nil {
 		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
 	}
 	defer admCl.Close()
-	p.adm = kadm.NewClient(admCl)
+	p.adm, p.admCl = kadm.NewClient(admCl), admCl
 	if err := EnsureTopics(ctx, p.adm, p.cfg); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -204,6 +207,17 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	td, err := p.adm.ListTopics(ctx, p.cfg.Topics.Events)
+	if err == nil {
+		err = td.Error()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("reading the partitions of %s: %w", p.cfg.Topics.Events, err)
+	}
+	p.layout = newLayout(p.cfg.Topics.Events, len(td[p.cfg.Topics.Events].Partitions))
 	if p.cfg.SchemaRegistryURL != "" {
 		rcl, err := sr.NewClient(sr.URLs(p.cfg.SchemaRegistryURL))
 		if err != nil {
@@ -222,6 +236,16 @@ func (p *Processor) Run(ctx context.Context) error {
 	// Each thread runs its own session; the first fatal error stops all.
 	tctx, stop := context.WithCancel(ctx)
 	defer stop()
+	// A change of the input's partition count stops every thread; their
+	// batches then abort (finish and commitBatch check the layout).
+	var layoutErr error
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		if layoutErr = p.watchLayout(tctx); layoutErr != nil {
+			stop()
+		}
+	}()
 	errs := make(chan error, p.cfg.Threads)
 	for i := 0; i < p.cfg.Threads; i++ {
 		go func() { errs <- p.runThread(tctx, i) }()
@@ -234,6 +258,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 	}
 	p.restores.Wait() // every thread stopped its own; this one is a backstop
+	stop()
+	<-watching
+	if first == nil && layoutErr != nil {
+		first = fmt.Errorf("%w: %w", ErrFatal, layoutErr)
+	}
 	if first != nil {
 		return first
 	}
@@ -548,6 +577,9 @@ func (p *Processor) commitBatch(ctx context.Context, cl *kgo.Client, thread int,
 	if err := b.produceErr(); err != nil {
 		return err
 	}
+	if err := p.layoutHolds(endCtx, b.misrouted); err != nil {
+		return layoutFailure(err)
+	}
 	if err := b.commitStore(p.store); err != nil {
 		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
 	}
@@ -610,7 +642,8 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 
 	try := kgo.TryCommit
 	var produceErr error
-	if b.abort {
+	layoutErr := p.layoutHolds(endCtx, b.misrouted)
+	if b.abort || layoutErr != nil {
 		try = kgo.TryAbort
 	} else {
 		// A record that the client or the broker refuses (one too large,
@@ -629,6 +662,9 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 		}
 	}
 	committed, err := sess.End(endCtx, try)
+	if layoutErr != nil {
+		return layoutFailure(layoutErr)
+	}
 	if err != nil {
 		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
 			return fmt.Errorf("%w: ending the transaction: %w (is another instance running with instance id %q?)", ErrFatal, err, p.cfg.InstanceID)
@@ -781,6 +817,9 @@ func (p *Processor) transactionalID(i int) string {
 // Streams' outputs do.
 func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	b.records++
+	if p.layout != nil && !b.misrouted {
+		b.misrouted = p.layout.misrouted(r)
+	}
 	b.counts.event(r.Timestamp)
 	ev := &b.ev // DecodeEventShared resets it and reuses its attributes map
 	if err := p.codec.DecodeEventShared(b.keepInput(r.Value), ev); err != nil {

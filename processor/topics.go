@@ -105,7 +105,8 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 		if in != cl {
 			problems = append(problems, fmt.Sprintf(
 				"changelog %s has %d partitions but input %s has %d: they must be equal (partition p of the changelog holds the state of input partition p); "+
-					"recreate the changelog with %d partitions (its state is then rebuilt from scratch) or use another --app-id",
+					"if partitions were added to the input, stop every instance and move the state to %d partitions with `orderflow repartition` (planned, not in this version yet) "+
+					"(README: \"Changing the input's partition count\")",
 				changelog, cl, cfg.Topics.Events, in, in))
 		}
 		rcs, err := adm.DescribeTopicConfigs(ctx, changelog)
