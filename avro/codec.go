@@ -136,6 +136,7 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	if c.event, err = newRecord(c.api, RecordOrderEvent, versions[RecordOrderEvent], missingEvent, normalizeEvent); err != nil {
 		return nil, err
 	}
+	c.event.limits = eventLimits
 	if c.status, err = newRecord(c.api, RecordStatusChange, versions[RecordStatusChange], missingStatusChange, nil); err != nil {
 		return nil, err
 	}
@@ -306,6 +307,7 @@ type record[T any] struct {
 	strict    func([]byte, string, *T) bool // decodes an unscanned body of the reader schema, or says to scan it (see fast); may be nil
 	reset     func(*T)                      // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
 	keep      func(*T)                      // like reset, before strict, which takes over what it leaves; nil: reset
+	limits    func(*T, int) *DecodeError    // the first limit a decoded T (from a body of that many bytes) is over, or nil; may be nil
 	fastEnc   bool                          // the Encode method calls its hand-written encoder of the reader schema
 
 	// Confluent framing; set once by NewConfluentCodec before use.
@@ -480,7 +482,7 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T, shared bool) 
 			rec.zero(v)
 		}
 		if rec.strict(body, str, v) {
-			return decoded(rec, v)
+			return decoded(rec, v, len(body))
 		}
 		// Malformed, or a form left to the scanner: it says which.
 	}
@@ -492,7 +494,7 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T, shared bool) 
 	if fast {
 		rec.zero(v)
 		rec.fast(body, str, v)
-		return decoded(rec, v)
+		return decoded(rec, v, len(body))
 	}
 	*v = zero
 	rd := c.readers.Get().(*hamba.Reader)
@@ -506,17 +508,22 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T, shared bool) 
 	if rerr != nil {
 		return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrInvalidValue, Err: rerr}
 	}
-	return decoded(rec, v)
+	return decoded(rec, v, len(body))
 }
 
-// decoded finishes decoding v: it normalizes it and checks its required
-// fields.
-func decoded[T any](rec *record[T], v *T) error {
+// decoded finishes decoding v from a body of size bytes: it normalizes it
+// and checks its required fields, then its limits.
+func decoded[T any](rec *record[T], v *T, size int) error {
 	if rec.normalize != nil {
 		rec.normalize(v)
 	}
 	if f := rec.missing(v); f != "" {
 		return &DecodeError{Record: rec.name, Offset: -1, Kind: ErrMissingField, Detail: f + " is empty"}
+	}
+	if rec.limits != nil {
+		if err := rec.limits(v, size); err != nil {
+			return err
+		}
 	}
 	return nil
 }

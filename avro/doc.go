@@ -24,6 +24,22 @@
 // A schema registry that cannot be reached gives ErrRegistry instead: that
 // is not the record's fault.
 //
+// A decoded OrderEvent must also be within limits (limits.go): event_id and
+// order_id at most MaxIDBytes (256), the type at most MaxEventTypeBytes
+// (256), at most MaxAttributes (64) attributes with keys of at most
+// MaxAttributeKeyBytes (256) and keys and values of at most
+// MaxAttributesBytes (64 KiB) together, and occurred_at from
+// 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z (MinOccurredAtMillis,
+// MaxOccurredAtMillis: the instants RFC 3339 writes with a four-digit
+// year). An event over a limit is ErrFieldLimit, one out of the range
+// ErrTimeRange; both are malformed, with a detail that names the field and
+// the limit. Every decoding path and EventFromJSON (so `orderflow replay`
+// and `produce`) check the same limits in the same order, after the
+// required fields, so the processor and replay agree on every event. The
+// limits bound what one event adds to an order's state; MaxEncodedSizes
+// gives, for a machine, the largest state, status change and rejection the
+// processor can then write.
+//
 // OrderEvent and OrderState mirror topology.Event and topology.State field
 // for field, so the codecs take the topology types directly (a pointer
 // conversion, no copy). The processor's two per-event decoders (OrderEvent,

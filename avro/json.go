@@ -50,8 +50,11 @@ type eventJSON struct {
 // object are refused, so a misspelt "sequence" is an error rather than a
 // silently absent sequence. occurred_at is truncated to the millisecond, the
 // precision of the Avro wire format, so an event replayed from JSON behaves
-// exactly as the same event read from Kafka; it is returned in UTC. Every
-// error matches ErrInvalidJSON.
+// exactly as the same event read from Kafka; it is returned in UTC. The
+// event must be within the limits the binary decoders enforce (MaxIDBytes
+// and the others, MinOccurredAtMillis..MaxOccurredAtMillis), with the same
+// verdict: such an error matches ErrFieldLimit or ErrTimeRange (and
+// ErrMalformed) too. Every error matches ErrInvalidJSON.
 func EventFromJSON(line []byte) (topology.Event, error) {
 	var j eventJSON
 	if err := decodeStrict(line, &j); err != nil {
@@ -77,6 +80,11 @@ func EventFromJSON(line []byte) (topology.Event, error) {
 	}
 	if len(j.Attributes) > 0 {
 		ev.Attributes = j.Attributes
+	}
+	// Not len(line) for the size: JSON decoding can make a string longer
+	// (an invalid UTF-8 byte becomes the three bytes of U+FFFD).
+	if err := eventLimits((*OrderEvent)(&ev), noSizeBound); err != nil {
+		return topology.Event{}, fmt.Errorf("%w: %w: %s", ErrInvalidJSON, err.Kind, err.Detail)
 	}
 	return ev, nil
 }

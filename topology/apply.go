@@ -1,6 +1,10 @@
 package topology
 
-import "maps"
+import (
+	"maps"
+	"math"
+	"time"
+)
 
 // Apply applies one event to one order and returns the outcome. st is the
 // order's current state, nil when the order does not exist.
@@ -86,7 +90,7 @@ func ApplyWith(m *Machine, st *State, ev *Event, slab *Slab) Outcome {
 		if !ok {
 			return reject(from, ReasonGuardFailed, t.guard.detailNoMark)
 		}
-		if ev.OccurredAt.UnixMilli()-mark > t.guard.withinMS {
+		if !withinMillis(unixMilli(ev.OccurredAt), mark, t.guard.withinMS) {
 			return reject(from, ReasonGuardFailed, t.guard.detailFailed)
 		}
 	}
@@ -104,6 +108,41 @@ func ApplyWith(m *Machine, st *State, ev *Event, slab *Slab) Outcome {
 		target = m.historyLeaf(t.target, st.History)
 	}
 	return m.accept(st, ev, e, leaf, target, memo, slab)
+}
+
+// withinMillis reports whether at (Unix ms) is at most limit ms after mark,
+// for any int64 values: at - mark is not computed in int64, where it
+// overflows (a time 2^62 ms after a mark 2^62 ms before 1970 would wrap to
+// a negative difference and pass). A time at or before the mark passes: the
+// guard bounds how late an event may come, and producers' clocks disagree
+// (the order of events is the sequence's business, not the guard's).
+// limit is not negative (the loader wants a positive duration).
+func withinMillis(at, mark, limit int64) bool {
+	if at <= mark {
+		return true
+	}
+	// at > mark: the difference is in [1, 2^64-1], exact in uint64.
+	return uint64(at)-uint64(mark) <= uint64(limit)
+}
+
+// Bounds of the times whose Unix milliseconds fit an int64 (about 292
+// million years either side of 1970).
+var (
+	minMilliTime = time.UnixMilli(math.MinInt64)
+	maxMilliTime = time.UnixMilli(math.MaxInt64)
+)
+
+// unixMilli is t.UnixMilli(), saturated at the int64 range rather than
+// wrapped (time.Time holds times far beyond it). Decoded events are well
+// inside it; Apply takes any Event.
+func unixMilli(t time.Time) int64 {
+	switch {
+	case t.Before(minMilliTime):
+		return math.MinInt64
+	case t.After(maxMilliTime):
+		return math.MaxInt64
+	}
+	return t.UnixMilli()
 }
 
 func reject(from, reason, detail string) Outcome {
@@ -164,7 +203,7 @@ func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map
 	next.RecentEventIDs = ids
 
 	if m.events[e].marked {
-		name, at := m.events[e].name, ev.OccurredAt.UnixMilli()
+		name, at := m.events[e].name, unixMilli(ev.OccurredAt)
 		if prev, ok := next.Marks[name]; !ok || prev != at {
 			marks := maps.Clone(next.Marks) // nil stays nil
 			if marks == nil {

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"maps"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -387,4 +388,58 @@ func (s snapshots) check() error {
 		}
 	}
 	return nil
+}
+
+// TestWithinGuardExtremeTimes holds the within guard (720h since
+// deliver_order in the default machine) to its meaning for every int64
+// mark and event time, where the difference of the two overflows int64,
+// and for event times whose Unix milliseconds do not fit an int64.
+func TestWithinGuardExtremeTimes(t *testing.T) {
+	const windowMS = int64(720 * time.Hour / time.Millisecond)
+	m := Default()
+	for _, tc := range []struct {
+		name   string
+		mark   int64
+		at     time.Time
+		passes bool
+	}{
+		{"at the bound", 0, time.UnixMilli(windowMS), true},
+		{"1 ms past the bound", 0, time.UnixMilli(windowMS + 1), false},
+		{"before the mark", 0, time.UnixMilli(-1), true},
+		{"2^63 ms after the mark", -1 << 62, time.UnixMilli(1 << 62), false},
+		{"2^64-1 ms after the mark", math.MinInt64, time.UnixMilli(math.MaxInt64), false},
+		{"2^63+1 ms before the mark", 1 << 62, time.UnixMilli(-1<<62 - 1), true},
+		{"2^64-1 ms before the mark", math.MaxInt64, time.UnixMilli(math.MinInt64), true},
+		{"beyond int64 milliseconds after", 0, time.Unix(1<<62, 0), false},
+		{"beyond int64 milliseconds before", 0, time.Unix(-1<<62, 0), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &State{State: "delivered", Version: 4, Marks: map[string]int64{"deliver_order": tc.mark}}
+			out := Apply(m, st, &Event{EventID: "r", OrderID: "o", Type: "request_return", OccurredAt: tc.at})
+			if out.Accepted != tc.passes {
+				t.Fatalf("mark %d, request_return at %v: accepted %v (%s: %s), want %v", tc.mark, tc.at, out.Accepted, out.Reason, out.Detail, tc.passes)
+			}
+			if !tc.passes && out.Reason != ReasonGuardFailed {
+				t.Fatalf("reason %s, want %s", out.Reason, ReasonGuardFailed)
+			}
+		})
+	}
+
+	// A mark saturates rather than wraps, so the guard above sees the
+	// delivery as late as it can be.
+	for _, tc := range []struct {
+		at   time.Time
+		mark int64
+	}{
+		{time.Unix(1<<62, 0), math.MaxInt64},
+		{time.Unix(-1<<62, 0), math.MinInt64},
+		{time.UnixMilli(math.MaxInt64), math.MaxInt64},
+		{time.UnixMilli(123), 123},
+	} {
+		st := &State{State: "shipped", Version: 3}
+		out := Apply(m, st, &Event{EventID: "d", OrderID: "o", Type: "deliver_order", OccurredAt: tc.at})
+		if !out.Accepted || out.Next.Marks["deliver_order"] != tc.mark {
+			t.Fatalf("deliver_order at %v: accepted %v, mark %d, want %d", tc.at, out.Accepted, out.Next.Marks["deliver_order"], tc.mark)
+		}
+	}
 }

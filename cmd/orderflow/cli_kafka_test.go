@@ -296,37 +296,60 @@ func TestTailKinds(t *testing.T) {
 // TestRunEndToEnd starts `orderflow run` in a goroutine, feeds it events with
 // `produce`, reads the status and rejections topics with `tail`, and stops
 // it by cancelling its context: a clean shutdown returns nil.
+// runCLI starts `orderflow run` on c, with topics and an application id of
+// its own (names: events, status, rejections, dlq, app) of 3 partitions,
+// and waits for the topics. stop cancels it and returns its result once it
+// has ended; a run that fails or does not stop within a minute fails t.
+func runCLI(ctx context.Context, t *testing.T, c *kafkatest.Cluster) (names map[string]string, ran <-chan cliResult, stop func() cliResult) {
+	t.Helper()
+	names = map[string]string{}
+	for _, n := range []string{"events", "status", "rejections", "dlq", "app"} {
+		names[n] = kafkatest.Name(t, n)
+	}
+	args := []string{"run", "--brokers", brokersArg(c), "--app-id", names["app"],
+		"--events-topic", names["events"], "--status-topic", names["status"],
+		"--rejections-topic", names["rejections"], "--dlq-topic", names["dlq"],
+		"--state-dir", t.TempDir(), "--partitions", "3", "--instance-id", "test-1",
+		"--commit-interval", "50ms", "--session-timeout", "6s", "--log-format", "json",
+		"--http-addr", "127.0.0.1:0"} // no fixed port
+	runCtx, stopRun := context.WithCancel(context.Background())
+	t.Cleanup(stopRun)
+	res := make(chan cliResult, 1)
+	go func() { res <- cli(runCtx, nil, args...) }()
+	stop = func() cliResult {
+		t.Helper()
+		stopRun()
+		select {
+		case r := <-res:
+			if r.err != nil {
+				t.Errorf("run after cancel: code %d err %v\n%s", r.code, r.err, r.stderr)
+			}
+			return r
+		case <-time.After(time.Minute):
+			t.Fatal("run did not stop within a minute of its context's cancellation")
+			return cliResult{}
+		}
+	}
+	// run creates the topics, one after another: wait for every topic the
+	// tests read, not only the first.
+	for _, n := range []string{"events", "status", "rejections", "dlq"} {
+		if err := kafkatest.WaitTopic(ctx, c.Admin(t), names[n], 3); err != nil {
+			stopRun()
+			t.Fatalf("%v; run: %+v", err, <-res)
+		}
+	}
+	return names, res, stop
+}
+
 func TestRunEndToEnd(t *testing.T) {
 	clearEnv(t)
 	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
 		checkLeaks(t, c)
-		names := map[string]string{}
-		for _, n := range []string{"events", "status", "rejections", "dlq", "app"} {
-			names[n] = kafkatest.Name(t, n)
-		}
-		args := []string{"run", "--brokers", brokersArg(c), "--app-id", names["app"],
-			"--events-topic", names["events"], "--status-topic", names["status"],
-			"--rejections-topic", names["rejections"], "--dlq-topic", names["dlq"],
-			"--state-dir", t.TempDir(), "--partitions", "3", "--instance-id", "test-1",
-			"--commit-interval", "50ms", "--session-timeout", "6s", "--log-format", "json"}
 		// The ORDERFLOW_* environment reaches `run` too.
 		t.Setenv("ORDERFLOW_GUARANTEE", "exactly_once")
-
-		runCtx, stopRun := context.WithCancel(context.Background())
-		defer stopRun()
-		ran := make(chan cliResult, 1)
-		go func() { ran <- cli(runCtx, nil, args...) }()
-
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		// run creates the topics, one after another: wait for every topic
-		// the test reads, not only the first.
-		for _, n := range []string{"events", "status", "rejections"} {
-			if err := kafkatest.WaitTopic(ctx, c.Admin(t), names[n], 3); err != nil {
-				stopRun()
-				t.Fatalf("%v; run: %+v", err, <-ran)
-			}
-		}
+		names, ran, stop := runCLI(ctx, t, c)
 		events := strings.Join([]string{
 			eventLine("e1", "o1", "place_order", 1),
 			eventLine("e2", "o1", "confirm_payment", 2),
@@ -382,17 +405,8 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("%d transitions and %d rejections, want 3 and 2", len(status), len(rejections))
 		}
 
-		stopRun()
-		select {
-		case r := <-ran:
-			if r.err != nil {
-				t.Errorf("run after cancel: code %d err %v\n%s", r.code, r.err, r.stderr)
-			}
-			if !strings.Contains(r.stderr, `"msg":"orderflow run"`) || !strings.Contains(r.stderr, `"msg":"stopped"`) {
-				t.Errorf("run's JSON log lacks the start or stop line:\n%s", r.stderr)
-			}
-		case <-time.After(time.Minute):
-			t.Fatal("run did not stop within a minute of its context's cancellation")
+		if r := stop(); !strings.Contains(r.stderr, `"msg":"orderflow run"`) || !strings.Contains(r.stderr, `"msg":"stopped"`) {
+			t.Errorf("run's JSON log lacks the start or stop line:\n%s", r.stderr)
 		}
 	})
 }
