@@ -129,6 +129,9 @@ A configuration error exits with code 2.`,
 				_, err = cmd.OutOrStdout().Write(out)
 				return err
 			}
+			if err := checkLimits(fs, sources, runLimits(&cfg, time.Duration(retention), shutdownTimeout)); err != nil {
+				return err
+			}
 			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
 			if err != nil {
 				return configError(err)
@@ -156,9 +159,6 @@ A configuration error exits with code 2.`,
 				if cfg.Machine, err = topology.LoadFile(machineFile); err != nil {
 					return configError(fmt.Errorf("--machine: %w", err))
 				}
-			}
-			if shutdownTimeout <= 0 {
-				return configError(fmt.Errorf("--shutdown-timeout %v: must be positive", shutdownTimeout))
 			}
 			cfg.Logger = log
 			p, err := processor.New(cfg)
