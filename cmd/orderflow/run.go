@@ -19,6 +19,7 @@ import (
 
 	"github.com/orderflow/orderflow/internal/httpapi"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -282,12 +283,25 @@ func runUntilSignal(ctx context.Context, run func(context.Context) error, deps r
 	close(done)
 	<-watchdog
 	if err != nil {
-		if errors.Is(err, processor.ErrConfig) || errors.Is(err, processor.ErrTopology) {
+		if errors.Is(err, processor.ErrTopology) || errors.Is(err, statestore.ErrInUse) {
 			return configError(err)
 		}
-		return &exitError{code: 1, err: err}
+		return kafkaExit(err)
 	}
 	return nil
+}
+
+// kafkaExit is the exit of a command that failed talking to Kafka: code 2
+// for a configuration error (as a listener that does not speak the
+// connection's security protocol), else 1.
+func kafkaExit(err error) error {
+	if e := processor.ExplainConnectionError(err); errors.Is(e, processor.ErrConfig) {
+		return configError(e)
+	}
+	if _, ok := err.(*exitError); ok {
+		return err
+	}
+	return &exitError{code: 1, err: err}
 }
 
 // newLogger returns the logger of `run`, writing to w.
