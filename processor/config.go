@@ -141,6 +141,11 @@ func DefaultConfig() Config {
 	}
 }
 
+// MinSessionTimeout is the shortest Config.SessionTimeout: the Kafka
+// client's floor. Brokers require more by default: 6 s
+// (group.min.session.timeout.ms).
+const MinSessionTimeout = 100 * time.Millisecond
+
 // ChangelogTopic is the changelog topic of an application.
 func ChangelogTopic(appID string) string { return appID + "-state-changelog" }
 
@@ -227,6 +232,18 @@ func (c Config) validate() error {
 	}
 	if c.CommitInterval < 0 {
 		add("commit interval %v is negative", c.CommitInterval)
+	}
+	if c.MaxBatchRecords < 0 {
+		add("max batch records %d is negative", c.MaxBatchRecords)
+	}
+	if c.SweepInterval < 0 {
+		add("sweep interval %v is negative", c.SweepInterval)
+	}
+	if c.SessionTimeout < MinSessionTimeout {
+		add("session timeout %v: must be at least %v", c.SessionTimeout, MinSessionTimeout)
+	}
+	if c.TransactionTimeout <= c.CommitInterval {
+		add("transaction timeout %v: must be longer than the commit interval %v (a batch's transaction lasts about that long)", c.TransactionTimeout, c.CommitInterval)
 	}
 	if c.Retention < 0 {
 		add("retention %v is negative (0 disables retention)", c.Retention)

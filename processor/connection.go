@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -53,6 +54,24 @@ type Connection struct {
 // ErrConnection is matched by every error of Connection.Opts. It also
 // matches ErrConfig.
 var ErrConnection = fmt.Errorf("%w: kafka connection", ErrConfig)
+
+// ExplainConnectionError says what is likely wrong when an error of talking
+// to the brokers shows that the client's security settings do not match
+// the listener's, and makes it match ErrConnection (a configuration error).
+// Other errors, and nil, it returns as they are.
+//
+// ILLEGAL_SASL_STATE is a listener without SASL (PLAINTEXT or SSL)
+// answering the client's SASL handshake. (TLS against a listener without
+// it already gets a clear error from the client: the broker closed the
+// connection immediately after a dial.)
+func ExplainConnectionError(err error) error {
+	if errors.Is(err, kerr.IllegalSaslState) {
+		return fmt.Errorf("%w: the broker refused SASL authentication: the listener at --brokers likely does not speak SASL "+
+			"(a PLAINTEXT or SSL listener; security protocol mismatch): check the port, and whether the cluster wants --sasl-mechanism at all: %w",
+			ErrConnection, err)
+	}
+	return err
+}
 
 // TLSEnabled reports whether the connection uses TLS.
 func (c Connection) TLSEnabled() bool {

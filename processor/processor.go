@@ -446,7 +446,7 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 		cur = b
 		if sess != nil {
 			if err := sess.Begin(); err != nil {
-				return fmt.Errorf("beginning a transaction: %w", err)
+				return p.txnError("beginning a transaction", err)
 			}
 		}
 		if p.cfg.Retention > 0 && time.Since(lastSweep) >= p.cfg.SweepInterval {
@@ -525,7 +525,9 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 // OutputLinger is how long the producer holds a partition's output records
 // before it sends them, to batch them (franz-go's ProducerLinger, the Java
 // producer's linger.ms; Kafka Streams sets 100 ms). Under exactly_once,
-// the transaction timeout, longer than any transaction lives: the records
+// the transaction timeout, longer than any transaction lives, but at most
+// MaxLinger, the longest franz-go takes (a transaction is ended long before
+// it, as a batch lasts about the commit interval): the records
 // go out when the transaction ends (End sends whatever is held), or
 // earlier when a partition's batch is full or the client holds as many
 // records as it may. No read_committed consumer sees them before the
@@ -539,10 +541,14 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 // written, and a batch's commit waits for them.
 func OutputLinger(g Guarantee, transactionTimeout time.Duration) time.Duration {
 	if g == ExactlyOnce {
-		return transactionTimeout
+		return min(transactionTimeout, MaxLinger)
 	}
 	return 0
 }
+
+// MaxLinger is the longest linger franz-go allows (its ProducerLinger
+// refuses more).
+const MaxLinger = time.Minute
 
 // waitCommit waits for the at_least_once commit in flight, if any, and
 // clears it.
@@ -666,10 +672,7 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 		return layoutFailure(layoutErr)
 	}
 	if err != nil {
-		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
-			return fmt.Errorf("%w: ending the transaction: %w (is another instance running with instance id %q?)", ErrFatal, err, p.cfg.InstanceID)
-		}
-		return fmt.Errorf("ending the transaction: %w", err)
+		return p.txnError("ending the transaction", err)
 	}
 	if !committed {
 		p.stats.update(func(s *Stats) { s.Aborts++ })

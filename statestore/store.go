@@ -3,9 +3,12 @@ package statestore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -18,6 +21,9 @@ var (
 	// ErrFormat is returned by Open for a database written in an unknown
 	// keyspace format.
 	ErrFormat = errors.New("statestore: unknown keyspace format")
+	// ErrInUse is returned by Open for a directory whose store another
+	// Store holds open (Pebble's lock file), in this process or another.
+	ErrInUse = errors.New("in use")
 )
 
 // Store is the Pebble database of one orderflow instance. Open it with Open,
@@ -74,6 +80,9 @@ func Open(o Options) (*Store, error) {
 	po.EnsureDefaults()
 	db, err := pebble.Open(o.Dir, po)
 	if err != nil {
+		if inUse(err) {
+			return nil, fmt.Errorf("statestore: %s is %w: another process (another orderflow instance?) has the store open; each instance needs a state directory of its own: %w", o.Dir, ErrInUse, err)
+		}
 		return nil, fmt.Errorf("statestore: open %s: %w", o.Dir, err)
 	}
 	s.db = db
@@ -310,4 +319,14 @@ func (s *Store) Metrics() (Metrics, error) {
 		BlockCacheMisses:      m.BlockCache.Misses,
 		Pebble:                m,
 	}, nil
+}
+
+// inUse reports whether an error of pebble.Open is its lock file being held:
+// by another process (fcntl refuses the lock with EAGAIN, or EACCES on some
+// systems; an EACCES of a path is a permission problem instead), or by this
+// one (Pebble's own check, an untyped error).
+func inUse(err error) bool {
+	var pathErr *fs.PathError
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) && !errors.As(err, &pathErr) ||
+		strings.Contains(err.Error(), "lock held by current process")
 }

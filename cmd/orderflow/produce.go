@@ -86,7 +86,10 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>
 				return configError(err)
 			}
 			defer cl.Close()
-			return produce(ctx, cl, codec, topic, in, cmd.ErrOrStderr())
+			if err := produce(ctx, cl, codec, topic, in, cmd.ErrOrStderr()); err != nil {
+				return kafkaExit(err)
+			}
+			return nil
 		},
 	}
 	fs := cmd.Flags()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/orderflow/orderflow/internal/httpapi"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -129,6 +130,9 @@ A configuration error exits with code 2.`,
 				_, err = cmd.OutOrStdout().Write(out)
 				return err
 			}
+			if err := checkLimits(fs, sources, runLimits(&cfg, time.Duration(retention), shutdownTimeout)); err != nil {
+				return err
+			}
 			log, err := newLogger(cmd.ErrOrStderr(), logFormat, logLevel)
 			if err != nil {
 				return configError(err)
@@ -156,9 +160,6 @@ A configuration error exits with code 2.`,
 				if cfg.Machine, err = topology.LoadFile(machineFile); err != nil {
 					return configError(fmt.Errorf("--machine: %w", err))
 				}
-			}
-			if shutdownTimeout <= 0 {
-				return configError(fmt.Errorf("--shutdown-timeout %v: must be positive", shutdownTimeout))
 			}
 			cfg.Logger = log
 			p, err := processor.New(cfg)
@@ -282,12 +283,25 @@ func runUntilSignal(ctx context.Context, run func(context.Context) error, deps r
 	close(done)
 	<-watchdog
 	if err != nil {
-		if errors.Is(err, processor.ErrConfig) || errors.Is(err, processor.ErrTopology) {
+		if errors.Is(err, processor.ErrTopology) || errors.Is(err, statestore.ErrInUse) {
 			return configError(err)
 		}
-		return &exitError{code: 1, err: err}
+		return kafkaExit(err)
 	}
 	return nil
+}
+
+// kafkaExit is the exit of a command that failed talking to Kafka: code 2
+// for a configuration error (as a listener that does not speak the
+// connection's security protocol), else 1.
+func kafkaExit(err error) error {
+	if e := processor.ExplainConnectionError(err); errors.Is(e, processor.ErrConfig) {
+		return configError(e)
+	}
+	if _, ok := err.(*exitError); ok {
+		return err
+	}
+	return &exitError{code: 1, err: err}
 }
 
 // newLogger returns the logger of `run`, writing to w.

@@ -99,7 +99,7 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>.`,
 				fromBeginning: fromBeginning, exitAtEnd: exitAtEnd,
 			}
 			if err := t.run(ctx, cmd.OutOrStdout()); err != nil {
-				return &exitError{code: 1, err: err}
+				return kafkaExit(err)
 			}
 			return nil
 		},
