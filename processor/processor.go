@@ -41,6 +41,7 @@ type Processor struct {
 	codec      *avro.Codec // input events and output records
 	stateCodec *avro.Codec // changelog values: always single-object
 	log        *slog.Logger
+	klog       kgoLogger // franz-go's log, rate-limited, of every client
 	stats      stats
 	m          *metrics // Prometheus metrics and the store for readers (metrics.go)
 
@@ -100,6 +101,7 @@ func New(cfg Config) (*Processor, error) {
 
 		restoreSlots: make(chan struct{}, cfg.RestoreConcurrency),
 	}
+	p.klog = newKgoLogger(p.log)
 	var err error
 	if p.stateCodec, err = avro.NewCodec(); err != nil {
 		return nil, err
@@ -153,7 +155,7 @@ func (p *Processor) connOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ClientID(p.cfg.AppID + "-" + p.cfg.InstanceID),
-		kgo.WithLogger(kgoLogger{p.log}),
+		kgo.WithLogger(p.klog),
 	}
 	return append(opts, p.cfg.KafkaOpts...)
 }
