@@ -190,11 +190,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	defer admCl.Close()
 	p.adm = kadm.NewClient(admCl)
-	if err := EnsureTopics(ctx, p.adm, p.cfg); err != nil {
+	if err := p.prepareTopics(ctx); err != nil { // changelog.go
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
+	}
+	if p.cfg.ReseedChangelog {
+		p.log.Info("reseed done; start the instance without --reseed-changelog")
+		return nil
 	}
 	if p.cfg.SchemaRegistryURL != "" {
 		rcl, err := sr.NewClient(sr.URLs(p.cfg.SchemaRegistryURL))
