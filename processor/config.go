@@ -108,6 +108,15 @@ type Config struct {
 	// TransactionTimeout is the Kafka transaction timeout: how long a crashed
 	// instance's open transaction blocks its partitions. Default 10 s.
 	TransactionTimeout time.Duration
+	// ReseedChangelog makes Run, on a store whose changelog topic was
+	// deleted (or deleted and created again), write every state the store
+	// holds to the changelog (creating it if missing) and record it, then
+	// return nil without processing, instead of refusing with
+	// ErrChangelogLost. With several instances, reseed every one whose
+	// store holds state before starting any (a partition several stores
+	// hold goes from the store that held it last). Run again after a
+	// failure: a reseed killed halfway is finished by the next.
+	ReseedChangelog bool
 	// Logger receives the processor's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the processor's clock (retention, processed_at). Default

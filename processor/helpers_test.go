@@ -32,19 +32,7 @@ type env struct {
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 	t.Helper()
-	cfg := processor.DefaultConfig()
-	cfg.Brokers = c.Brokers
-	cfg.AppID = kafkatest.Name(t, "app")
-	cfg.Topics = processor.Topics{
-		Events:     kafkatest.Name(t, "events"),
-		Status:     kafkatest.Name(t, "status"),
-		Rejections: kafkatest.Name(t, "rejections"),
-		DLQ:        kafkatest.Name(t, "dlq"),
-	}
-	cfg.Partitions = partitions
-	cfg.SessionTimeout = 6 * time.Second
-	cfg.TransactionTimeout = 10 * time.Second
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg := testConfig(t, c, partitions)
 	codec, err := avro.NewCodec()
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +49,25 @@ func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 		}
 	}
 	return e
+}
+
+// testConfig is the base config of a new application on c, with unique
+// topics, that creates them with the given partitions.
+func testConfig(t *testing.T, c *kafkatest.Cluster, partitions int32) processor.Config {
+	cfg := processor.DefaultConfig()
+	cfg.Brokers = c.Brokers
+	cfg.AppID = kafkatest.Name(t, "app")
+	cfg.Topics = processor.Topics{
+		Events:     kafkatest.Name(t, "events"),
+		Status:     kafkatest.Name(t, "status"),
+		Rejections: kafkatest.Name(t, "rejections"),
+		DLQ:        kafkatest.Name(t, "dlq"),
+	}
+	cfg.Partitions = partitions
+	cfg.SessionTimeout = 6 * time.Second
+	cfg.TransactionTimeout = 10 * time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return cfg
 }
 
 // instance returns a config for one processor instance.

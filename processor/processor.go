@@ -41,6 +41,7 @@ type Processor struct {
 	codec      *avro.Codec // input events and output records
 	stateCodec *avro.Codec // changelog values: always single-object
 	log        *slog.Logger
+	klog       kgoLogger // franz-go's log, rate-limited, of every client
 	stats      stats
 	m          *metrics // Prometheus metrics and the store for readers (metrics.go)
 
@@ -105,6 +106,7 @@ func New(cfg Config) (*Processor, error) {
 
 		restoreSlots: make(chan struct{}, cfg.RestoreConcurrency),
 	}
+	p.klog = newKgoLogger(p.log)
 	var err error
 	if p.stateCodec, err = avro.NewCodec(); err != nil {
 		return nil, err
@@ -159,7 +161,7 @@ func (p *Processor) connOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ClientID(p.cfg.AppID + "-" + p.cfg.InstanceID),
-		kgo.WithLogger(kgoLogger{p.log}),
+		kgo.WithLogger(p.klog),
 	}
 	return append(opts, p.cfg.KafkaOpts...)
 }
@@ -195,11 +197,15 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	defer admCl.Close()
 	p.adm, p.admCl = kadm.NewClient(admCl), admCl
-	if err := EnsureTopics(ctx, p.adm, p.cfg); err != nil {
+	if err := p.prepareTopics(ctx); err != nil { // changelog.go
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
+	}
+	if p.cfg.ReseedChangelog {
+		p.log.Info("reseed done; start the instance without --reseed-changelog")
+		return nil
 	}
 	if _, err := readRecordLimits(ctx, p.adm, p.outputTopics()); err != nil {
 		if ctx.Err() != nil {

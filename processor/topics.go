@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ErrTopology is matched by errors about the topic layout that stop start-up
@@ -18,11 +21,22 @@ var ErrTopology = errors.New("bad topic layout")
 // EnsureTopics creates the topics that are missing and checks the layout:
 // the changelog must have as many partitions as the input and be
 // cleanup.policy=compact. Missing topics get the input's partition count (or
-// cfg.Partitions when the input is missing too) and replication factor
-// cfg.ReplicationFactor (0: min(3, brokers)). kadm answers from its client's
-// metadata cache: give that client a short kgo.MetadataMinAge, or EnsureTopics
-// waits up to the cache's age (5 s by default) to see the topics it created.
+// cfg.Partitions when the input is missing too), replication factor
+// cfg.ReplicationFactor (0: min(3, brokers)) and, with a replication factor
+// of 3 or more, min.insync.replicas=2 (MinInsyncReplicas). Existing topics
+// are not altered. After creating topics it waits until every broker knows
+// them (cfg.Brokers seeds a client of its own for that), so that nothing
+// that follows meets a broker that has not applied them yet. kadm answers
+// from its client's metadata cache: give that client a short
+// kgo.MetadataMinAge, or EnsureTopics waits up to the cache's age (5 s by
+// default) to see the topics it created.
 func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
+	return ensureTopics(ctx, adm, cfg, true)
+}
+
+// ensureTopics is EnsureTopics; with createChangelog false, a missing
+// changelog is left missing (CheckTopics then reports it).
+func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, createChangelog bool) error {
 	cfg = cfg.withDefaults()
 	changelog := ChangelogTopic(cfg.AppID)
 	all := []string{cfg.Topics.Events, cfg.Topics.Status, cfg.Topics.Rejections, cfg.Topics.DLQ, changelog}
@@ -45,14 +59,23 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 	if in, ok := td[cfg.Topics.Events]; ok && in.Err == nil {
 		partitions = int32(len(in.Partitions))
 	}
+	var created, existing []string
 	for _, t := range all {
 		if d, ok := td[t]; ok && d.Err == nil {
+			if t != cfg.Topics.Events {
+				existing = append(existing, t)
+			}
 			continue
 		}
-		var configs map[string]*string
+		if t == changelog && !createChangelog {
+			continue
+		}
+		configs := map[string]*string{}
 		if t == changelog {
-			compact := "compact"
-			configs = map[string]*string{"cleanup.policy": &compact}
+			configs["cleanup.policy"] = kadm.StringPtr("compact")
+		}
+		if isr := MinInsyncReplicas(rf); isr > 0 {
+			configs["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(isr))
 		}
 		resp, err := adm.CreateTopic(ctx, partitions, rf, configs, t)
 		if err == nil {
@@ -62,20 +85,63 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 			return fmt.Errorf("creating topic %s (%d partitions, replication factor %d): %w", t, partitions, rf, err)
 		}
 		cfg.Logger.Info("created topic", "topic", t, "partitions", partitions, "replication_factor", rf)
+		created = append(created, t)
 	}
-	// A created topic shows in the metadata a moment later.
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		td, err := adm.ListTopics(ctx, all...)
-		ready := err == nil
-		for _, t := range all {
-			d, ok := td[t]
-			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
-			for _, p := range d.Partitions {
-				ready = ready && p.Leader >= 0
-			}
+	if len(created) > 0 {
+		// A created topic reaches each broker's metadata a moment later;
+		// a broker that has not applied it yet answers requests about it
+		// with UNKNOWN_TOPIC_OR_PARTITION.
+		if err := waitEveryBroker(ctx, cfg, created); err != nil {
+			return err
 		}
-		if ready || time.Now().After(deadline) {
-			break
+	}
+	warnDurability(ctx, adm, cfg, existing)
+	return CheckTopics(ctx, adm, cfg)
+}
+
+// MinInsyncReplicas is the min.insync.replicas EnsureTopics gives the topics
+// it creates with replication factor rf: rf-1 capped at 2, as Kafka advises
+// for producers with acks=all (orderflow's), so that a write is on two
+// brokers before it is acknowledged and one broker may be down. 0 (the
+// broker's default) below a replication factor of 3: with 2 replicas,
+// min.insync.replicas=2 would stop every write while either broker is down.
+func MinInsyncReplicas(rf int16) int {
+	if rf < 3 {
+		return 0
+	}
+	return 2
+}
+
+// topicsWait bounds how long EnsureTopics waits for created topics to reach
+// every broker, and CheckTopics retries a describe of a topic a broker does
+// not know yet.
+const topicsWait = 30 * time.Second
+
+// waitEveryBroker waits until every broker of the cluster answers a
+// metadata request for topics with every partition led.
+func waitEveryBroker(ctx context.Context, cfg Config, topics []string) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(cfg.Brokers...)}, cfg.KafkaOpts...)...)
+	if err != nil {
+		return fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	var missing string
+	for deadline := time.Now().Add(topicsWait); ; {
+		missing, err = unknownSomewhere(ctx, cl, req)
+		if err == nil && missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("waiting for the created topics to reach every broker: %w", err)
+			}
+			return fmt.Errorf("waiting for the created topics to reach every broker: after %v, %s", topicsWait, missing)
 		}
 		select {
 		case <-ctx.Done():
@@ -83,7 +149,96 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return CheckTopics(ctx, adm, cfg)
+}
+
+// unknownSomewhere asks every broker for the topics of req and describes
+// the first that one does not know yet, or with a partition without a
+// leader ("" if every broker knows them all).
+func unknownSomewhere(ctx context.Context, cl *kgo.Client, req *kmsg.MetadataRequest) (string, error) {
+	first, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range first.Brokers {
+		resp, err := req.RequestWith(ctx, cl.Broker(int(b.NodeID)))
+		if err != nil {
+			return "", fmt.Errorf("broker %d: %w", b.NodeID, err)
+		}
+		for _, t := range resp.Topics {
+			name := "?"
+			if t.Topic != nil {
+				name = *t.Topic
+			}
+			if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+				return fmt.Sprintf("broker %d does not know topic %s yet (%v)", b.NodeID, name, err), nil
+			}
+			if len(t.Partitions) == 0 {
+				return fmt.Sprintf("broker %d knows no partition of topic %s yet", b.NodeID, name), nil
+			}
+			for _, p := range t.Partitions {
+				if p.Leader < 0 || p.ErrorCode != 0 {
+					return fmt.Sprintf("broker %d has no leader for %s partition %d yet", b.NodeID, name, p.Partition), nil
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+// warnDurability warns about existing topics orderflow writes to that have
+// three or more replicas but min.insync.replicas=1: a write acknowledged by
+// one broker is lost if that broker fails. EnsureTopics does not change
+// topics it did not create; the warning says how to.
+func warnDurability(ctx context.Context, adm *kadm.Client, cfg Config, topics []string) {
+	if len(topics) == 0 {
+		return
+	}
+	td, err := adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return
+	}
+	rcs, err := describeConfigs(ctx, adm, topics...)
+	if err != nil {
+		return
+	}
+	for _, t := range topics {
+		rf := 0
+		for _, p := range td[t].Partitions {
+			rf = max(rf, len(p.Replicas))
+		}
+		rc, err := rcs.On(t, nil)
+		if err != nil || rc.Err != nil || rf < 3 {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key == "min.insync.replicas" && c.Value != nil && *c.Value == "1" {
+				cfg.Logger.Warn("topic has min.insync.replicas=1 with 3 or more replicas: an acknowledged write is lost if the one broker that has it fails; "+
+					"fix it with: kafka-configs --alter --entity-type topics --entity-name "+t+" --add-config min.insync.replicas=2",
+					"topic", t, "replication_factor", rf)
+			}
+		}
+	}
+}
+
+// describeConfigs describes the configs of topics, retrying for a bounded
+// time while a broker answers UNKNOWN_TOPIC_OR_PARTITION (it has not yet
+// applied a topic created a moment ago).
+func describeConfigs(ctx context.Context, adm *kadm.Client, topics ...string) (kadm.ResourceConfigs, error) {
+	for deadline := time.Now().Add(topicsWait); ; {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+		unknown := errors.Is(err, kerr.UnknownTopicOrPartition)
+		for _, rc := range rcs {
+			unknown = unknown || errors.Is(rc.Err, kerr.UnknownTopicOrPartition)
+		}
+		if !unknown || time.Now().After(deadline) {
+			return rcs, err
+		}
+		select {
+		case <-ctx.Done():
+			return rcs, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // CheckTopics checks the topic layout without changing anything.
@@ -109,7 +264,7 @@ func CheckTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 					"(README: \"Changing the input's partition count\")",
 				changelog, cl, cfg.Topics.Events, in, in))
 		}
-		rcs, err := adm.DescribeTopicConfigs(ctx, changelog)
+		rcs, err := describeConfigs(ctx, adm, changelog)
 		if err != nil {
 			return fmt.Errorf("describing %s: %w", changelog, err)
 		}

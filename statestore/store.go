@@ -185,24 +185,10 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 // the call. Only keys are read, so it costs far less than reading the
 // states: the processor uses it to learn which orders exist.
 func (s *Store) EachOrder(p int32, fn func(id []byte)) error {
-	if err := checkPartition(p); err != nil {
-		return err
-	}
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	lo, hi := partitionBounds(p)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return fmt.Errorf("statestore: each order: %w", err)
-	}
-	for valid := it.First(); valid; valid = it.Next() {
-		fn(it.Key()[len(lo):])
-	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("statestore: each order: %w", err)
-	}
-	return nil
+	return s.eachKey(p, "each order", func(_ *pebble.Iterator, id []byte) error { // meta.go
+		fn(id)
+		return nil
+	})
 }
 
 // Get returns the committed value of order id in partition p. The returned

@@ -557,3 +557,72 @@ func TestTailFollows(t *testing.T) {
 		}
 	})
 }
+
+// TestRunRefusesLostChangelog: `run` on a state dir holding orders whose
+// changelog was deleted exits 2 with a message naming both ways out, and
+// `run --reseed-changelog` writes the states back and exits 0, after which
+// `run` starts.
+func TestRunRefusesLostChangelog(t *testing.T) {
+	clearEnv(t)
+	c := kafkatest.Real(t)
+	checkLeaks(t, c)
+	app, events := kafkatest.Name(t, "app"), kafkatest.Name(t, "events")
+	dir := t.TempDir()
+	args := []string{"run", "--brokers", brokersArg(c), "--app-id", app,
+		"--events-topic", events, "--status-topic", kafkatest.Name(t, "status"),
+		"--rejections-topic", kafkatest.Name(t, "rejections"), "--dlq-topic", kafkatest.Name(t, "dlq"),
+		"--state-dir", dir, "--partitions", "2", "--instance-id", "test-1",
+		"--commit-interval", "50ms", "--session-timeout", "6s", "--log-format", "json", "--http-addr", ""}
+	changelog := processor.ChangelogTopic(app)
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	ran := make(chan cliResult, 1)
+	go func() { ran <- cli(runCtx, nil, args...) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, tp := range []string{events, changelog} {
+		if err := kafkatest.WaitTopic(ctx, c.Admin(t), tp, 2); err != nil {
+			stopRun()
+			t.Fatalf("%v; run: %+v", err, <-ran)
+		}
+	}
+	in := writeFile(t, "events.jsonl", eventLine("e1", "o1", "place_order", 1)+"\n"+eventLine("e2", "o2", "place_order", 2)+"\n")
+	if r := cli(ctx, nil, "produce", "--brokers", brokersArg(c), "--topic", events, in); r.code != 0 {
+		t.Fatalf("produce: %+v", r)
+	}
+	for len(c.ReadCommitted(t, changelog)) < 2 {
+		if ctx.Err() != nil {
+			t.Fatal("the changelog never got the two orders")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stopRun()
+	if r := <-ran; r.code != 0 {
+		t.Fatalf("run: %+v", r)
+	}
+
+	resp, err := c.Admin(t).DeleteTopic(ctx, changelog)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cli(ctx, nil, args...)
+	if r.code != 2 {
+		t.Fatalf("run after the changelog was deleted: exit code %d, want 2; err %v\n%s", r.code, r.err, r.stderr)
+	}
+	for _, want := range []string{changelog + " does not exist", "--reseed-changelog", "delete " + dir, "unknown_order"} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, r.err)
+		}
+	}
+
+	if r := cli(ctx, nil, append(args, "--reseed-changelog")...); r.code != 0 {
+		t.Fatalf("run --reseed-changelog: exit code %d, err %v\n%s", r.code, r.err, r.stderr)
+	}
+	if n := len(c.ReadCommitted(t, changelog)); n != 2 {
+		t.Fatalf("the reseeded changelog holds %d records, want the 2 orders' states", n)
+	}
+}

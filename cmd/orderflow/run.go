@@ -203,6 +203,7 @@ A configuration error exits with code 2.`,
 	fs.StringVar(&cfg.Topics.DLQ, "dlq-topic", d.Topics.DLQ, "dead-letter topic of undecodable input records")
 	fs.Int32Var(&cfg.Partitions, "partitions", d.Partitions, "partitions of the topics created at start when the events topic is missing")
 	fs.Int16Var(&cfg.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (0: min(3, brokers))")
+	fs.BoolVar(&cfg.ReseedChangelog, "reseed-changelog", false, "write every order state of --state-dir to the changelog (after it was deleted or created again), record it, and exit; then start without this flag")
 	fs.Var(&retention, "retention", "how long a closed order is kept (e.g. 7d, 36h; 0 keeps orders forever)")
 	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", d.SweepInterval, "how often closed orders past --retention are deleted")
 	fs.IntVar(&cfg.SweepLimit, "sweep-limit", d.SweepLimit, "most orders of one partition a sweep deletes; a sweep that reaches it runs again in the next batch")
