@@ -31,6 +31,7 @@ type metrics struct {
 	batchRecords prometheus.Histogram
 	commit       prometheus.Histogram
 	endToEnd     *batchHistogram
+	corruptions  prometheus.Counter // the state store found corrupt and rebuilt (storehealth.go)
 
 	store storeRef
 }
@@ -54,7 +55,8 @@ func newMetrics(p *Processor) *metrics {
 		Help:    "From an input record's Kafka timestamp to the commit of the batch that processed it.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
 	})
-	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, collector{m})
+	m.corruptions = newCorruptionsCounter()
+	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, m.corruptions, collector{m})
 	return m
 }
 

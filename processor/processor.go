@@ -166,11 +166,8 @@ func (p *Processor) connOpts() []kgo.Opt {
 	return append(opts, p.cfg.KafkaOpts...)
 }
 
-// Run runs the processor until ctx is cancelled (a clean shutdown: the
-// current batch is committed, the group left, the store closed; Run returns
-// nil) or a fatal error. Transient failures (a broker restart, an aborted
-// transaction that cannot be ended) rebuild the Kafka client and go on.
-func (p *Processor) Run(ctx context.Context) error {
+// run is Run on one state store, opened at its start and closed at its end.
+func (p *Processor) run(ctx context.Context) (err error) {
 	store, err := statestore.Open(statestore.Options{
 		Dir:      p.cfg.StateDir,
 		ClosedAt: p.closedAt,
@@ -183,9 +180,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.m.store.set(store)
 	defer func() {
 		p.m.store.set(nil) // waits for queries and scrapes using the store
-		if err := store.Close(); err != nil {
-			p.log.Error("closing the state store", "err", err)
-		}
+		p.closeStore(store, &err)
 	}()
 
 	// kadm answers ListTopics from the client's metadata cache: keep it
@@ -851,6 +846,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 		// The store failed: abort rather than act on a wrong state.
 		p.log.Error("reading the state store", "partition", r.Partition, "order", ev.OrderID, "err", err)
 		b.abort = true
+		p.storeFailed(err) // a corrupt or full store fails every retry: stop
 		return
 	}
 	out := &b.out // in the batch: the records built below point into it

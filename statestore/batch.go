@@ -55,8 +55,11 @@ func (b *Batch) check(p int32) error {
 	if b.done {
 		return ErrBatchDone
 	}
-	if b.b == nil || b.s.closed.Load() {
+	if b.b == nil {
 		return ErrClosed
+	}
+	if err := b.s.usable(); err != nil {
+		return err
 	}
 	return checkPartition(p)
 }
@@ -84,7 +87,7 @@ func (b *Batch) get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("statestore: batch get: %w", err)
+		return nil, false, b.s.classify(fmt.Errorf("statestore: batch get: %w", err))
 	}
 	out := append([]byte(nil), v...)
 	return out, true, closer.Close()
@@ -171,6 +174,11 @@ func (b *Batch) Commit() error {
 		return ErrClosed
 	}
 	defer b.release()
+	// A failed store takes no more writes: a full disk would fill the
+	// memtables until writes stall for good, and a corrupt one is replaced.
+	if err := b.s.failure(); err != nil {
+		return err
+	}
 	if err := b.index.write(b.b); err != nil {
 		return err
 	}
@@ -178,7 +186,7 @@ func (b *Batch) Commit() error {
 		return nil
 	}
 	if err := b.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("statestore: commit: %w", err)
+		return b.s.classify(fmt.Errorf("statestore: commit: %w", err))
 	}
 	return nil
 }

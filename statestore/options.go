@@ -94,8 +94,11 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// pebbleLogger adapts slog to pebble.Logger.
-type pebbleLogger struct{ l *slog.Logger }
+// pebbleLogger adapts slog to pebble.Logger, for store s.
+type pebbleLogger struct {
+	l *slog.Logger
+	s *Store
+}
 
 // Infof logs at debug level: Pebble's informational lines (WAL replay,
 // file counts) are routine.
@@ -107,9 +110,21 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
 }
 
-// Fatalf is called by Pebble on invariant violations it cannot continue
-// from; a library must not exit the process, so it panics.
+// Fatalf is called by Pebble on errors it does not continue from. A full
+// disk (a MANIFEST write failing with ENOSPC, at Open or after a flush) and
+// a corruption become the store's failure, logged once, and Fatalf returns:
+// Pebble then returns the error to its caller, every later call of the
+// store fails with it, and the store's owner closes it (a full disk) or
+// moves it aside (a corruption). A panic there killed the process from one
+// of Pebble's goroutines, with no chance of a clean exit. Anything else is
+// an invariant violation, a bug: a library must not exit the process, so
+// it panics.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
+	for _, a := range args {
+		if err, ok := a.(error); ok && p.s != nil && p.s.classify(err) != err {
+			return
+		}
+	}
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error(msg, "component", "pebble", "fatal", true)
 	panic("pebble: " + msg)

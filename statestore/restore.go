@@ -112,8 +112,8 @@ func (s *Store) Restore(ctx context.Context, p int32, o RestoreOptions) (Restore
 	if err := checkPartition(p); err != nil {
 		return RestoreResult{}, err
 	}
-	if s.closed.Load() {
-		return RestoreResult{}, ErrClosed
+	if err := s.usable(); err != nil {
+		return RestoreResult{}, err
 	}
 	if o.Topic == "" {
 		return RestoreResult{}, errors.New("statestore: restore: Topic is required")
@@ -165,7 +165,7 @@ func (s *Store) Restore(ctx context.Context, p int32, o RestoreOptions) (Restore
 	}
 	res.Duration = time.Since(start)
 	if err != nil {
-		return res, err
+		return res, s.classify(err)
 	}
 	s.log.Info("restored changelog partition", "topic", o.Topic, "partition", p,
 		"from", res.From, "to", res.To, "wiped", res.Wiped, "records", res.Records,

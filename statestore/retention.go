@@ -31,8 +31,8 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 	if err := checkPartition(p); err != nil {
 		return nil, err
 	}
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.usable(); err != nil {
+		return nil, err
 	}
 	if s.closedAt == nil {
 		return nil, ErrRetentionDisabled
@@ -42,7 +42,7 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 	hi := appendIndexKey(nil, p, end, nil)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return nil, fmt.Errorf("statestore: expired: %w", err)
+		return nil, s.classify(fmt.Errorf("statestore: expired: %w", err))
 	}
 	var (
 		out     [][]byte
@@ -65,7 +65,7 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 	}
 	fail := func(err error) ([][]byte, error) {
 		_ = it.Close()
-		return nil, fmt.Errorf("statestore: expired: %w", err)
+		return nil, s.classify(fmt.Errorf("statestore: expired: %w", err))
 	}
 	for valid := it.First(); valid && !full(); valid = it.Next() {
 		start, id, ok := parseIndexKey(it.Key())
@@ -134,11 +134,11 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 		}
 	}
 	if err := it.Close(); err != nil {
-		return nil, fmt.Errorf("statestore: expired: %w", err)
+		return nil, s.classify(fmt.Errorf("statestore: expired: %w", err))
 	}
 	if !stale.Empty() {
 		if err := stale.Commit(pebble.NoSync); err != nil {
-			return nil, fmt.Errorf("statestore: expired: drop stale index entries: %w", err)
+			return nil, s.classify(fmt.Errorf("statestore: expired: drop stale index entries: %w", err))
 		}
 	}
 	return out, nil

@@ -30,9 +30,12 @@ var (
 // close it with Close.
 type Store struct {
 	db       *pebble.DB
+	dir      string
 	closedAt func([]byte) (int64, bool)
 	log      *slog.Logger
 	closed   atomic.Bool
+	health   health
+	failed   chan struct{} // closed with the store's first failure
 
 	stalls struct {
 		count atomic.Int64
@@ -49,7 +52,7 @@ func Open(o Options) (*Store, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{closedAt: o.ClosedAt, log: o.Logger}
+	s := &Store{dir: o.Dir, closedAt: o.ClosedAt, log: o.Logger, failed: make(chan struct{})}
 	po := &pebble.Options{
 		FS:                 o.FS,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -65,7 +68,7 @@ func Open(o Options) (*Store, error) {
 		// Commits then never wait on the disk: a WAL write could block
 		// behind the broker's page-cache writeback for a long time.
 		DisableWAL:    true,
-		Logger:        pebbleLogger{o.Logger},
+		Logger:        pebbleLogger{o.Logger, s},
 		EventListener: s.eventListener(),
 	}
 	// Processing looks orders up by key, many of them new: bloom filters
@@ -78,17 +81,21 @@ func Open(o Options) (*Store, error) {
 	// processor's CPU (make bench profile) for disk space it does not need.
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	po.EnsureDefaults()
-	db, err := pebble.Open(o.Dir, po)
+	if err := checkSpace(o.FS, o.Dir); err != nil {
+		return nil, err
+	}
+	db, err := s.openPebble(po)
 	if err != nil {
 		if inUse(err) {
 			return nil, fmt.Errorf("statestore: %s is %w: another process (another orderflow instance?) has the store open; each instance needs a state directory of its own: %w", o.Dir, ErrInUse, err)
 		}
-		return nil, fmt.Errorf("statestore: open %s: %w", o.Dir, err)
+		return nil, s.classify(fmt.Errorf("statestore: open %s: %w", o.Dir, err))
 	}
 	s.db = db
 	if err := s.checkFormat(); err != nil {
+		s.closed.Store(true)
 		_ = db.Close()
-		return nil, err
+		return nil, s.classify(err)
 	}
 	return s, nil
 }
@@ -126,9 +133,8 @@ func (s *Store) checkFormat() error {
 
 func (s *Store) eventListener() *pebble.EventListener {
 	return &pebble.EventListener{
-		BackgroundError: func(err error) {
-			s.log.Error("pebble background error", "component", "pebble", "err", err)
-		},
+		BackgroundError: s.backgroundError,
+		DataCorruption:  s.dataCorruption,
 		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
 			s.stalls.count.Add(1)
 			s.stalls.mu.Lock()
@@ -149,32 +155,61 @@ func (s *Store) eventListener() *pebble.EventListener {
 // Close flushes the committed batches to disk and closes the database.
 // Uncommitted batches are lost (the changelog has them). Calling Close again
 // returns ErrClosed. Close must not race other calls on the store.
+//
+// A store that failed (ErrDiskFull, ErrCorrupt) is closed without the
+// flush, and Close returns the failure: Pebble retries a failed flush at
+// once and without end, so waiting for it on a full disk waited forever.
+// A flush that fails during Close makes that the failure the same way.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
 	// Without a WAL, what the memtables hold is on disk only once flushed.
-	if err := s.db.Flush(); err != nil {
-		_ = s.db.Close()
-		return fmt.Errorf("statestore: close: %w", err)
+	var err error
+	if err = s.failure(); err == nil {
+		err = s.flush()
 	}
-	if err := s.db.Close(); err != nil {
+	if cerr := s.db.Close(); err == nil && cerr != nil {
+		err = s.classify(cerr)
+	}
+	s.health.mu.Lock()
+	repeat := s.health.repeat
+	s.health.mu.Unlock()
+	if repeat > 0 {
+		s.log.Debug("pebble background errors after the store failed", "component", "pebble", "count", repeat)
+	}
+	if err != nil {
 		return fmt.Errorf("statestore: close: %w", err)
 	}
 	return nil
 }
 
+// flush flushes the memtables and waits until they are on disk or the
+// store fails.
+func (s *Store) flush() error {
+	done, err := s.db.AsyncFlush()
+	if err != nil {
+		return s.classify(err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-s.failed:
+		return s.failure()
+	}
+}
+
 // get reads key from the database and returns a copy of its value.
 func (s *Store) get(key []byte) ([]byte, bool, error) {
-	if s.closed.Load() {
-		return nil, false, ErrClosed
+	if err := s.usable(); err != nil {
+		return nil, false, err
 	}
 	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("statestore: get: %w", err)
+		return nil, false, s.classify(fmt.Errorf("statestore: get: %w", err))
 	}
 	out := append([]byte(nil), v...)
 	return out, true, closer.Close()
@@ -185,10 +220,26 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 // the call. Only keys are read, so it costs far less than reading the
 // states: the processor uses it to learn which orders exist.
 func (s *Store) EachOrder(p int32, fn func(id []byte)) error {
-	return s.eachKey(p, "each order", func(_ *pebble.Iterator, id []byte) error { // meta.go
-		fn(id)
-		return nil
-	})
+	if err := checkPartition(p); err != nil {
+		return err
+	}
+	if err := s.usable(); err != nil {
+		return err
+	}
+	lo, hi := partitionBounds(p)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return s.classify(fmt.Errorf("statestore: each order: %w", err))
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		fn(it.Key()[len(lo):])
+	}
+	// An iterator stops at a block that fails its checksum: Close returns
+	// why (it.Error's error).
+	if err := it.Close(); err != nil {
+		return s.classify(fmt.Errorf("statestore: each order: %w", err))
+	}
+	return nil
 }
 
 // Get returns the committed value of order id in partition p. The returned
@@ -223,8 +274,8 @@ func (s *Store) DropPartition(p int32) error {
 	if err := checkPartition(p); err != nil {
 		return err
 	}
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.usable(); err != nil {
+		return err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -232,7 +283,7 @@ func (s *Store) DropPartition(p int32) error {
 		return err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("statestore: drop partition %d: %w", p, err)
+		return s.classify(fmt.Errorf("statestore: drop partition %d: %w", p, err))
 	}
 	return nil
 }
