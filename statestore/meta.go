@@ -30,6 +30,9 @@ func sourceKey() []byte {
 func (s *Store) Source() (ChangelogSource, bool, error) {
 	v, ok, err := s.get(sourceKey())
 	if err != nil || !ok {
+		if err != nil {
+			err = s.classify(err)
+		}
 		return ChangelogSource{}, false, err
 	}
 	if len(v) < 16 {
@@ -89,10 +92,13 @@ func (s *Store) HoldsOrders() (bool, error) {
 		UpperBound: binary.BigEndian.AppendUint32(nil, indexPrefix),
 	})
 	if err != nil {
-		return false, fmt.Errorf("statestore: holds orders: %w", err)
+		return false, s.classify(fmt.Errorf("statestore: holds orders: %w", err))
 	}
 	found := it.First()
-	return found, errors.Join(it.Close())
+	if err := it.Close(); err != nil {
+		return false, s.classify(fmt.Errorf("statestore: holds orders: %w", err))
+	}
+	return found, nil
 }
 
 // Partitions returns the partitions for which the store holds a changelog
@@ -105,7 +111,7 @@ func (s *Store) Partitions() ([]int32, error) {
 	hi := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, metaPrefix), 1<<31)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return nil, fmt.Errorf("statestore: partitions: %w", err)
+		return nil, s.classify(fmt.Errorf("statestore: partitions: %w", err))
 	}
 	var out []int32
 	for valid := it.First(); valid; valid = it.Next() {
@@ -114,7 +120,10 @@ func (s *Store) Partitions() ([]int32, error) {
 			out = append(out, int32(binary.BigEndian.Uint32(k[4:8])))
 		}
 	}
-	return out, errors.Join(it.Close())
+	if err := it.Close(); err != nil {
+		return nil, s.classify(fmt.Errorf("statestore: partitions: %w", err))
+	}
+	return out, nil
 }
 
 // EachState calls fn with the ID and encoded state of every order partition
@@ -143,13 +152,13 @@ func (s *Store) eachKey(p int32, what string, fn func(it *pebble.Iterator, id []
 	lo, hi := partitionBounds(p)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
-		return fmt.Errorf("statestore: %s: %w", what, err)
+		return s.classify(fmt.Errorf("statestore: %s: %w", what, err))
 	}
 	for valid := it.First(); valid && err == nil; valid = it.Next() {
 		err = fn(it, it.Key()[len(lo):])
 	}
 	if err = errors.Join(err, it.Close()); err != nil {
-		return fmt.Errorf("statestore: %s: %w", what, err)
+		return s.classify(fmt.Errorf("statestore: %s: %w", what, err))
 	}
 	return nil
 }
