@@ -25,7 +25,7 @@ const (
 	AtLeastOnce Guarantee = "at_least_once"
 )
 
-// Default topic names (DESIGN.md, "Topics").
+// Default topic names.
 const (
 	DefaultEventsTopic     = "orders.events"
 	DefaultStatusTopic     = "orders.status"

@@ -48,7 +48,7 @@ func newTailCmd() *cobra.Command {
 		Short: "Print the records of a topic as JSON lines",
 		Long: `Tail reads a topic with read_committed isolation (only committed
 transactions) and prints each record as one JSON line in the formats of
-DESIGN.md: transitions (status topic), rejections, dead letters
+The JSON formats: transitions (status topic), rejections, dead letters
 ({"kind":"dlq",...} with the error headers), events, and states or tombstones
 (the <app-id>-state-changelog topic).
 
