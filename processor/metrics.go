@@ -23,10 +23,6 @@ type metrics struct {
 	p   *Processor
 	reg *prometheus.Registry
 
-	// kafka is franz-go's kprom plugin, hooked into the session client (the
-	// consumer and transactional producer). It registers its collectors when
-	// a session's client is made and unregisters them when it is closed.
-	kafka *kprom.Metrics
 
 	batchRecords prometheus.Histogram
 	commit       prometheus.Histogram
@@ -38,8 +34,6 @@ type metrics struct {
 
 func newMetrics(p *Processor) *metrics {
 	m := &metrics{p: p, reg: prometheus.NewRegistry()}
-	m.kafka = kprom.NewMetrics(MetricsNamespace, kprom.Subsystem("kafka"), kprom.Registry(m.reg),
-		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Records, kprom.Batches, kprom.UncompressedBytes))
 	m.batchRecords = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: MetricsNamespace, Name: "batch_records",
 		Help:    "Input records per committed batch (one transaction, or one offset commit in at_least_once).",
@@ -58,6 +52,19 @@ func newMetrics(p *Processor) *metrics {
 	m.corruptions = newCorruptionsCounter()
 	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, m.corruptions, collector{m})
 	return m
+}
+
+// kafkaHooks returns franz-go's kprom plugin for one session's client (the
+// consumer and transactional producer). It registers its collectors when
+// the client is made and unregisters them when it is closed.
+//
+// Each client gets its own: kprom replaces its collectors in OnNewClient,
+// while the client reports produced batches from goroutines that can
+// outlive Close, so one kprom shared by a session and the next is a data
+// race (seen under -race when sessions restart quickly).
+func (m *metrics) kafkaHooks() *kprom.Metrics {
+	return kprom.NewMetrics(MetricsNamespace, kprom.Subsystem("kafka"), kprom.Registry(m.reg),
+		kprom.FetchAndProduceDetail(kprom.ByNode, kprom.ByTopic, kprom.Records, kprom.Batches, kprom.UncompressedBytes))
 }
 
 // Gatherer returns the processor's metrics (names prefixed "orderflow_",

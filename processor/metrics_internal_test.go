@@ -1,11 +1,14 @@
 package processor
 
 import (
+	"context"
 	"math"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestBatchHistogram checks that batchHistogram gives the count, sum and
@@ -48,5 +51,47 @@ func TestBatchHistogram(t *testing.T) {
 			t.Errorf("bucket %d: le %v count %d, want le %v count %d", i,
 				g.Bucket[i].GetUpperBound(), g.Bucket[i].GetCumulativeCount(), w.Bucket[i].GetUpperBound(), w.Bucket[i].GetCumulativeCount())
 		}
+	}
+}
+
+// TestKafkaMetricsAcrossClients makes, uses and closes clients one after
+// another with the hooks each session's client gets, as sessions restart
+// after a failed batch, and produces with each. The client reports
+// produced batches to its hooks from goroutines that can outlive Close; a
+// kprom shared by one client and the next raced with the next one's
+// OnNewClient (the race detector fails this test then). It also checks
+// that each client's metrics are registered while it is open.
+func TestKafkaMetricsAcrossClients(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := &metrics{reg: prometheus.NewRegistry()}
+	ctx := context.Background()
+	for i := range 30 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"),
+			kgo.WithHooks(m.kafkaHooks()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			cl.Produce(ctx, &kgo.Record{Value: []byte("v")}, nil)
+		}
+		if err := cl.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		families, err := m.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, f := range families {
+			found = found || f.GetName() == MetricsNamespace+"_kafka_connects_total"
+		}
+		if !found {
+			t.Fatalf("client %d: %s_kafka_connects_total not registered", i, MetricsNamespace)
+		}
+		cl.Close()
 	}
 }

@@ -333,7 +333,7 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
 	if i == 0 {
-		opts = append(opts, kgo.WithHooks(p.m.kafka)) // client metrics (metrics.go), of the first thread
+		opts = append(opts, kgo.WithHooks(p.m.kafkaHooks())) // client metrics (metrics.go), of the first thread
 	}
 	var (
 		sess *kgo.GroupTransactSession
@@ -678,8 +678,10 @@ func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, 
 	if !committed {
 		p.stats.update(func(s *Stats) { s.Aborts++ })
 		if produceErr != nil {
-			// A new session: it reads the topics' limits again.
-			return fmt.Errorf("transaction aborted: a record of the batch was not produced: %w", produceErr)
+			// A new session: it reads the topics' limits again. Unless
+			// the record failed for a reason a new session cannot fix
+			// (fenced by a twin instance, say): txnError ends Run.
+			return p.txnError("transaction aborted: a record of the batch was not produced", produceErr)
 		}
 		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
 		return nil
