@@ -23,7 +23,6 @@ type metrics struct {
 	p   *Processor
 	reg *prometheus.Registry
 
-
 	batchRecords prometheus.Histogram
 	commit       prometheus.Histogram
 	endToEnd     *batchHistogram
