@@ -26,7 +26,7 @@ const (
 	// MaxIDBytes bounds event_id and order_id, in bytes.
 	MaxIDBytes = 256
 	// MaxEventTypeBytes bounds the event type, in bytes.
-	MaxEventTypeBytes = 256
+	MaxEventTypeBytes = topology.MaxEventNameBytes
 	// MaxAttributes bounds the number of attributes of one event.
 	MaxAttributes = 64
 	// MaxAttributeKeyBytes bounds each attribute key, in bytes.

@@ -74,6 +74,9 @@ func (p *parser) buildEvents(m *Machine, f *rawFile) {
 		case !nameRE.MatchString(re.name):
 			p.add(ProblemName, re.line, "", re.name, "event name must be lower_snake_case ([a-z][a-z0-9_]*)")
 			continue
+		case len(re.name) > MaxEventNameBytes:
+			p.add(ProblemName, re.line, "", re.name[:32]+"...", "event name is %d bytes, more than the %d an event's type may have", len(re.name), MaxEventNameBytes)
+			continue
 		}
 		if i, dup := m.eventIdx[re.name]; dup {
 			p.add(ProblemName, re.line, "", re.name, "event declared twice (first on line %d)", m.events[i].line)

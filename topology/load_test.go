@@ -208,3 +208,33 @@ func TestReadmeExampleLoads(t *testing.T) {
 		t.Fatalf("README example: name %q, leaves %v", m.Name(), m.Leaves())
 	}
 }
+
+// TestLoadRefusesEventNamesTheDecodersRefuse: an event type longer than
+// the decoders take (MaxEventNameBytes) could never be processed (every
+// event of it would be dead-lettered), so the loader refuses its name; one
+// of exactly the limit loads.
+func TestLoadRefusesEventNamesTheDecodersRefuse(t *testing.T) {
+	machine := func(name string) string {
+		return `
+initial: new
+events:
+  - {name: create, creates: true}
+  - ` + name + `
+states:
+  - name: new
+    transitions:
+      - {event: ` + name + `, to: done}
+  - name: done
+    terminal: true
+`
+	}
+	if _, err := Parse([]byte(machine(strings.Repeat("a", MaxEventNameBytes)))); err != nil {
+		t.Fatalf("a name of %d bytes: %v", MaxEventNameBytes, err)
+	}
+	_, err := Parse([]byte(machine(strings.Repeat("a", MaxEventNameBytes+1))))
+	var le *LoadError
+	if !errors.As(err, &le) || le.Problems[0].Kind != ProblemName || le.Problems[0].Line != 5 ||
+		!strings.Contains(le.Problems[0].Msg, "257 bytes, more than the 256") {
+		t.Fatalf("a name of %d bytes: got %v, want a name problem on line 5", MaxEventNameBytes+1, err)
+	}
+}

@@ -5,6 +5,11 @@ import (
 	"strings"
 )
 
+// MaxEventNameBytes bounds an event's name: the decoders refuse a longer
+// event type (avro.MaxEventTypeBytes), so an event of a machine with a
+// longer name could never be processed.
+const MaxEventNameBytes = 256
+
 // ProblemKind classifies what is wrong with a machine file. Each kind is one
 // validation rule (see README.md, "Validation").
 type ProblemKind string
