@@ -48,10 +48,10 @@
 // hamba/avro decodes every other version, and the tests hold the two to
 // the same results.
 //
-// Decisions the issue left open:
-//   - processed_at is a plain timestamp-millis in Avro, as the issue lists
-//     it; a zero ProcessedAt round-trips as the zero time and is omitted
-//     from JSON lines.
+// Choices the formats leave open:
+//   - processed_at is a plain timestamp-millis in Avro, as the schemas
+//     declare it; a zero ProcessedAt round-trips as the zero time and is
+//     omitted from JSON lines.
 //   - Decoded empty maps and lists are nil, as in a fresh topology value.
 //   - Arrays and maps are written without block byte sizes (positive block
 //     counts only, which every Avro reader supports); both forms are read.

@@ -11,7 +11,8 @@ import (
 	"github.com/orderflow/orderflow/topology"
 )
 
-// This file holds the JSON-lines formats of the CLI (README, "Formats"):
+// This file holds the JSON-lines formats of the CLI (README.md, "Running
+// against a real cluster"; docs/design.md, "Record formats"):
 // `produce` reads event lines, `tail` and `replay` write transition,
 // rejection, dead-letter and state lines. One value is one line; no value
 // contains a newline. Times are RFC 3339 in UTC.

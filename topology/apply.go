@@ -26,11 +26,11 @@ import (
 // field of the Next value itself, as the processor does with ClosedAt, is
 // fine.
 //
-// The checks run in the order of DESIGN.md: unknown event type, duplicate
-// event ID (among the last RecentEventIDs accepted), unknown order, order
-// exists, terminal state, stale sequence, then the machine: explicit
-// rejection, no transition (invalid_transition), failed guard. The reject
-// path allocates nothing.
+// The checks run in this order (README.md, "Apply"): unknown event type,
+// duplicate event ID (among the last RecentEventIDs accepted), unknown
+// order, order exists, terminal state, stale sequence, then the machine:
+// explicit rejection, no transition (invalid_transition), failed guard.
+// The reject path allocates nothing.
 func Apply(m *Machine, st *State, ev *Event) Outcome {
 	return ApplyWith(m, st, ev, nil)
 }

@@ -5,7 +5,9 @@ import (
 	"sync"
 )
 
-// defaultYAML is the default machine, exactly as ORDER_LIFECYCLE.md gives it.
+// defaultYAML is the default machine, the order lifecycle orderflow ships
+// with (README.md next to this file describes the format; the repository's
+// README.md draws it).
 //
 //go:embed default.yaml
 var defaultYAML []byte
@@ -22,6 +24,6 @@ var loadDefault = sync.OnceValue(func() *Machine {
 	return m
 })
 
-// Default returns the default order machine (ORDER_LIFECYCLE.md). It is
+// Default returns the default order machine (default.yaml). It is
 // loaded once and shared; a Machine is immutable.
 func Default() *Machine { return loadDefault() }

@@ -1,7 +1,7 @@
 package topology
 
 // Rejection reason codes, as they appear on the rejections topic. The order in
-// which Apply checks them is given in DESIGN.md ("Checks, in this order").
+// which Apply checks them is given in README.md ("Apply").
 // An explicit rejection declared in a machine carries its own code instead.
 const (
 	ReasonUnknownEventType  = "unknown_event_type"
