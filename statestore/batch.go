@@ -11,8 +11,8 @@ var (
 	// ErrBatchDone is returned by a Batch method called after Commit or
 	// Discard.
 	ErrBatchDone = errors.New("statestore: batch already committed or discarded")
-	// ErrWriteOnly is returned by Get on a batch from NewWriteBatch.
-	ErrWriteOnly = errors.New("statestore: Get on a write-only batch")
+	// errWriteOnly is returned by getOrder on a batch from NewWriteBatch.
+	errWriteOnly = errors.New("statestore: Get on a write-only batch")
 )
 
 // Batch is a set of writes, over one or more partitions, that reads its own
@@ -29,9 +29,11 @@ type Batch struct {
 	writeOnly bool
 }
 
-// NewBatch returns an empty batch. The underlying Pebble batch is pooled by
-// Pebble and returned to its pool by Commit or Discard.
-func (s *Store) NewBatch() *Batch {
+// newBatch returns an empty batch that reads its own writes (getOrder). The
+// underlying Pebble batch is pooled by Pebble and returned to its pool by
+// Commit or Discard. Only tests read a batch back: the processor writes each
+// order at most once per batch and uses NewWriteBatch.
+func (s *Store) newBatch() *Batch {
 	b := &Batch{s: s}
 	if !s.closed.Load() {
 		b.b = s.db.NewIndexedBatch()
@@ -41,7 +43,7 @@ func (s *Store) NewBatch() *Batch {
 
 // NewWriteBatch returns an empty batch that does not read its own writes,
 // which makes each write cheaper (Pebble keeps no index of them): Get
-// returns ErrWriteOnly. It suits a caller that writes each order at most
+// getOrder returns errWriteOnly. It suits a caller that writes each order at most
 // once per batch, as the processor does.
 func (s *Store) NewWriteBatch() *Batch {
 	b := &Batch{s: s, writeOnly: true}
@@ -64,15 +66,15 @@ func (b *Batch) check(p int32) error {
 	return checkPartition(p)
 }
 
-// Get returns the value of order id in partition p as this batch would
-// leave it: the batch's own Put or Delete if it has one, the committed value
+// getOrder returns the value of order id in partition p as this batch would
+// leave it: the batch's own put or Delete if it has one, the committed value
 // otherwise. The returned slice belongs to the caller.
-func (b *Batch) Get(p int32, id []byte) (value []byte, ok bool, err error) {
+func (b *Batch) getOrder(p int32, id []byte) (value []byte, ok bool, err error) {
 	if err := b.check(p); err != nil {
 		return nil, false, err
 	}
 	if b.writeOnly {
-		return nil, false, ErrWriteOnly
+		return nil, false, errWriteOnly
 	}
 	b.key = appendOrderKey(b.key[:0], p, id)
 	return b.get(b.key)
@@ -93,10 +95,9 @@ func (b *Batch) get(key []byte) ([]byte, bool, error) {
 	return out, true, closer.Close()
 }
 
-// Put sets the value of order id in partition p. The batch copies id and
-// value. If the store has a ClosedAt function and value is closed, the
-// order's retention index entry is written too (at Commit).
-func (b *Batch) Put(p int32, id, value []byte) error {
+// put sets the value of order id in partition p, asking the store's
+// ClosedAt whether it is closed (PutClosed without the caller's answer).
+func (b *Batch) put(p int32, id, value []byte) error {
 	var at int64
 	closed := false
 	if b.s.closedAt != nil {
@@ -105,10 +106,12 @@ func (b *Batch) Put(p int32, id, value []byte) error {
 	return b.PutClosed(p, id, value, at, closed)
 }
 
-// PutClosed is Put for a caller that knows when value closed (closed false:
-// it is open), sparing the store the ClosedAt call, which reads the value
-// again. at and closed must be what the store's ClosedAt returns for value;
-// they are ignored by a store without one.
+// PutClosed sets the value of order id in partition p; the batch copies id
+// and value. at and closed (false: the order is open) must be what the
+// store's ClosedAt returns for value: the caller knows when the order
+// closed, which spares the store a ClosedAt call that reads the value again.
+// A closed order's retention index entry is written too (at Commit); a store
+// without ClosedAt ignores at and closed.
 func (b *Batch) PutClosed(p int32, id, value []byte, at int64, closed bool) error {
 	if err := b.check(p); err != nil {
 		return err

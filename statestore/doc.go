@@ -48,12 +48,12 @@
 //
 // # Writing: Batch
 //
-// [Store.NewBatch] returns a write batch that may span several partitions
-// (the processor commits one Kafka transaction per poll batch covering
-// several partitions, then one Pebble batch). It reads its own writes, so
-// several events for one order in one poll batch see each other. States,
-// changelog offsets and retention index entries go into the same Pebble
-// batch; [Batch.Discard] leaves no trace.
+// [Store.NewWriteBatch] returns a write batch that may span several
+// partitions (the processor commits one Kafka transaction per poll batch
+// covering several partitions, then one Pebble batch). It does not read its
+// own writes: the processor keeps the states of its current batch itself and
+// writes each order once. States, changelog offsets and retention index
+// entries go into the same Pebble batch; [Batch.Discard] leaves no trace.
 //
 // # Restore
 //
@@ -79,7 +79,7 @@
 // # Retention of closed orders
 //
 // An order that reached a terminal state is deleted once a period has passed
-// since it closed ([DefaultRetention], 7 days; the processor's setting, 0
+// since it closed (the processor's Config.Retention, 7 days by default; 0
 // disables), measured on the processor's clock from the moment the closing
 // transition was processed (that time is kept in the order's state, and
 // [Options.ClosedAt] reads it). The store keeps a secondary index by close
@@ -108,7 +108,7 @@
 // # Concurrency
 //
 // A Store is safe for concurrent use. Writers of one partition (batches that
-// touch it, Restore, DropPartition, Expired) must be serialised by the caller,
+// touch it, Restore, Expired) must be serialised by the caller,
 // as the processor does by owning each partition in one task; different
 // partitions may be written concurrently. Close must not race other calls.
 package statestore

@@ -4,14 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
-
-// DefaultRetention is how long a closed order is kept after it closed, unless
-// the processor is configured otherwise (0 disables retention).
-const DefaultRetention = 7 * 24 * time.Hour
 
 // The defaults keep a processor holding 1,000,000 orders under 512 MiB of
 // RSS (make bench): Pebble can hold two memtables at once, and the

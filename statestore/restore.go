@@ -58,11 +58,11 @@ type RestoreOptions struct {
 	// another goroutine.
 	Progress *Progress
 
-	// Filter, if not nil, is called for every changelog record (values and
+	// filter, if not nil, is called for every changelog record (values and
 	// tombstones, not transaction markers) before it is applied; returning
 	// false skips the record (the offset still moves past it). The record
-	// must not be retained.
-	Filter func(r *kgo.Record) bool
+	// must not be retained. Tests use it to watch and steer a restore.
+	filter func(r *kgo.Record) bool
 }
 
 // Progress is a restore's progress, safe to read while it runs.
@@ -88,7 +88,7 @@ type RestoreResult struct {
 	// log start.
 	Wiped bool
 	// Records counts applied records (values and tombstones); Skipped the
-	// records the Filter refused or that had no key.
+	// records that had no key.
 	Records, Skipped int64
 	// Duration is the restore's wall time.
 	Duration time.Duration
@@ -299,7 +299,7 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 		return nil
 	}
 	apply := func(rec *kgo.Record) {
-		if len(rec.Key) == 0 || (r.o.Filter != nil && !r.o.Filter(rec)) {
+		if len(rec.Key) == 0 || (r.o.filter != nil && !r.o.filter(rec)) {
 			res.Skipped++
 			return
 		}

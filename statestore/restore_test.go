@@ -282,7 +282,7 @@ func restoreAll(t *testing.T, s *Store, w *changelog) map[int32]RestoreResult {
 		var seen []int64
 		res, err := s.Restore(w.ctx, p, RestoreOptions{
 			Topic: w.topic, ClientOpts: w.clientOpts(), Progress: &prog,
-			Filter: func(*kgo.Record) bool { seen = append(seen, prog.Remaining()); return true },
+			filter: func(*kgo.Record) bool { seen = append(seen, prog.Remaining()); return true },
 		})
 		if err != nil {
 			t.Fatalf("restore partition %d: %v", p, err)
@@ -437,7 +437,7 @@ func TestRestoreFilter(t *testing.T) {
 		skip := func(id string) bool { return strings.HasSuffix(id, "7") }
 		res, err := st.Restore(w.ctx, 0, RestoreOptions{
 			Topic: w.topic, ClientOpts: w.clientOpts(), BatchRecords: 100,
-			Filter: func(r *kgo.Record) bool { return !skip(string(r.Key)) },
+			filter: func(r *kgo.Record) bool { return !skip(string(r.Key)) },
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -489,7 +489,7 @@ func TestRestoreCancelKeepsProgress(t *testing.T) {
 		n := 0
 		res, err := st.Restore(ctx, 0, RestoreOptions{
 			Topic: w.topic, ClientOpts: w.clientOpts(), BatchRecords: 300,
-			Filter: func(*kgo.Record) bool {
+			filter: func(*kgo.Record) bool {
 				if n++; n == 1500 {
 					cancel()
 				}

@@ -266,11 +266,12 @@ func (s *Store) ChangelogOffset(p int32) (next int64, ok bool, err error) {
 	return next, err == nil, err
 }
 
-// DropPartition deletes everything the store holds for partition p: order
+// dropPartition deletes everything the store holds for partition p: order
 // states, retention index entries and the changelog offset, in one batch.
-// Use it for partitions this instance should no longer keep; a later
-// Restore of p starts from the changelog's log start.
-func (s *Store) DropPartition(p int32) error {
+// A later Restore of p starts from the changelog's log start. The processor
+// keeps a revoked partition's data (a later reassignment restores only what
+// it missed), so only tests drop partitions.
+func (s *Store) dropPartition(p int32) error {
 	if err := checkPartition(p); err != nil {
 		return err
 	}
