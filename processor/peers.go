@@ -218,7 +218,7 @@ func (ps *Peers) advertise(ctx context.Context, cl *kgo.Client) {
 	}
 }
 
-// Partition returns the input partition of an order (PartitionOf with the
+// Partition returns the input partition of an order (partitionOf with the
 // events topic's partition count, read from the cluster and cached for a
 // minute).
 func (ps *Peers) Partition(ctx context.Context, orderID string) (int32, error) {
@@ -241,7 +241,7 @@ func (ps *Peers) Partition(ctx context.Context, orderID string) (int32, error) {
 		ps.mu.partitions, ps.mu.partitionsAt = n, time.Now()
 		ps.mu.Unlock()
 	}
-	return PartitionOf(orderID, n), nil
+	return partitionOf(orderID, n), nil
 }
 
 // Owner returns the instance the group assigned input partition part to.

@@ -31,10 +31,10 @@ var (
 // topic (franz-go's and the Java client's defaults).
 var keyPartitioner = kgo.StickyKeyPartitioner(nil)
 
-// PartitionOf returns the partition of an order's events in a topic of n
+// partitionOf returns the partition of an order's events in a topic of n
 // partitions: where a producer using Kafka's default partitioner puts a
 // record keyed by the order id, so where its state lives.
-func PartitionOf(orderID string, n int) int32 {
+func partitionOf(orderID string, n int) int32 {
 	if n <= 0 {
 		return -1
 	}

@@ -95,7 +95,7 @@ func TestSecureEndToEnd(t *testing.T) {
 		}
 		_, states := replay(items)
 		for id, want := range states {
-			got, err := p.Order(processor.PartitionOf(id, 3), id)
+			got, err := p.Order(kafkatest.PartitionOf(id, 3), id)
 			if err != nil || got.State != want.State || got.Version != want.Version {
 				t.Fatalf("order %s restored over SASL_SSL: %+v, %v; want %s v%d", id, got, err, want.State, want.Version)
 			}

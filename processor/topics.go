@@ -35,7 +35,7 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 }
 
 // ensureTopics is EnsureTopics; with createChangelog false, a missing
-// changelog is left missing (CheckTopics then reports it).
+// changelog is left missing (checkTopics then reports it).
 func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, createChangelog bool) error {
 	cfg = cfg.withDefaults()
 	changelog := ChangelogTopic(cfg.AppID)
@@ -96,7 +96,7 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, createChang
 		}
 	}
 	warnDurability(ctx, adm, cfg, existing)
-	return CheckTopics(ctx, adm, cfg)
+	return checkTopics(ctx, adm, cfg)
 }
 
 // MinInsyncReplicas is the min.insync.replicas EnsureTopics gives the topics
@@ -113,7 +113,7 @@ func MinInsyncReplicas(rf int16) int {
 }
 
 // topicsWait bounds how long EnsureTopics waits for created topics to reach
-// every broker, and CheckTopics retries a describe of a topic a broker does
+// every broker, and checkTopics retries a describe of a topic a broker does
 // not know yet.
 const topicsWait = 30 * time.Second
 
@@ -241,8 +241,8 @@ func describeConfigs(ctx context.Context, adm *kadm.Client, topics ...string) (k
 	}
 }
 
-// CheckTopics checks the topic layout without changing anything.
-func CheckTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
+// checkTopics checks the topic layout without changing anything.
+func checkTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 	cfg = cfg.withDefaults()
 	changelog := ChangelogTopic(cfg.AppID)
 	td, err := adm.ListTopics(ctx, cfg.Topics.Events, changelog)

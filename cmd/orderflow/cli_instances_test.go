@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/internal/kafkatest"
-	"github.com/orderflow/orderflow/processor"
 )
 
 // runNames are the unique application and topic names of one test's runs.
@@ -47,7 +46,7 @@ func (n runNames) produceOrders(t *testing.T, ctx context.Context, c *kafkatest.
 	var lines, ids []string
 	for i := 0; len(ids) < count; i++ {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		if in != nil && !in(processor.PartitionOf(id, 2)) {
+		if in != nil && !in(kafkatest.PartitionOf(id, 2)) {
 			continue
 		}
 		ids = append(ids, id)

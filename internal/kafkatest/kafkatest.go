@@ -224,3 +224,11 @@ func ReadToEnd(ctx context.Context, brokers []string, topic string, opts ...kgo.
 	}
 	return out, nil
 }
+
+// PartitionOf returns the partition that Kafka's default partitioner (the
+// Java client's murmur2 of the key, franz-go's default too) gives a record
+// keyed key in a topic of n partitions: where an order's events, and so its
+// state, live.
+func PartitionOf(key string, n int) int32 {
+	return int32(kgo.StickyKeyPartitioner(nil).ForTopic("").Partition(&kgo.Record{Key: []byte(key)}, n))
+}

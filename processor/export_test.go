@@ -1,0 +1,4 @@
+package processor
+
+// CheckTopics checks the topic layout without changing anything.
+var CheckTopics = checkTopics
