@@ -51,7 +51,7 @@ var (
 //
 //   - who owns a partition: the consumer group's current assignment, from
 //     the group coordinator (DescribeGroups; a member's client id is
-//     "<app-id>-<instance-id>"), cached for OwnersTTL. The coordinator is the
+//     "<app-id>-<instance-id>"), cached for PeersConfig.OwnersTTL. The coordinator is the
 //     authority on ownership, so a crashed instance's partitions are never
 //     attributed to it once the group has moved them.
 //   - where an instance serves HTTP: the compacted topic
@@ -73,10 +73,7 @@ type Peers struct {
 	log   *slog.Logger
 	admCl *kgo.Client
 	adm   *kadm.Client
-
-	// OwnersTTL is how long a group assignment read from the coordinator is
-	// used; 1 s unless changed before Run.
-	OwnersTTL time.Duration
+	ttl   time.Duration // PeersConfig.OwnersTTL
 
 	mu struct {
 		sync.Mutex
@@ -88,26 +85,46 @@ type Peers struct {
 	}
 }
 
-// NewPeers returns the peers view of instance p, advertising advertiseURL
-// (an absolute http or https URL, the base of this instance's HTTP API as
-// the other instances reach it).
-func NewPeers(p *Processor, advertiseURL string) (*Peers, error) {
+// PeersConfig configures a Peers.
+type PeersConfig struct {
+	// AdvertiseURL is the base of this instance's HTTP API as the other
+	// instances reach it: an absolute http or https URL. Required.
+	AdvertiseURL string
+	// OwnersTTL is how long a group assignment read from the coordinator
+	// answers Owner before the coordinator is asked again: shorter finds a
+	// moved partition sooner, for a DescribeGroups request per period of
+	// queries. Default (0) 1 s.
+	OwnersTTL time.Duration
+}
+
+// defaultOwnersTTL is the default PeersConfig.OwnersTTL.
+const defaultOwnersTTL = time.Second
+
+// NewPeers returns the peers view of instance p.
+func NewPeers(p *Processor, c PeersConfig) (*Peers, error) {
+	advertiseURL := c.AdvertiseURL
 	u, err := url.Parse(advertiseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: advertised URL %q: want http://HOST:PORT (as the other instances reach this one)", ErrConfig, advertiseURL)
+		return nil, fmt.Errorf("%w: PeersConfig.AdvertiseURL %q: want http://HOST:PORT (as the other instances reach this one)", ErrConfig, advertiseURL)
+	}
+	if c.OwnersTTL < 0 {
+		return nil, fmt.Errorf("%w: PeersConfig.OwnersTTL %v is negative", ErrConfig, c.OwnersTTL)
+	}
+	if c.OwnersTTL == 0 {
+		c.OwnersTTL = defaultOwnersTTL
 	}
 	cl, err := kgo.NewClient(p.connOpts()...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: kafka client: %w", ErrConfig, err)
 	}
 	ps := &Peers{
-		p:         p,
-		url:       strings.TrimRight(advertiseURL, "/"),
-		topic:     InstancesTopic(p.cfg.AppID),
-		log:       p.log.With("component", "peers"),
-		admCl:     cl,
-		adm:       kadm.NewClient(cl),
-		OwnersTTL: time.Second,
+		p:     p,
+		url:   strings.TrimRight(advertiseURL, "/"),
+		topic: InstancesTopic(p.cfg.AppID),
+		log:   p.log.With("component", "peers"),
+		admCl: cl,
+		adm:   kadm.NewClient(cl),
+		ttl:   c.OwnersTTL,
 	}
 	ps.mu.urls = map[string]string{p.cfg.InstanceID: ps.url}
 	return ps, nil
@@ -249,7 +266,7 @@ func (ps *Peers) Partition(ctx context.Context, orderID string) (int32, error) {
 // failure to ask the group coordinator.
 func (ps *Peers) Owner(ctx context.Context, part int32) (Peer, error) {
 	ps.mu.Lock()
-	fresh := ps.mu.owners != nil && time.Since(ps.mu.ownersAt) < ps.OwnersTTL
+	fresh := ps.mu.owners != nil && time.Since(ps.mu.ownersAt) < ps.ttl
 	ps.mu.Unlock()
 	if !fresh {
 		owners, err := ps.describeOwners(ctx)

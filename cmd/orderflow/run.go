@@ -232,7 +232,7 @@ func withHTTP(p *processor.Processor, addr, advertise string, log *slog.Logger) 
 	if err != nil {
 		return nil, fmt.Errorf("--http-addr: %w", err)
 	}
-	peers, err := processor.NewPeers(p, advertise)
+	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: advertise})
 	if err == nil {
 		var api *httpapi.Server
 		if api, err = httpapi.New(httpapi.Options{Processor: p, Peers: peers, Logger: log}); err == nil {

@@ -114,7 +114,7 @@ func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.C
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	peers, err := processor.NewPeers(p, url)
+	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
