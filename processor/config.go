@@ -81,8 +81,8 @@ type Config struct {
 	// Default 0.
 	ReplicationFactor int16
 	// Retention is how long a closed order is kept after it closed,
-	// measured on the processor's clock; 0 disables retention. Default 7
-	// days (in DefaultConfig).
+	// measured on the processor's clock. 0 disables retention, also in a
+	// Config not made by DefaultConfig, which sets 7 days.
 	Retention time.Duration
 	// SweepInterval is how often the retention sweep runs. Default 1 minute.
 	SweepInterval time.Duration
@@ -125,30 +125,17 @@ type Config struct {
 }
 
 // DefaultConfig returns a Config with every default set, but no Brokers or
-// StateDir.
+// StateDir. Machine, Logger and Now stay nil: New resolves them when it runs
+// (the built-in machine, slog.Default() at that time, time.Now).
 func DefaultConfig() Config {
-	host, _ := os.Hostname()
-	return Config{
-		AppID:      DefaultAppID,
-		InstanceID: host,
-		Topics: Topics{
-			Events:     DefaultEventsTopic,
-			Status:     DefaultStatusTopic,
-			Rejections: DefaultRejectionsTopic,
-			DLQ:        DefaultDLQTopic,
-		},
-		Guarantee:          ExactlyOnce,
-		CommitInterval:     100 * time.Millisecond,
-		MaxBatchRecords:    10000,
-		Partitions:         12,
-		Retention:          7 * 24 * time.Hour,
-		SweepInterval:      time.Minute,
-		SweepLimit:         1000,
-		SessionTimeout:     10 * time.Second,
-		TransactionTimeout: 10 * time.Second,
-		RestoreConcurrency: 2,
-	}
+	c := Config{Retention: defaultRetention}.withDefaults()
+	c.Machine, c.Logger, c.Now = nil, nil, nil
+	return c
 }
+
+// defaultRetention is DefaultConfig's Retention. Unlike the other defaults
+// it is not what a zero Retention means: 0 disables retention.
+const defaultRetention = 7 * 24 * time.Hour
 
 // MinSessionTimeout is the shortest Config.SessionTimeout: the Kafka
 // client's floor. Brokers require more by default: 6 s
@@ -161,56 +148,27 @@ func ChangelogTopic(appID string) string { return appID + "-state-changelog" }
 // ErrConfig is matched by every configuration error.
 var ErrConfig = errors.New("invalid configuration")
 
+// withDefaults returns c with every zero field that has a default set to
+// it: the one place the defaults are defined.
 func (c Config) withDefaults() Config {
-	d := DefaultConfig()
-	if c.AppID == "" {
-		c.AppID = d.AppID
-	}
+	setDefault(&c.AppID, DefaultAppID)
 	if c.InstanceID == "" {
-		c.InstanceID = d.InstanceID
+		c.InstanceID, _ = os.Hostname()
 	}
-	if c.Topics.Events == "" {
-		c.Topics.Events = d.Topics.Events
-	}
-	if c.Topics.Status == "" {
-		c.Topics.Status = d.Topics.Status
-	}
-	if c.Topics.Rejections == "" {
-		c.Topics.Rejections = d.Topics.Rejections
-	}
-	if c.Topics.DLQ == "" {
-		c.Topics.DLQ = d.Topics.DLQ
-	}
-	if c.Guarantee == "" {
-		c.Guarantee = d.Guarantee
-	}
-	if c.CommitInterval == 0 {
-		c.CommitInterval = d.CommitInterval
-	}
-	if c.MaxBatchRecords == 0 {
-		c.MaxBatchRecords = d.MaxBatchRecords
-	}
-	if c.Partitions == 0 {
-		c.Partitions = d.Partitions
-	}
-	if c.Threads == 0 {
-		c.Threads = 1
-	}
-	if c.SweepInterval == 0 {
-		c.SweepInterval = d.SweepInterval
-	}
-	if c.SweepLimit == 0 {
-		c.SweepLimit = d.SweepLimit
-	}
-	if c.SessionTimeout == 0 {
-		c.SessionTimeout = d.SessionTimeout
-	}
-	if c.TransactionTimeout == 0 {
-		c.TransactionTimeout = d.TransactionTimeout
-	}
-	if c.RestoreConcurrency == 0 {
-		c.RestoreConcurrency = d.RestoreConcurrency
-	}
+	setDefault(&c.Topics.Events, DefaultEventsTopic)
+	setDefault(&c.Topics.Status, DefaultStatusTopic)
+	setDefault(&c.Topics.Rejections, DefaultRejectionsTopic)
+	setDefault(&c.Topics.DLQ, DefaultDLQTopic)
+	setDefault(&c.Guarantee, ExactlyOnce)
+	setDefault(&c.CommitInterval, 100*time.Millisecond)
+	setDefault(&c.MaxBatchRecords, 10000)
+	setDefault(&c.Threads, 1)
+	setDefault(&c.Partitions, 12)
+	setDefault(&c.SweepInterval, time.Minute)
+	setDefault(&c.SweepLimit, 1000)
+	setDefault(&c.SessionTimeout, 10*time.Second)
+	setDefault(&c.TransactionTimeout, 10*time.Second)
+	setDefault(&c.RestoreConcurrency, 2)
 	if c.Machine == nil {
 		c.Machine = topology.Default()
 	}
@@ -223,6 +181,14 @@ func (c Config) withDefaults() Config {
 	c.KafkaOpts = append([]kgo.Opt(nil), c.KafkaOpts...)
 	c.Brokers = append([]string(nil), c.Brokers...)
 	return c
+}
+
+// setDefault sets *v to def if it is the zero value.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 func (c Config) validate() error {

@@ -195,7 +195,7 @@ A configuration error exits with code 2.`,
 	fs.DurationVar(&cfg.CommitInterval, "commit-interval", d.CommitInterval, "upper bound of a batch (one transaction or offset commit)")
 	fs.IntVar(&cfg.MaxBatchRecords, "max-batch-records", d.MaxBatchRecords, "input records per batch at most")
 	fs.IntVar(&cfg.RestoreConcurrency, "restore-concurrency", d.RestoreConcurrency, "partitions restored from the changelog at once (each holds a fetch in memory)")
-	fs.IntVar(&cfg.Threads, "threads", 1, "consumer-group members (each with its own client and transaction) in this instance, sharing its store; about one per core")
+	fs.IntVar(&cfg.Threads, "threads", d.Threads, "consumer-group members (each with its own client and transaction) in this instance, sharing its store; about one per core")
 	fs.StringVar(&machineFile, "machine", "", "order state machine file, YAML (default: the built-in machine)")
 	fs.StringVar(&cfg.Topics.Events, "events-topic", d.Topics.Events, "input topic of order events")
 	fs.StringVar(&cfg.Topics.Status, "status-topic", d.Topics.Status, "output topic of accepted transitions")
