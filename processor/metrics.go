@@ -27,6 +27,7 @@ type metrics struct {
 	commit       prometheus.Histogram
 	endToEnd     *batchHistogram
 	corruptions  prometheus.Counter // the state store found corrupt and rebuilt (storehealth.go)
+	lag          *lagCollector      // lag.go
 
 	store storeRef
 }
@@ -49,7 +50,8 @@ func newMetrics(p *Processor) *metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 18),
 	})
 	m.corruptions = newCorruptionsCounter()
-	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, m.corruptions, collector{m})
+	m.lag = &lagCollector{p: p}
+	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, m.corruptions, m.lag, collector{m})
 	return m
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,8 +60,8 @@ var (
 //     latest record wins, and an address of an instance that is gone is
 //     harmless because the group assigns it nothing.
 //
-// It also exports the consumer lag of this instance's partitions as a
-// Prometheus collector (orderflow_consumer_lag), computed when scraped.
+// It also exports the number of peers it knows as a Prometheus collector
+// (orderflow_peers).
 //
 // Make it with NewPeers and call Run once: Run closes its Kafka clients when
 // it returns.
@@ -331,46 +330,15 @@ func (ps *Peers) describeOwners(ctx context.Context) (map[int32]string, error) {
 	return owners, nil
 }
 
-var (
-	descLag   = desc("consumer_lag", "Records of an owned input partition not yet committed by the group (end offset minus committed offset), computed when scraped.", "partition")
-	descPeers = desc("peers", "Instances with an advertised HTTP address (this one included).")
-)
+var descPeers = desc("peers", "Instances with an advertised HTTP address (this one included).")
 
 // Describe implements prometheus.Collector.
-func (ps *Peers) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descLag
-	ch <- descPeers
-}
+func (ps *Peers) Describe(ch chan<- *prometheus.Desc) { ch <- descPeers }
 
-// Collect implements prometheus.Collector: the lag of the partitions this
-// instance owns (so that summing over instances gives the group's lag) and
-// the number of known peers.
+// Collect implements prometheus.Collector: the number of known peers.
 func (ps *Peers) Collect(ch chan<- prometheus.Metric) {
 	ps.mu.Lock()
 	n := len(ps.mu.urls)
 	ps.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(descPeers, prometheus.GaugeValue, float64(n))
-
-	owned := ps.p.Assigned()
-	if len(owned) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	lags, err := ps.adm.Lag(ctx, ps.p.cfg.AppID)
-	if err == nil {
-		err = lags.Error()
-	}
-	if err != nil {
-		ps.log.Debug("computing the consumer lag", "err", err)
-		return
-	}
-	gl := lags[ps.p.cfg.AppID].Lag
-	for _, part := range owned {
-		l, ok := gl.Lookup(ps.p.cfg.Topics.Events, part)
-		if !ok || l.Err != nil || l.Lag < 0 {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(l.Lag), strconv.Itoa(int(part)))
-	}
 }

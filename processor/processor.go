@@ -192,6 +192,8 @@ func (p *Processor) run(ctx context.Context) (err error) {
 	}
 	defer admCl.Close()
 	p.adm, p.admCl = kadm.NewClient(admCl), admCl
+	p.m.lag.adm.Store(p.adm)
+	defer p.m.lag.adm.Store(nil)
 	if err := p.prepareTopics(ctx); err != nil { // changelog.go
 		if ctx.Err() != nil {
 			return nil

@@ -112,3 +112,45 @@ func TestReadyAfterJoin(t *testing.T) {
 		}
 	})
 }
+
+// TestConsumerLagMetric: the processor's own metrics give the consumer lag
+// of every partition it owns, with no HTTP API running, and the lag reaches
+// 0 once the batches are committed.
+func TestConsumerLagMetric(t *testing.T) {
+	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
+		e := newEnv(t, c, 3)
+		items := workload.Generate(workload.Options{Seed: 21, Orders: 200})
+		e.produce(t, items)
+		p, stop := run(t, e.instance(t, "a", t.TempDir()))
+		e.waitOutputs(t, len(items), 3*time.Minute)
+		var series int
+		var sum float64
+		deadline := time.Now().Add(time.Minute)
+		for {
+			families, err := p.Gatherer().Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			series, sum = 0, 0
+			for _, f := range families {
+				if f.GetName() != "orderflow_consumer_lag" {
+					continue
+				}
+				for _, m := range f.GetMetric() {
+					series++
+					sum += m.GetGauge().GetValue()
+				}
+			}
+			if series == 3 && sum == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("orderflow_consumer_lag: %d series summing to %v after a minute, want 3 summing to 0", series, sum)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	})
+}
