@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/internal/httpapi"
 	"github.com/orderflow/orderflow/processor"
@@ -176,9 +177,11 @@ A configuration error exits with code 2.`,
 				"instance", cfg.InstanceID, "state_dir", cfg.StateDir, "config_file", configFile)
 			run := p.Run
 			if httpAddr != "" {
-				if run, err = withHTTP(p, httpAddr, advertiseURL, log); err != nil {
+				api, ln, err := newAPI(p, httpAddr, advertiseURL, log)
+				if err != nil {
 					return configError(err)
 				}
+				run = func(ctx context.Context) error { return runWithAPI(ctx, p, api, ln) }
 			}
 			return runUntilSignal(cmd.Context(), run, deps, shutdownTimeout, log, cmd.ErrOrStderr())
 		},
@@ -219,28 +222,44 @@ A configuration error exits with code 2.`,
 
 const defaultHTTPAddr = "127.0.0.1:8080"
 
-// withHTTP listens on addr and returns p.Run wrapped so that the HTTP API
-// (and the peers view behind /orders) serves while the processor runs.
-func withHTTP(p *processor.Processor, addr, advertise string, log *slog.Logger) (func(context.Context) error, error) {
+// newAPI listens on addr and returns the HTTP API of p (with the peers view
+// behind /orders), advertised at advertise.
+func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if advertise == "" {
 		var err error
 		if advertise, err = httpapi.DefaultAdvertiseURL(addr, os.Hostname); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--http-addr: %w", err)
+		return nil, nil, fmt.Errorf("--http-addr: %w", err)
 	}
 	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: advertise})
 	if err == nil {
 		var api *httpapi.Server
 		if api, err = httpapi.New(httpapi.Options{Processor: p, Peers: peers, Logger: log}); err == nil {
-			return func(ctx context.Context) error { return api.Run(ctx, ln, p.Run) }, nil
+			return api, ln, nil
 		}
 	}
 	ln.Close()
-	return nil, fmt.Errorf("--advertise-url: %w", err)
+	return nil, nil, fmt.Errorf("--advertise-url: %w", err)
+}
+
+// runWithAPI runs the processor and its HTTP API side by side until ctx is
+// done or either fails, which stops the other. The API's context ends when
+// the processor's Run has returned, not with ctx, so that it answers through
+// the processor's whole shutdown (/readyz turns 503 as partitions are
+// revoked).
+func runWithAPI(ctx context.Context, p *processor.Processor, api *httpapi.Server, ln net.Listener) error {
+	g, gctx := errgroup.WithContext(ctx)
+	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
+	g.Go(func() error {
+		defer stopAPI()
+		return p.Run(gctx)
+	})
+	g.Go(func() error { return api.Serve(apiCtx, ln) })
+	return g.Wait()
 }
 
 // runUntilSignal runs run (a Processor's Run) until ctx is done or a

@@ -99,50 +99,43 @@ func New(o Options) (*Server, error) {
 // Handler is the API's handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run serves the API on ln and runs the peers view while run (the
-// processor's Run) runs, then stops both: the API answers through the
-// processor's whole shutdown (/readyz turns 503 as partitions are revoked).
-// It returns run's error, or the API's if it failed first (which also
-// cancels run's context).
-func (s *Server) Run(ctx context.Context, ln net.Listener, run func(context.Context) error) error {
-	ctx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
+// Serve serves the API on ln, and runs the peers view behind /orders, until
+// ctx is done; it then shuts the server down, letting requests in flight
+// finish for up to 5 seconds. It returns nil then, or the error that made
+// the server fail. Serve does not run the processor: its owner runs both,
+// and cancels Serve's context only once the processor's Run has returned,
+// so that the API answers through the processor's whole shutdown (/readyz
+// turns 503 as partitions are revoked).
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Requests are not cancelled with ctx: Shutdown lets them finish.
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
-
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return bg },
 	}
-	serveErr := make(chan error, 1)
-	go func() {
-		err := srv.Serve(ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		if err != nil {
-			s.o.Logger.Error("HTTP server failed; stopping", "err", err)
-			cancelRun()
-		}
-		serveErr <- err
-	}()
 	peersDone := make(chan error, 1)
 	go func() { peersDone <- s.o.Peers.Run(bg) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
 	s.o.Logger.Info("serving HTTP", "addr", ln.Addr().String(), "advertised", s.o.Peers.URL())
 
-	err := run(ctx)
-
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutCtx)
+	var err error
+	select {
+	case <-ctx.Done():
+		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+		<-serveErr // http.ErrServerClosed
+	case err = <-serveErr:
+		s.o.Logger.Error("HTTP server failed; stopping", "err", err)
+		err = fmt.Errorf("HTTP server: %w", err)
+	}
 	stopBg()
 	if perr := <-peersDone; perr != nil {
 		s.o.Logger.Warn("peers view stopped", "err", perr)
-	}
-	if herr := <-serveErr; err == nil && herr != nil {
-		err = fmt.Errorf("HTTP server: %w", herr)
 	}
 	return err
 }

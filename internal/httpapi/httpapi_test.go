@@ -124,7 +124,19 @@ func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.C
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- api.Run(ctx, ln, p.Run) }()
+	go func() {
+		// As orderflow run does: the API serves until the processor
+		// has stopped.
+		apiCtx, stopAPI := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- api.Serve(apiCtx, ln) }()
+		err := p.Run(ctx)
+		stopAPI()
+		if serr := <-served; err == nil {
+			err = serr
+		}
+		done <- err
+	}()
 	var once sync.Once
 	var runErr error
 	stop := func() error {
