@@ -100,7 +100,7 @@ func (p *Processor) prepareTopics(ctx context.Context) error {
 // lost is the ErrChangelogLost error of why, with the ways out.
 func (p *Processor) lost(why string) error {
 	return fmt.Errorf("%w: %s, while the state store in %s holds orders. Starting would discard them and refuse their later events as unknown_order. "+
-		"Either keep the store and write its states to the changelog: run with --reseed-changelog once (it reseeds and exits) on every instance whose store holds state, then start them as usual; "+
+		"Either keep the store and write its states to the changelog: run once with Config.ReseedChangelog set (it reseeds and exits) on every instance whose store holds state, then start them as usual; "+
 		"or start from an empty store: stop the instance and delete %s (the orders' states are lost)",
 		ErrChangelogLost, why, p.cfg.StateDir, p.cfg.StateDir)
 }

@@ -37,7 +37,7 @@ func TestChangelogLost(t *testing.T) {
 	if !errors.Is(err, processor.ErrChangelogLost) || !errors.Is(err, processor.ErrTopology) {
 		t.Fatalf("start after the changelog was deleted: Run = %v, want ErrChangelogLost", err)
 	}
-	for _, want := range []string{"does not exist", "--reseed-changelog", "delete " + dir} {
+	for _, want := range []string{"does not exist", "Config.ReseedChangelog", "delete " + dir} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

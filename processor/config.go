@@ -195,59 +195,60 @@ func (c Config) validate() error {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if len(c.Brokers) == 0 {
-		add("no brokers: give --brokers HOST:PORT[,HOST:PORT]")
+		add("Config.Brokers is empty: no brokers (HOST:PORT[,HOST:PORT])")
 	}
 	if c.StateDir == "" {
-		add("no state dir: give --state-dir DIR")
+		add("Config.StateDir is empty: no state dir")
 	}
 	switch c.Guarantee {
 	case ExactlyOnce, AtLeastOnce:
 	default:
-		add("guarantee %q: use %s or %s", c.Guarantee, ExactlyOnce, AtLeastOnce)
+		add("Config.Guarantee %q: use %s or %s", c.Guarantee, ExactlyOnce, AtLeastOnce)
 	}
 	if c.CommitInterval < 0 {
-		add("commit interval %v is negative", c.CommitInterval)
+		add("Config.CommitInterval %v is negative", c.CommitInterval)
 	}
 	if c.MaxBatchRecords < 0 {
-		add("max batch records %d is negative", c.MaxBatchRecords)
+		add("Config.MaxBatchRecords %d is negative", c.MaxBatchRecords)
 	}
 	if c.SweepInterval < 0 {
-		add("sweep interval %v is negative", c.SweepInterval)
+		add("Config.SweepInterval %v is negative", c.SweepInterval)
 	}
 	if c.SessionTimeout < MinSessionTimeout {
-		add("session timeout %v: must be at least %v", c.SessionTimeout, MinSessionTimeout)
+		add("Config.SessionTimeout %v: must be at least %v", c.SessionTimeout, MinSessionTimeout)
 	}
 	if c.TransactionTimeout <= c.CommitInterval {
-		add("transaction timeout %v: must be longer than the commit interval %v (a batch's transaction lasts about that long)", c.TransactionTimeout, c.CommitInterval)
+		add("Config.TransactionTimeout %v: must be longer than Config.CommitInterval %v (a batch's transaction lasts about that long)", c.TransactionTimeout, c.CommitInterval)
 	}
 	if c.Retention < 0 {
-		add("retention %v is negative (0 disables retention)", c.Retention)
+		add("Config.Retention %v is negative (0 disables retention)", c.Retention)
 	}
 	if c.SweepLimit < 0 {
-		add("sweep limit %d is negative", c.SweepLimit)
+		add("Config.SweepLimit %d is negative", c.SweepLimit)
 	}
 	if c.RestoreConcurrency < 0 {
-		add("restore concurrency %d is negative", c.RestoreConcurrency)
+		add("Config.RestoreConcurrency %d is negative", c.RestoreConcurrency)
 	}
 	if c.Threads < 1 {
-		add("threads %d: must be at least 1", c.Threads)
+		add("Config.Threads %d: must be at least 1", c.Threads)
 	}
 	if c.Partitions < 1 {
-		add("partitions %d: must be at least 1", c.Partitions)
+		add("Config.Partitions %d: must be at least 1", c.Partitions)
 	}
 	if c.ReplicationFactor < 0 {
-		add("replication factor %d is negative", c.ReplicationFactor)
+		add("Config.ReplicationFactor %d is negative", c.ReplicationFactor)
 	}
 	if strings.ContainsAny(c.AppID, " /\\") || strings.ContainsAny(c.InstanceID, " /\\") {
-		add("app id %q and instance id %q must not contain spaces or slashes", c.AppID, c.InstanceID)
+		add("Config.AppID %q and Config.InstanceID %q must not contain spaces or slashes", c.AppID, c.InstanceID)
 	}
 	names := map[string]string{}
 	for _, t := range []struct{ what, name string }{
-		{"events", c.Topics.Events}, {"status", c.Topics.Status}, {"rejections", c.Topics.Rejections},
-		{"dlq", c.Topics.DLQ}, {"changelog", ChangelogTopic(c.AppID)},
+		{"Config.Topics.Events", c.Topics.Events}, {"Config.Topics.Status", c.Topics.Status},
+		{"Config.Topics.Rejections", c.Topics.Rejections}, {"Config.Topics.DLQ", c.Topics.DLQ},
+		{"the changelog of Config.AppID", ChangelogTopic(c.AppID)},
 	} {
 		if prev, ok := names[t.name]; ok {
-			add("the %s and %s topics are both named %q", prev, t.what, t.name)
+			add("%s and %s are both named %q", prev, t.what, t.name)
 		}
 		names[t.name] = t.what
 	}

@@ -25,9 +25,10 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	if !errors.Is(err, processor.ErrConfig) {
 		t.Fatalf("New = %v, want ErrConfig", err)
 	}
-	for _, want := range []string{"no brokers", "no state dir", "threads -1", "restore concurrency -2", "sweep limit -3", `guarantee "twice"`, "both named",
-		"max batch records -4", "sweep interval -1s", "session timeout 1ms: must be at least 100ms",
-		"transaction timeout 10s: must be longer than the commit interval 20s"} {
+	for _, want := range []string{"Config.Brokers is empty", "Config.StateDir is empty", "Config.Threads -1", "Config.RestoreConcurrency -2",
+		"Config.SweepLimit -3", `Config.Guarantee "twice"`, "Config.Topics.Events and Config.Topics.Status are both named",
+		"Config.MaxBatchRecords -4", "Config.SweepInterval -1s", "Config.SessionTimeout 1ms: must be at least 100ms",
+		"Config.TransactionTimeout 10s: must be longer than Config.CommitInterval 20s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}

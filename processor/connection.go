@@ -66,8 +66,8 @@ var ErrConnection = fmt.Errorf("%w: kafka connection", ErrConfig)
 // connection immediately after a dial.)
 func ExplainConnectionError(err error) error {
 	if errors.Is(err, kerr.IllegalSaslState) {
-		return fmt.Errorf("%w: the broker refused SASL authentication: the listener at --brokers likely does not speak SASL "+
-			"(a PLAINTEXT or SSL listener; security protocol mismatch): check the port, and whether the cluster wants --sasl-mechanism at all: %w",
+		return fmt.Errorf("%w: the broker refused SASL authentication: the listener at Config.Brokers likely does not speak SASL "+
+			"(a PLAINTEXT or SSL listener; security protocol mismatch): check the port, and whether the cluster wants Connection.SASLMechanism at all: %w",
 			ErrConnection, err)
 	}
 	return err
@@ -85,8 +85,8 @@ func (c Connection) Mechanism() string {
 }
 
 // Opts checks c and returns the franz-go options that implement it (none for
-// the zero Connection). Every error matches ErrConnection and says which
-// setting to fix, by its CLI flag name.
+// the zero Connection). Every error matches ErrConnection and names the
+// fields to fix (Connection.SASLUser, ...).
 func (c Connection) Opts() ([]kgo.Opt, error) {
 	var problems []error
 	add := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
@@ -105,14 +105,14 @@ func (c Connection) Opts() ([]kgo.Opt, error) {
 	switch mech {
 	case "":
 		if c.SASLUser != "" || c.SASLPassword != "" {
-			add("a SASL user or password is set but no mechanism: give --sasl-mechanism %s, %s or %s", SASLPlain, SASLScramSHA256, SASLScramSHA512)
+			add("Connection.SASLUser or Connection.SASLPassword is set but Connection.SASLMechanism is empty: use %s, %s or %s", SASLPlain, SASLScramSHA256, SASLScramSHA512)
 		}
 	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
 		if c.SASLUser == "" {
-			add("SASL %s needs a user: give --sasl-user", mech)
+			add("SASL %s needs a user: Connection.SASLUser is empty", mech)
 		}
 		if c.SASLPassword == "" {
-			add("SASL %s needs a password: set ORDERFLOW_SASL_PASSWORD (or --sasl-password)", mech)
+			add("SASL %s needs a password: Connection.SASLPassword is empty", mech)
 		}
 		if c.SASLUser != "" && c.SASLPassword != "" {
 			switch mech {
@@ -125,7 +125,7 @@ func (c Connection) Opts() ([]kgo.Opt, error) {
 			}
 		}
 	default:
-		add("unknown SASL mechanism %q: --sasl-mechanism must be %s, %s or %s", c.SASLMechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
+		add("unknown SASL mechanism %q: Connection.SASLMechanism must be %s, %s or %s", c.SASLMechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
 	}
 
 	if len(problems) > 0 {
@@ -140,16 +140,16 @@ func (c Connection) tlsConfig() (*tls.Config, error) {
 	var problems []error
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user asked for it (--tls-insecure-skip-verify)
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user asked for it (InsecureSkipVerify)
 	}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("cannot read the CA file (--tls-ca): %w", err))
+			problems = append(problems, fmt.Errorf("cannot read the CA file (Connection.CAFile): %w", err))
 		} else {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				problems = append(problems, fmt.Errorf("the CA file %s (--tls-ca) holds no PEM certificate", c.CAFile))
+				problems = append(problems, fmt.Errorf("the CA file %s (Connection.CAFile) holds no PEM certificate", c.CAFile))
 			}
 			cfg.RootCAs = pool
 		}
@@ -158,14 +158,14 @@ func (c Connection) tlsConfig() (*tls.Config, error) {
 	case c.CertFile != "" && c.KeyFile != "":
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("cannot load the client certificate (--tls-cert %s, --tls-key %s): %w", c.CertFile, c.KeyFile, err))
+			problems = append(problems, fmt.Errorf("cannot load the client certificate (Connection.CertFile %s, Connection.KeyFile %s): %w", c.CertFile, c.KeyFile, err))
 		} else {
 			cfg.Certificates = []tls.Certificate{cert}
 		}
 	case c.CertFile != "":
-		problems = append(problems, errors.New("--tls-cert is set without --tls-key: give both, or neither"))
+		problems = append(problems, errors.New("Connection.CertFile is set without Connection.KeyFile: give both, or neither"))
 	case c.KeyFile != "":
-		problems = append(problems, errors.New("--tls-key is set without --tls-cert: give both, or neither"))
+		problems = append(problems, errors.New("Connection.KeyFile is set without Connection.CertFile: give both, or neither"))
 	}
 	if len(problems) > 0 {
 		return nil, problemList(problems)

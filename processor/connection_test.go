@@ -133,16 +133,16 @@ func TestConnectionErrors(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{"unknown mechanism", processor.Connection{SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: "p"},
-			[]string{`unknown SASL mechanism "GSSAPI"`, "--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"}},
-		{"no user", processor.Connection{SASLMechanism: "PLAIN", SASLPassword: "p"}, []string{"needs a user: give --sasl-user"}},
-		{"no password", processor.Connection{SASLMechanism: "SCRAM-SHA-512", SASLUser: "u"}, []string{"needs a password: set ORDERFLOW_SASL_PASSWORD"}},
-		{"user without mechanism", processor.Connection{SASLUser: "u", SASLPassword: "p"}, []string{"no mechanism: give --sasl-mechanism"}},
-		{"missing CA file", processor.Connection{TLS: true, CAFile: missing}, []string{"cannot read the CA file (--tls-ca)", missing}},
+			[]string{`unknown SASL mechanism "GSSAPI"`, "Connection.SASLMechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"}},
+		{"no user", processor.Connection{SASLMechanism: "PLAIN", SASLPassword: "p"}, []string{"needs a user: Connection.SASLUser is empty"}},
+		{"no password", processor.Connection{SASLMechanism: "SCRAM-SHA-512", SASLUser: "u"}, []string{"needs a password: Connection.SASLPassword is empty"}},
+		{"user without mechanism", processor.Connection{SASLUser: "u", SASLPassword: "p"}, []string{"Connection.SASLMechanism is empty"}},
+		{"missing CA file", processor.Connection{TLS: true, CAFile: missing}, []string{"cannot read the CA file (Connection.CAFile)", missing}},
 		{"CA file not PEM", processor.Connection{CAFile: notPEM}, []string{notPEM, "holds no PEM certificate"}},
-		{"cert without key", processor.Connection{TLS: true, CertFile: notPEM}, []string{"--tls-cert is set without --tls-key"}},
-		{"key without cert", processor.Connection{TLS: true, KeyFile: notPEM}, []string{"--tls-key is set without --tls-cert"}},
-		{"bad key pair", processor.Connection{TLS: true, CertFile: notPEM, KeyFile: notPEM}, []string{"cannot load the client certificate", "--tls-cert " + notPEM}},
-		{"two problems", processor.Connection{CAFile: missing, SASLMechanism: "PLAIN"}, []string{"--tls-ca", "--sasl-user", "ORDERFLOW_SASL_PASSWORD"}},
+		{"cert without key", processor.Connection{TLS: true, CertFile: notPEM}, []string{"Connection.CertFile is set without Connection.KeyFile"}},
+		{"key without cert", processor.Connection{TLS: true, KeyFile: notPEM}, []string{"Connection.KeyFile is set without Connection.CertFile"}},
+		{"bad key pair", processor.Connection{TLS: true, CertFile: notPEM, KeyFile: notPEM}, []string{"cannot load the client certificate", "Connection.CertFile " + notPEM}},
+		{"two problems", processor.Connection{CAFile: missing, SASLMechanism: "PLAIN"}, []string{"Connection.CAFile", "Connection.SASLUser", "Connection.SASLPassword"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts, err := tc.conn.Opts()

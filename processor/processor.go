@@ -201,7 +201,7 @@ func (p *Processor) run(ctx context.Context) (err error) {
 		return err
 	}
 	if p.cfg.ReseedChangelog {
-		p.log.Info("reseed done; start the instance without --reseed-changelog")
+		p.log.Info("reseed done")
 		return nil
 	}
 	if _, err := readRecordLimits(ctx, p.adm, p.outputTopics()); err != nil {

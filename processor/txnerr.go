@@ -29,7 +29,7 @@ func (p *Processor) txnError(what string, err error) error {
 	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
 		return fmt.Errorf("%w: %s: %w (check the ACLs: the principal needs WRITE on the transactional id %q)", ErrFatal, what, err, p.transactionalID(0))
 	case errors.Is(err, kerr.InvalidTransactionTimeout):
-		return fmt.Errorf("%w: %w: %s: the brokers refuse the transaction timeout %v: it must be at most their transaction.max.timeout.ms (15m by default); lower --transaction-timeout or raise transaction.max.timeout.ms: %w",
+		return fmt.Errorf("%w: %w: %s: the brokers refuse the transaction timeout %v: it must be at most their transaction.max.timeout.ms (15m by default); lower Config.TransactionTimeout or raise transaction.max.timeout.ms: %w",
 			ErrFatal, ErrConfig, what, p.cfg.TransactionTimeout, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)

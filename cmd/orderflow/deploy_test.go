@@ -316,3 +316,26 @@ func TestDeployDockerfile(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultAdvertiseURL: without --advertise-url, the other instances
+// reach this one at --http-addr, with the host name for an address that
+// listens on every interface.
+func TestDefaultAdvertiseURL(t *testing.T) {
+	host := func() (string, error) { return "pod-0", nil }
+	for addr, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080",
+		":8080":          "http://pod-0:8080",
+		"0.0.0.0:9000":   "http://pod-0:9000",
+		"[::]:8080":      "http://pod-0:8080",
+		"[::1]:8080":     "http://[::1]:8080",
+		"example:80":     "http://example:80",
+	} {
+		got, err := defaultAdvertiseURL(addr, host)
+		if err != nil || got != want {
+			t.Errorf("defaultAdvertiseURL(%q) = %q, %v; want %q", addr, got, err, want)
+		}
+	}
+	if _, err := defaultAdvertiseURL("8080", host); err == nil {
+		t.Error("an address without a port was accepted")
+	}
+}

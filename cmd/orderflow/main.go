@@ -18,13 +18,14 @@ func main() {
 	}
 }
 
-// exitError carries a specific exit code out of a subcommand.
+// exitError carries a specific exit code out of a subcommand. Its message
+// names flags where the library's names fields (fields.go).
 type exitError struct {
 	code int
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string { return withFlagNames(e.err.Error()) }
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {

@@ -227,7 +227,7 @@ const defaultHTTPAddr = "127.0.0.1:8080"
 func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*httpapi.Server, net.Listener, error) {
 	if advertise == "" {
 		var err error
-		if advertise, err = httpapi.DefaultAdvertiseURL(addr, os.Hostname); err != nil {
+		if advertise, err = defaultAdvertiseURL(addr, os.Hostname); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -243,7 +243,23 @@ func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*
 		}
 	}
 	ln.Close()
-	return nil, nil, fmt.Errorf("--advertise-url: %w", err)
+	return nil, nil, err
+}
+
+// defaultAdvertiseURL derives the URL other instances use to reach an API
+// listening on addr (host:port): http://addr, or http://<host name>:port when
+// addr listens on every interface (":8080", "0.0.0.0:8080", "[::]:8080").
+func defaultAdvertiseURL(addr string, hostname func() (string, error)) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--http-addr %q: want HOST:PORT: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if host, err = hostname(); err != nil || host == "" {
+			return "", fmt.Errorf("cannot read the host name (%v): give --advertise-url http://HOST:PORT", err)
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 // runWithAPI runs the processor and its HTTP API side by side until ctx is

@@ -243,19 +243,3 @@ func unavailable(w http.ResponseWriter, err error) {
 	w.Header().Set("Retry-After", "1")
 	text(w, http.StatusServiceUnavailable, err.Error())
 }
-
-// DefaultAdvertiseURL derives the URL other instances use to reach an API
-// listening on addr (host:port): http://addr, or http://<host name>:port when
-// addr listens on every interface (":8080", "0.0.0.0:8080", "[::]:8080").
-func DefaultAdvertiseURL(addr string, hostname func() (string, error)) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("--http-addr %q: want HOST:PORT: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		if host, err = hostname(); err != nil || host == "" {
-			return "", fmt.Errorf("cannot read the host name (%v): give --advertise-url http://HOST:PORT", err)
-		}
-	}
-	return "http://" + net.JoinHostPort(host, port), nil
-}

@@ -494,23 +494,3 @@ func TestQueryForwardedToOwner(t *testing.T) {
 		}
 	}
 }
-
-func TestDefaultAdvertiseURL(t *testing.T) {
-	host := func() (string, error) { return "pod-0", nil }
-	for addr, want := range map[string]string{
-		"127.0.0.1:8080": "http://127.0.0.1:8080",
-		":8080":          "http://pod-0:8080",
-		"0.0.0.0:9000":   "http://pod-0:9000",
-		"[::]:8080":      "http://pod-0:8080",
-		"[::1]:8080":     "http://[::1]:8080",
-		"example:80":     "http://example:80",
-	} {
-		got, err := httpapi.DefaultAdvertiseURL(addr, host)
-		if err != nil || got != want {
-			t.Errorf("DefaultAdvertiseURL(%q) = %q, %v; want %q", addr, got, err, want)
-		}
-	}
-	if _, err := httpapi.DefaultAdvertiseURL("8080", host); err == nil {
-		t.Error("an address without a port was accepted")
-	}
-}
