@@ -276,7 +276,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descOwned, float64(len(parts)))
 	gauge(descRestoring, float64(restoring))
-	gauge(descStalled, float64(len(p.Stalled())))
+	gauge(descStalled, float64(len(p.stalled())))
 	ready := 0.0
 	if p.Ready() {
 		ready = 1

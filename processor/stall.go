@@ -50,9 +50,9 @@ func (p *Processor) stalledLocked() []int32 {
 	return out
 }
 
-// Stalled returns the owned input partitions whose last batches all failed
+// stalled returns the owned input partitions whose last batches all failed
 // (at least three in a row), in order.
-func (p *Processor) Stalled() []int32 {
+func (p *Processor) stalled() []int32 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stalledLocked()

@@ -156,9 +156,9 @@ func (b *Batch) SetChangelogOffset(p int32, next int64) error {
 	return nil
 }
 
-// Len returns the number of writes in the batch: puts, deletes and
+// writes returns the number of writes in the batch: puts, deletes and
 // offsets (the retention index entries are added at Commit).
-func (b *Batch) Len() int {
+func (b *Batch) writes() int {
 	if b.done || b.b == nil {
 		return 0
 	}

@@ -700,18 +700,18 @@ func testRandomOpsMatchModel(t *testing.T, fs vfs.FS, dir string) {
 
 func TestOptions(t *testing.T) {
 	o := Options{Dir: "x"}
-	d := o.EnsureDefaults()
+	d := o.ensureDefaults()
 	if o.FS != nil || o.Logger != nil || o.CacheSize != 0 || o.MemTableSize != 0 {
-		t.Fatalf("EnsureDefaults mutated its receiver: %+v", o)
+		t.Fatalf("ensureDefaults mutated its receiver: %+v", o)
 	}
 	if d.FS != vfs.Default || d.Logger != slog.Default() || d.CacheSize != defaultCacheSize || d.MemTableSize != defaultMemTableSize {
 		t.Fatalf("defaults not set: %+v", d)
 	}
-	if err := d.Validate(); err != nil {
+	if err := d.validate(); err != nil {
 		t.Fatal(err)
 	}
 	for _, bad := range []Options{{}, {Dir: "x", CacheSize: -1}, {Dir: "x", MemTableSize: 1}} {
-		if err := bad.EnsureDefaults().Validate(); err == nil {
+		if err := bad.ensureDefaults().validate(); err == nil {
 			t.Errorf("Validate(%+v) accepted", bad)
 		}
 	}

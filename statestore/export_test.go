@@ -15,6 +15,9 @@ func (b *Batch) Get(p int32, id []byte) ([]byte, bool, error) { return b.getOrde
 // ClosedAt whether it is closed.
 func (b *Batch) Put(p int32, id, value []byte) error { return b.put(p, id, value) }
 
+// Len returns the number of writes in the batch.
+func (b *Batch) Len() int { return b.writes() }
+
 // DropPartition deletes everything the store holds for partition p.
 func (s *Store) DropPartition(p int32) error { return s.dropPartition(p) }
 

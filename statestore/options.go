@@ -20,7 +20,7 @@ const (
 )
 
 // Options configures a Store. The zero value is not usable: Dir is required.
-// EnsureDefaults and Validate work on copies; Open never mutates the caller's
+// Open never mutates the caller's
 // Options.
 type Options struct {
 	// Dir is the directory of the Pebble database. Required, also with an
@@ -50,9 +50,9 @@ type Options struct {
 	MemTableSize uint64
 }
 
-// EnsureDefaults returns a copy of o with every unset field set to its
-// default. o itself is not modified.
-func (o Options) EnsureDefaults() Options {
+// ensureDefaults returns a copy of o with every unset field set to its
+// default: the one place the defaults are defined. o itself is not modified.
+func (o Options) ensureDefaults() Options {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
@@ -68,8 +68,8 @@ func (o Options) EnsureDefaults() Options {
 	return o
 }
 
-// Validate reports whether o (after EnsureDefaults) can open a store.
-func (o Options) Validate() error {
+// validate reports whether o (after ensureDefaults) can open a store.
+func (o Options) validate() error {
 	var errs []error
 	if o.Dir == "" {
 		errs = append(errs, errors.New("Dir is required"))

@@ -48,8 +48,8 @@ type Store struct {
 // Open opens (creating if needed) the store at o.Dir on o.FS. o is not
 // modified.
 func Open(o Options) (*Store, error) {
-	o = o.EnsureDefaults()
-	if err := o.Validate(); err != nil {
+	o = o.ensureDefaults()
+	if err := o.validate(); err != nil {
 		return nil, err
 	}
 	s := &Store{dir: o.Dir, closedAt: o.ClosedAt, log: o.Logger, failed: make(chan struct{})}

@@ -96,9 +96,6 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler is the API's handler.
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // Serve serves the API on ln, and runs the peers view behind /orders, until
 // ctx is done; it then shuts the server down, letting requests in flight
 // finish for up to 5 seconds. It returns nil then, or the error that made
