@@ -1,13 +1,11 @@
 package main
 
-import (
-	"regexp"
-	"strings"
-)
+import "regexp"
 
 // fieldFlags maps the configuration fields the library's errors name
-// (processor.Config, processor.Connection, processor.PeersConfig) to the
-// flags that set them, so that a CLI user reads the flag to fix.
+// (processor.Config, processor.Connection, processor.PeersConfig, and
+// demo.Options for the demo) to the flags that set them, so that a CLI user
+// reads the flag to fix.
 var fieldFlags = map[string]string{
 	"Config.Brokers":            "--brokers",
 	"Config.AppID":              "--app-id",
@@ -44,17 +42,22 @@ var fieldFlags = map[string]string{
 	"Connection.SASLPassword": "ORDERFLOW_SASL_PASSWORD (or --sasl-password)",
 
 	"PeersConfig.AdvertiseURL": "--advertise-url",
+
+	"Options.Events":     "--events",
+	"Options.Orders":     "--orders",
+	"Options.Rate":       "--rate",
+	"Options.Instances":  "--instances",
+	"Options.Partitions": "--partitions",
+	"Options.Chaos":      "--chaos",
+	"Options.Duration":   "--duration",
 }
 
 // fieldRef matches a field name in a library error: Config.Topics.Events.
-var fieldRef = regexp.MustCompile(`\b(?:Config|Connection|PeersConfig)(?:\.[A-Z][A-Za-z]*)+`)
+var fieldRef = regexp.MustCompile(`\b(?:Config|Connection|PeersConfig|Options)(?:\.[A-Z][A-Za-z]*)+`)
 
 // withFlagNames returns msg with every field of fieldFlags it names replaced
 // by its flag; other text, and fields without a flag, stay as they are.
 func withFlagNames(msg string) string {
-	if !strings.Contains(msg, "Config.") && !strings.Contains(msg, "Connection.") {
-		return msg
-	}
 	return fieldRef.ReplaceAllStringFunc(msg, func(field string) string {
 		if flag, ok := fieldFlags[field]; ok {
 			return flag

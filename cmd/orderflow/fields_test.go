@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/orderflow/orderflow/internal/demo"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -14,7 +16,12 @@ func TestLibraryErrorsNameFlags(t *testing.T) {
 	clearEnv(t)
 	check := func(want string, args ...string) {
 		t.Helper()
-		r := runBriefly(t, args...)
+		var r cliResult
+		if args[0] == "demo" {
+			r = cli(context.Background(), nil, args...)
+		} else {
+			r = runBriefly(t, args...)
+		}
 		switch {
 		case r.code != 2 || r.err == nil:
 			t.Errorf("%v: code %d, err %v; want a configuration error (2)", args, r.code, r.err)
@@ -31,18 +38,25 @@ func TestLibraryErrorsNameFlags(t *testing.T) {
 	// Config's validation in processor.New
 	check(`--events-topic and --status-topic are both named "`+processor.DefaultEventsTopic+`"`,
 		"--status-topic", processor.DefaultEventsTopic)
+	// demo.Options' validation in demo.Run
+	check("--chaos needs at least 2 instances", "demo", "--chaos", "--instances", "1")
 }
 
 // TestFieldFlags: every field of the map is a field of its library type and
-// every flag a flag of run.
+// every flag a flag of the command that sets it (demo for demo.Options, run
+// for the others).
 func TestFieldFlags(t *testing.T) {
 	types := map[string]reflect.Type{
 		"Config":      reflect.TypeFor[processor.Config](),
 		"Connection":  reflect.TypeFor[processor.Connection](),
 		"PeersConfig": reflect.TypeFor[processor.PeersConfig](),
+		"Options":     reflect.TypeFor[demo.Options](),
 	}
-	flags := newRunCmd().Flags()
 	for field, flag := range fieldFlags {
+		flags := newRunCmd().Flags()
+		if strings.HasPrefix(field, "Options.") {
+			flags = newDemoCmd().Flags()
+		}
 		path := strings.Split(field, ".")
 		typ, ok := types[path[0]]
 		for _, name := range path[1:] {
@@ -61,7 +75,7 @@ func TestFieldFlags(t *testing.T) {
 			name = strings.TrimRight(flag[i+2:], ")")
 		}
 		if flags.Lookup(name) == nil {
-			t.Errorf("%s maps to %q, which is not a flag of run", field, flag)
+			t.Errorf("%s maps to %q, which is not a flag of its command", field, flag)
 		}
 	}
 	if got := withFlagNames("Config.Topics.Events and Connection.SASLUser, Config.Logger"); got != "--events-topic and --sasl-user, Config.Logger" {

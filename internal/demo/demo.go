@@ -141,21 +141,21 @@ var ErrOptions = errors.New("invalid demo options")
 func (o Options) validate() error {
 	switch {
 	case o.Events < 0:
-		return fmt.Errorf("%w: --events %d is negative", ErrOptions, o.Events)
+		return fmt.Errorf("%w: Options.Events %d is negative", ErrOptions, o.Events)
 	case o.Orders < 0:
-		return fmt.Errorf("%w: --orders %d is negative", ErrOptions, o.Orders)
+		return fmt.Errorf("%w: Options.Orders %d is negative", ErrOptions, o.Orders)
 	case o.Rate < 0:
-		return fmt.Errorf("%w: --rate %v is negative (0 is as fast as possible)", ErrOptions, o.Rate)
+		return fmt.Errorf("%w: Options.Rate %v is negative (0 is as fast as possible)", ErrOptions, o.Rate)
 	case o.Instances < 1:
-		return fmt.Errorf("%w: --instances %d: at least 1", ErrOptions, o.Instances)
+		return fmt.Errorf("%w: Options.Instances %d: at least 1", ErrOptions, o.Instances)
 	case o.Instances > 26:
-		return fmt.Errorf("%w: --instances %d: at most 26", ErrOptions, o.Instances)
+		return fmt.Errorf("%w: Options.Instances %d: at most 26", ErrOptions, o.Instances)
 	case o.Partitions < 1:
-		return fmt.Errorf("%w: --partitions %d: at least 1", ErrOptions, o.Partitions)
+		return fmt.Errorf("%w: Options.Partitions %d: at least 1", ErrOptions, o.Partitions)
 	case o.Chaos && o.Instances < 2:
-		return fmt.Errorf("%w: --chaos needs at least 2 instances (another must take over the stopped one's partitions)", ErrOptions)
+		return fmt.Errorf("%w: Options.Chaos needs at least 2 instances (another must take over the stopped one's partitions)", ErrOptions)
 	case o.Duration < 0:
-		return fmt.Errorf("%w: --duration %v is negative", ErrOptions, o.Duration)
+		return fmt.Errorf("%w: Options.Duration %v is negative", ErrOptions, o.Duration)
 	}
 	return nil
 }
