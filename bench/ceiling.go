@@ -223,7 +223,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 	}
 
 	// Without transactions a batch is committed in the background, as
-	// orderflow's at_least_once does (processor.commitBatch): once the
+	// orderflow's at_least_once does (processor's asyncCommitter): once the
 	// client has delivered the batch's records, its offsets; the next batch
 	// runs meanwhile and waits for that commit before it is committed in
 	// turn.
