@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -34,7 +35,7 @@ type harness struct {
 	enc     *encoded
 	input   *preloaded
 	rep     *Report
-	cpu     *cpuSampler // CPU of the throughput measurements
+	cpu     *machine.Sampler // CPU of the throughput measurements
 	// leftovers are the measurements' topics, deleted when the run ends.
 	leftovers []string
 }
@@ -81,9 +82,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	h.adm = kadm.NewClient(h.cl)
 	h.logf("work dir %s; topics prefixed %s; machine: %d cores, %s, load %v", h.work, o.TopicPrefix,
 		h.rep.Machine.Cores, h.rep.Machine.CPU, h.rep.LoadBefore)
-	h.cpu = newCPUSampler(ctx, h.brokerAddrs(ctx))
-	h.logf("cpu: %s", h.cpu.describe())
-	h.rep.Machine.BrokerJVM = h.cpu.heapFlags()
+	h.cpu = machine.NewSampler(ctx, h.brokerAddrs(ctx))
+	h.logf("cpu: %s", h.cpu)
+	h.rep.Machine.BrokerJVM = h.cpu.HeapFlags()
 
 	steps := []struct {
 		name string

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -25,10 +26,10 @@ type latencyResult struct {
 	produced, samples int
 	p50, p99, p999    time.Duration
 	max               time.Duration
-	p99All, maxAll    time.Duration // over the whole run, warm-up included
-	cpu               *CPUUse       // from the warm-up's end to the last record produced
-	batches           string        // orderflow's batches and commits, from its metrics
-	clients           string        // what the measured program's clients sent (clientCounts)
+	p99All, maxAll    time.Duration   // over the whole run, warm-up included
+	cpu               *machine.CPUUse // from the warm-up's end to the last record produced
+	batches           string          // orderflow's batches and commits, from its metrics
+	clients           string          // what the measured program's clients sent (clientCounts)
 }
 
 // latencyInput is the workload produced at a fixed rate: n records, the
@@ -329,7 +330,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	tick := time.NewTicker(time.Millisecond)
 	sent := 0
 	var (
-		warmCPU  cpuSnapshot
+		warmCPU  machine.Snapshot
 		warmSent = -1
 	)
 	for sent < in.n {
@@ -343,7 +344,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		case <-tick.C:
 		}
 		if warmSent < 0 && time.Since(start) >= warm {
-			warmCPU, warmSent = h.cpu.snapshot(), sent
+			warmCPU, warmSent = h.cpu.Snapshot(), sent
 		}
 		// The records due since the last tick, allocated together and
 		// stamped with one clock reading: they go to Produce within
@@ -371,9 +372,9 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	}
 	tick.Stop()
 	produceTime := time.Since(start)
-	var cpu *CPUUse
+	var cpu *machine.CPUUse
 	if warmSent >= 0 && sent > warmSent {
-		cpu = cpuUse(warmCPU, h.cpu.snapshot(), int64(sent-warmSent))
+		cpu = machine.Use(warmCPU, h.cpu.Snapshot(), int64(sent-warmSent))
 	}
 	if err := prod.Flush(ctx); err != nil {
 		return latencyResult{}, err

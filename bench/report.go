@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/bench/internal/machine"
 )
 
 // Report is the result of one harness run.
@@ -85,7 +87,7 @@ type Figure struct {
 	Note          string  `json:"note,omitempty"`
 	// CPU is where the CPU went during a throughput figure's window (the
 	// best round's).
-	CPU *CPUUse `json:"cpu,omitempty"`
+	CPU *machine.CPUUse `json:"cpu,omitempty"`
 }
 
 // figureKeys are every figure of a complete report, in report order.
@@ -103,7 +105,7 @@ func newReport(o Options) *Report {
 		Date:           time.Now(),
 		Tiny:           o.Tiny,
 		Machine:        machineInfo(o.KafkaVersion),
-		LoadBefore:     loadAvg(),
+		LoadBefore:     machine.LoadAvg(),
 		commitInterval: o.CommitInterval,
 		throughputs:    map[string]throughput{},
 		figures:        map[string]*Figure{},
@@ -228,7 +230,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // finish computes ratios and targets and orders the figures.
 func (r *Report) finish() {
-	r.LoadAfter = loadAvg()
+	r.LoadAfter = machine.LoadAvg()
 	ratio := func(key, base string) {
 		f, b := r.figures[key], r.figures[base]
 		if f == nil || b == nil || b.Value == 0 {
@@ -466,57 +468,11 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 func machineInfo(kafkaVersion string) Machine {
 	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), KafkaVersion: kafkaVersion}
 	m.Host, _ = os.Hostname()
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if mi, err := readMeminfo(); err == nil {
-		m.MemoryGiB = math.Round(float64(mi["MemTotal"])/(1<<30)*10) / 10
-	}
+	m.CPU, m.MemoryGiB = machine.Info()
 	if m.KafkaVersion == "" {
 		m.KafkaVersion = "unknown"
 	}
 	return m
-}
-
-// readMeminfo reads /proc/meminfo (parseMeminfo).
-func readMeminfo() (map[string]uint64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return nil, err
-	}
-	return parseMeminfo(b), nil
-}
-
-// parseMeminfo returns the fields of /proc/meminfo given in kB, in bytes
-// by name.
-func parseMeminfo(b []byte) map[string]uint64 {
-	m := make(map[string]uint64)
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
-			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-				m[k] = n << 10
-			}
-		}
-	}
-	return m
-}
-
-func loadAvg() (l [3]float64) {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return l
-	}
-	f := strings.Fields(string(b))
-	for i := 0; i < 3 && i < len(f); i++ {
-		l[i], _ = strconv.ParseFloat(f[i], 64)
-	}
-	return l
 }
 
 // KafkaVersionFromPom reads kafka.version from deploy/kafka/pom.xml under

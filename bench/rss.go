@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -119,7 +120,7 @@ func (h *harness) rss(ctx context.Context) error {
 		}
 		if restoreTook == 0 && restored.Load() >= h.o.Partitions {
 			restoreTook = time.Since(start)
-			hwmAfterRestor, _ = procStatus(pid, "VmHWM")
+			hwmAfterRestor, _ = machine.PeakRSS(pid)
 			h.logf("rss: the child restored its %d partitions in %v; VmHWM %d MiB", h.o.Partitions, restoreTook.Round(time.Millisecond), hwmAfterRestor>>20)
 		}
 		if restoreTook == 0 {
@@ -134,7 +135,7 @@ func (h *harness) rss(ctx context.Context) error {
 		}
 	}
 	took := time.Since(start)
-	hwm, err := procStatus(pid, "VmHWM")
+	hwm, err := machine.PeakRSS(pid)
 	if err != nil {
 		_ = stop()
 		return err
@@ -180,19 +181,4 @@ func (h *harness) orderflowBinary(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/orderflow: %w\n%s", err, out)
 	}
 	return bin, nil
-}
-
-// procStatus reads a size field (kB) of /proc/PID/status, in bytes.
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -27,7 +28,7 @@ type throughput struct {
 	wall time.Duration
 	// cpu is where the CPU went over the window rate is taken over (nil
 	// if unknown).
-	cpu *CPUUse
+	cpu *machine.CPUUse
 	// store is what orderflow's state stores flushed and compacted in
 	// that window (nil for the ceilings).
 	store *storeWork
@@ -82,13 +83,13 @@ func (w *storeWork) String() string {
 // watch polls progress until the committed records reach total. cpu, if
 // not nil, samples the CPU at the start and end of the rate's window, and
 // window is called there too (end false, then true).
-func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
+func watch(ctx context.Context, total int64, cpu *machine.Sampler, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
 	start := time.Now()
-	s0 := cpu.snapshot()
+	s0 := cpu.Snapshot()
 	var (
 		t0  time.Time
 		c0  int64
-		sT0 cpuSnapshot
+		sT0 machine.Snapshot
 	)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -108,20 +109,20 @@ func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bo
 			c, _ = progress()
 			now = time.Now()
 			t0, c0 = now, c
-			sT0 = cpu.snapshot()
+			sT0 = cpu.Snapshot()
 		}
 		if c < total {
 			continue
 		}
-		sEnd := cpu.snapshot()
+		sEnd := cpu.Snapshot()
 		window(true)
 		t := throughput{records: c, wall: now.Sub(start)}
 		if c > c0 && !t0.IsZero() && now.Sub(t0) > 0 {
 			t.rate = float64(c-c0) / now.Sub(t0).Seconds()
-			t.cpu = cpuUse(sT0, sEnd, c-c0)
+			t.cpu = machine.Use(sT0, sEnd, c-c0)
 		} else {
 			t.rate = float64(c) / t.wall.Seconds() // all in one batch (tiny mode)
-			t.cpu = cpuUse(s0, sEnd, c)
+			t.cpu = machine.Use(s0, sEnd, c)
 		}
 		return t, nil
 	}
@@ -227,8 +228,8 @@ func (h *harness) throughputs(ctx context.Context) error {
 			if !h.o.runs(m.step) {
 				continue
 			}
-			if h.cpu.findBroker(ctx) {
-				h.logf("cpu: %s", h.cpu.describe())
+			if h.cpu.FindBroker(ctx) {
+				h.logf("cpu: %s", h.cpu)
 			}
 			h.settle()
 			t, err := m.run(ctx, round)

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -64,7 +64,7 @@ type WarmupPass struct {
 // page cache.
 func (h *harness) warmup(ctx context.Context) error {
 	for pass := 1; pass <= h.o.WarmupPasses; pass++ {
-		start, a := time.Now(), h.cpu.snapshot()
+		start, a := time.Now(), h.cpu.Snapshot()
 		name := fmt.Sprintf("warmup-%d", pass)
 		eos, err := h.ceiling(ctx, name+"-ceiling_eos", true, "")
 		if err != nil {
@@ -89,7 +89,7 @@ func (h *harness) warmup(ctx context.Context) error {
 		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate, d/3); err != nil {
 			return err
 		}
-		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: jitShare(a, h.cpu.snapshot()), FreeShare: freeShare()}
+		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: machine.JITShare(a, h.cpu.Snapshot()), FreeShare: machine.FreeShare()}
 		h.rep.Warmup = append(h.rep.Warmup, p)
 		h.logf("warm-up pass %d: %.1fs, broker JIT share %s, memory free %s", pass, p.Seconds, p.share(), p.free())
 		if p.settled() {
@@ -115,34 +115,12 @@ func (p WarmupPass) free() string {
 	return fmt.Sprintf("%.0f%%", 100**p.FreeShare)
 }
 
-// freeShare is the share of the machine's memory that is free; nil where
-// /proc/meminfo cannot be read.
-func freeShare() *float64 {
-	m, err := readMeminfo()
-	if err != nil || m["MemTotal"] == 0 {
-		return nil
-	}
-	s := float64(m["MemFree"]) / float64(m["MemTotal"])
-	return &s
-}
-
 // share is JITShare in percent, or "unknown".
 func (p WarmupPass) share() string {
 	if p.JITShare == nil {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.0f%%", 100**p.JITShare)
-}
-
-// jitShare is the broker's JIT threads' share of its CPU between two
-// snapshots; nil if unknown.
-func jitShare(a, b cpuSnapshot) *float64 {
-	if !a.brokerOK || !b.brokerOK || !a.threadOK || !b.threadOK || !slices.Equal(a.brokers, b.brokers) ||
-		b.broker <= a.broker || b.jit < a.jit {
-		return nil
-	}
-	s := float64(b.jit-a.jit) / float64(b.broker-a.broker)
-	return &s
 }
 
 // describeWarmup is the report's line on the warm-up.
