@@ -106,7 +106,7 @@ func newReport(o Options) *Report {
 		Tiny:           o.Tiny,
 		Machine:        machineInfo(o.KafkaVersion),
 		LoadBefore:     machine.LoadAvg(),
-		commitInterval: o.CommitInterval,
+		commitInterval: o.commitInterval,
 		throughputs:    map[string]throughput{},
 		figures:        map[string]*Figure{},
 	}
@@ -174,16 +174,12 @@ func (r *Report) notePaired(key string, rounds, baseline []throughput) {
 	f.Note += fmt.Sprintf("; each round against the ceiling's beside it: %s (median %.2f)", strings.Join(strs, ", "), lowerMiddle(ratios))
 }
 
-func (r *Report) setLatency(target string, l latencyResult, fixed bool) {
+func (r *Report) setLatency(target string, l latencyResult) {
 	prefix, who := "latency_", "orderflow"
 	if target == "ceiling" {
 		prefix, who = "latency_ceiling_", "transactional ceiling"
 	}
-	load := "latency load: half the exactly_once rate"
-	if fixed {
-		load = "latency load: set by -latency-rate"
-	}
-	r.set(Figure{Key: "latency_rate", Name: load, Value: l.rate, Unit: "records/s",
+	r.set(Figure{Key: "latency_rate", Name: "latency load: half the exactly_once rate", Value: l.rate, Unit: "records/s",
 		Note: fmt.Sprintf("%d records, %d samples after the warm-up", l.produced, l.samples)})
 	for _, q := range []struct {
 		k string

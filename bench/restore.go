@@ -35,7 +35,7 @@ func (h *harness) writeStore(ctx context.Context) (string, error) {
 	}
 	start := time.Now()
 	var key []byte
-	err := produceAll(ctx, h.o.Brokers, changelog, h.o.StoreOrders, func(i int) ([]byte, []byte) {
+	err := produceAll(ctx, h.o.Brokers, changelog, h.o.storeOrders, func(i int) ([]byte, []byte) {
 		j := i % f.finals.len()
 		key = fmt.Appendf(key[len(key):], "c%d-%s", i/f.finals.len(), f.finalIDs.at(j))
 		return key, f.finals.at(j)
@@ -43,7 +43,7 @@ func (h *harness) writeStore(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h.logf("wrote %d order states to %s in %v", h.o.StoreOrders, changelog, time.Since(start).Round(time.Millisecond))
+	h.logf("wrote %d order states to %s in %v", h.o.storeOrders, changelog, time.Since(start).Round(time.Millisecond))
 	return changelog, nil
 }
 
@@ -81,7 +81,7 @@ func (h *harness) restore(ctx context.Context) error {
 		errs  []error
 	)
 	slots := make(chan struct{}, processor.DefaultConfig().RestoreConcurrency)
-	for p := range h.o.Partitions {
+	for p := range h.o.partitions {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -102,8 +102,8 @@ func (h *harness) restore(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if total != int64(h.o.StoreOrders) {
-		return fmt.Errorf("restored %d records, want %d", total, h.o.StoreOrders)
+	if total != int64(h.o.storeOrders) {
+		return fmt.Errorf("restored %d records, want %d", total, h.o.storeOrders)
 	}
 	h.logf("restore: %d records into an empty store in %v", total, took.Round(time.Millisecond))
 	h.rep.setRestore("restore", total, took)

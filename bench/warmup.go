@@ -66,17 +66,17 @@ func (h *harness) warmup(ctx context.Context) error {
 	for pass := 1; pass <= h.o.WarmupPasses; pass++ {
 		start, a := time.Now(), h.cpu.Snapshot()
 		name := fmt.Sprintf("warmup-%d", pass)
-		eos, err := h.ceiling(ctx, name+"-ceiling_eos", true, "")
+		eos, err := h.ceiling(ctx, name+"-ceiling_eos", true)
 		if err != nil {
 			return err
 		}
-		if _, err := h.ceiling(ctx, name+"-ceiling_plain", false, ""); err != nil {
+		if _, err := h.ceiling(ctx, name+"-ceiling_plain", false); err != nil {
 			return err
 		}
-		if _, err := h.orderflow(ctx, name+"-eos", processor.ExactlyOnce, 1, ""); err != nil {
+		if _, err := h.orderflow(ctx, name+"-eos", processor.ExactlyOnce, 1); err != nil {
 			return err
 		}
-		if _, err := h.orderflow(ctx, name+"-alos", processor.AtLeastOnce, 1, ""); err != nil {
+		if _, err := h.orderflow(ctx, name+"-alos", processor.AtLeastOnce, 1); err != nil {
 			return err
 		}
 		// Below the latency measurement's rate (half of orderflow's, which

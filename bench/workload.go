@@ -41,13 +41,7 @@ type encoded struct {
 	finalIDs, finals arena
 	orders           int
 	bytes            int64
-	// outputs are real encoded outputs (states, status changes,
-	// rejections) end to end, the first few MiB of them: the ceiling cuts
-	// its values from them, so they compress as orderflow's do.
-	outputs []byte
 }
-
-const maxOutputs = 8 << 20
 
 func (e *encoded) len() int { return e.keys.len() }
 
@@ -117,7 +111,6 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 				return nil, err
 			}
 			e.sizes[i] = outSizes{kind: kindRejected, output: int32(len(rv))}
-			e.keepOutput(rv)
 			e.expect.rejections++
 			continue
 		}
@@ -138,8 +131,6 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 		states[it.Key] = &next
 		finals[it.Key] = sv
 		e.sizes[i] = outSizes{kind: kindAccepted, changelog: int32(len(sv)), output: int32(len(cv))}
-		e.keepOutput(sv)
-		e.keepOutput(cv)
 		e.expect.transitions++
 	}
 	ids := make([]string, 0, len(finals))
@@ -153,12 +144,6 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 	}
 	e.orders = len(ids)
 	return e, nil
-}
-
-func (e *encoded) keepOutput(v []byte) {
-	if len(e.outputs) < maxOutputs {
-		e.outputs = append(e.outputs, v...)
-	}
 }
 
 // preloaded is the input topic after preloading: the out sizes of each
