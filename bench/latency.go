@@ -372,23 +372,9 @@ func (h *harness) produceAtRate(ctx context.Context, topic string, in *latencyIn
 		if warmSent < 0 && time.Since(start) >= warm {
 			warmCPU, warmSent = h.cpu.Snapshot(), sent
 		}
-		// The records due since the last tick, allocated together and
-		// stamped with one clock reading: they go to Produce within
-		// microseconds of it, and Kafka keeps milliseconds. The load
-		// generator shares the machine with what it measures, so it
-		// costs as little per record as it can.
 		now := time.Now()
 		due := min(in.n, int(rate*now.Sub(start).Seconds()))
-		recs := make([]kgo.Record, due-sent)
-		for i := range recs {
-			k, v, sz := in.record(sent + i)
-			r := &recs[i]
-			r.Key, r.Value, r.Timestamp = k, v, now
-			if withSizes {
-				r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(in.alloc(9)[:0], sz)}}
-			}
-			prod.Produce(ctx, r, onProduced)
-		}
+		in.produce(ctx, prod, sent, due, now, withSizes, onProduced)
 		sent = due
 	}
 	r := latencyResult{rate: float64(in.n) / time.Since(start).Seconds(), produced: in.n}
@@ -402,6 +388,23 @@ func (h *harness) produceAtRate(ctx context.Context, topic string, in *latencyIn
 		return latencyResult{}, *p
 	}
 	return r, nil
+}
+
+// produce produces records from up to due, allocated together and stamped
+// with one clock reading, now: they go to Produce within microseconds of
+// it, and Kafka keeps milliseconds. The load generator shares the machine
+// with what it measures, so it costs as little per record as it can.
+func (in *latencyInput) produce(ctx context.Context, prod *kgo.Client, from, due int, now time.Time, withSizes bool, onProduced func(*kgo.Record, error)) {
+	recs := make([]kgo.Record, due-from)
+	for i := range recs {
+		k, v, sz := in.record(from + i)
+		r := &recs[i]
+		r.Key, r.Value, r.Timestamp = k, v, now
+		if withSizes {
+			r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(in.alloc(9)[:0], sz)}}
+		}
+		prod.Produce(ctx, r, onProduced)
+	}
 }
 
 // percentiles sets r's percentiles from the outcomes seen.

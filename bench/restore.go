@@ -74,6 +74,23 @@ func (h *harness) restore(ctx context.Context) error {
 	}
 	defer store.Close()
 	start = time.Now()
+	total, err := h.restoreAll(ctx, store, changelog)
+	took = time.Since(start)
+	if err != nil {
+		return err
+	}
+	if total != int64(h.o.storeOrders) {
+		return fmt.Errorf("restored %d records, want %d", total, h.o.storeOrders)
+	}
+	h.logf("restore: %d records into an empty store in %v", total, took.Round(time.Millisecond))
+	h.rep.setRestore("restore", total, took)
+	return nil
+}
+
+// restoreAll restores every partition of changelog into store, as a
+// processor does on its first assignment (RestoreConcurrency at a time),
+// and returns the records restored.
+func (h *harness) restoreAll(ctx context.Context, store *statestore.Store, changelog string) (int64, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -82,9 +99,7 @@ func (h *harness) restore(ctx context.Context) error {
 	)
 	slots := make(chan struct{}, processor.DefaultConfig().RestoreConcurrency)
 	for p := range h.o.partitions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			res, err := store.Restore(ctx, p, statestore.RestoreOptions{
@@ -95,19 +110,10 @@ func (h *harness) restore(ctx context.Context) error {
 			defer mu.Unlock()
 			total += res.Records
 			errs = append(errs, err)
-		}()
+		})
 	}
 	wg.Wait()
-	took = time.Since(start)
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if total != int64(h.o.storeOrders) {
-		return fmt.Errorf("restored %d records, want %d", total, h.o.storeOrders)
-	}
-	h.logf("restore: %d records into an empty store in %v", total, took.Round(time.Millisecond))
-	h.rep.setRestore("restore", total, took)
-	return nil
+	return total, errors.Join(errs...)
 }
 
 // closedAt is what the processor gives statestore.Options.ClosedAt.

@@ -36,32 +36,19 @@ type WarmupPass struct {
 
 // warmup runs the ceiling programs and orderflow on the preloaded input,
 // unmeasured, until the broker has compiled its hot paths: a fresh JVM
-// spends a third or more of its CPU in its JIT compiler for the first
-// minutes under load (measured: 1.3 of 2.9 µs per record in the first
-// transactional ceiling on a fresh broker, 2.6 of 5.9 µs in the first
-// latency run), and more for every code path it meets the first time. A
-// production broker has been running for days. Each pass runs what the
-// measurements make the broker do: the transactional and the plain
-// ceiling, orderflow exactly_once and at_least_once (with the ceilings
-// alone, the broker still spent 0.39 µs per record compiling in the first
-// two exactly_once rounds, against 0.05-0.12 in the later ones), and the
-// transactional ceiling at a fixed rate (small produce and fetch
-// requests); passes repeat until the broker's JIT share over a
-// pass falls under warmupJITShare, at most WarmupPasses times. A broker
-// whose threads cannot be read (a remote one) gets every pass.
-//
-// The passes also go on until the page cache has taken all but
-// warmupFreeShare of the machine's memory (where /proc/meminfo can be
-// read). On this project's VMs, memory the kernel takes from its free
-// lists costs several times what recycled page cache does: the VM hands
-// free memory back to its host (virtio-balloon free page reporting), and
-// each page is mapped again at first touch. Measured on a fresh broker,
-// the first throughput rounds, which took memory from the free lists, ran
-// at 30-60% of the later ones' rate, with the broker's CPU per record 2-4
-// times as high; 45% of its samples were the kernel zeroing new page cache
-// pages for its index files (memset under filemap_fault), against 9% once
-// kswapd recycled the page cache. A production broker's memory is full of
-// page cache.
+// spends a large share of its CPU in its JIT compiler for its first
+// minutes under load, and more for every code path it meets the first
+// time, where a production broker has been running for days. Each pass
+// runs what the measurements make the broker do: both ceilings, orderflow
+// exactly_once and at_least_once, and the transactional ceiling at a fixed
+// rate (small produce and fetch requests). Passes repeat, at most
+// WarmupPasses times, until the broker's JIT share over a pass falls under
+// warmupJITShare (a broker whose threads cannot be read, a remote one,
+// gets every pass) and the page cache has taken all but warmupFreeShare
+// of the memory: on a VM that hands free memory back to its host, memory
+// taken from the free lists is mapped again at first touch, which slows
+// the broker down until its page cache has filled the memory, as a
+// production broker's has.
 func (h *harness) warmup(ctx context.Context) error {
 	for pass := 1; pass <= h.o.WarmupPasses; pass++ {
 		start, a := time.Now(), h.cpu.Snapshot()
