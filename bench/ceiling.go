@@ -313,8 +313,9 @@ func (s *ceilingSession) value(n int32) []byte {
 // flush hands the pending records to the client.
 func (s *ceilingSession) flush(b *ceilingBatch) {
 	b.produced.Add(len(s.pending))
+	promise := b.promise // one method value for them all
 	for _, r := range s.pending {
-		s.cl.Produce(context.Background(), r, b.promise)
+		s.cl.Produce(context.Background(), r, promise)
 	}
 	clear(s.pending)
 	s.pending = s.pending[:0]

@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/kread"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/statestore"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -56,8 +56,9 @@ func (h *harness) restore(ctx context.Context) error {
 	// The ceiling: read the changelog to its end as the restore does
 	// (read_committed, the same fetch sizes), without writing anything.
 	start := time.Now()
-	n, err := readAll(ctx, h.adm, h.o.Brokers, changelog)
-	if err != nil {
+	var n int64
+	fetch := []kgo.Opt{kgo.FetchMaxBytes(statestore.DefaultRestoreFetchMaxBytes), kgo.FetchMaxPartitionBytes(statestore.DefaultRestoreFetchMaxBytes)}
+	if err := kread.ReadCommitted(ctx, h.o.Brokers, fetch, changelog, func(*kgo.Record) error { n++; return nil }); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -120,63 +121,4 @@ func (h *harness) restoreAll(ctx context.Context, store *statestore.Store, chang
 func (h *harness) closedAt(v []byte) (int64, bool) {
 	ms, closed, err := h.codec.StateClosedAt(v)
 	return ms, closed && err == nil
-}
-
-// readAll reads topic from its start to its last stable offset and returns
-// the number of records read (control records excluded).
-func readAll(ctx context.Context, adm *kadm.Client, brokers []string, topic string) (int64, error) {
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	want := map[int32]int64{}
-	assign := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > s.Offset {
-			want[o.Partition] = o.Offset
-			assign[o.Partition] = kgo.NewOffset().At(s.Offset)
-		}
-	})
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
-		kgo.FetchMaxBytes(statestore.DefaultRestoreFetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(statestore.DefaultRestoreFetchMaxBytes),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
-	)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	var n int64
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
-		if ferr != nil {
-			return n, ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				n++
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
-	}
-	return n, nil
 }

@@ -157,26 +157,25 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool) 
 		return throughput{}, err
 	}
 	defer h.noteAborts(name, c)
+	return h.measure(ctx, func(ctx context.Context) error { return runCeiling(ctx, c) }, nil, func() (int64, bool) {
+		return c.committed.Load(), c.assigned.Load() == h.o.partitions
+	})
+}
+
+// measure runs run until progress reports the preloaded input committed,
+// or run fails (see watch for window).
+func (h *harness) measure(ctx context.Context, run func(context.Context) error, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runCeiling(rctx, c) }()
-	var rerr error
-	exited := false
-	t, err := watch(rctx, h.input.records, h.cpu, nil, func() (int64, bool) {
-		select {
-		case rerr = <-done:
-			exited = true
-			cancel()
-		default:
-		}
-		return c.committed.Load(), c.assigned.Load() == h.o.partitions
-	})
+	go func() {
+		err := run(rctx)
+		cancel()
+		done <- err
+	}()
+	t, err := watch(rctx, h.input.records, h.cpu, window, progress)
 	cancel()
-	if !exited {
-		rerr = <-done
-	}
-	return t, errors.Join(rerr, err)
+	return t, errors.Join(<-done, err)
 }
 
 // throughputs runs the selected throughput measurements (ceiling, eos,
@@ -283,19 +282,22 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 
 // runProcessors runs procs until they have committed the preloaded input.
 func (h *harness) runProcessors(ctx context.Context, procs []*processor.Processor) (throughput, error) {
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, len(procs))
-	for i, p := range procs {
-		wg.Go(func() {
-			if errs[i] = p.Run(rctx); errs[i] != nil {
-				cancel()
-			}
-		})
-	}
 	var store [2]storeWork // at the window's start and end
-	t, err := watch(rctx, h.input.records, h.cpu, func(end bool) {
+	t, err := h.measure(ctx, func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make([]error, len(procs))
+		for i, p := range procs {
+			wg.Go(func() {
+				if errs[i] = p.Run(ctx); errs[i] != nil {
+					cancel()
+				}
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}, func(end bool) {
 		i := 0
 		if end {
 			i = 1
@@ -312,10 +314,8 @@ func (h *harness) runProcessors(ctx context.Context, procs []*processor.Processo
 		}
 		return events, ready && owned == int(h.o.partitions)
 	})
-	cancel()
-	wg.Wait()
 	t.store = store[1].sub(store[0])
-	return t, errors.Join(append(errs, err)...)
+	return t, err
 }
 
 // checkCounts adds a check of what procs counted against what the
