@@ -49,7 +49,7 @@ type Options struct {
 	LatencyDuration, LatencyWarmup time.Duration
 	// LatencyRate, if set, is the latency measurement's produce rate in
 	// records/s, an experiment: comparing two builds at one load. Unset,
-	// the rate is half the exactly_once rate, as the issue defines it.
+	// the rate is half the exactly_once rate (README.md, "Benchmarks").
 	LatencyRate float64
 	// StoreOrders is the order count of the store restored and held by the
 	// RSS child [1,000,000] {5,000}.
