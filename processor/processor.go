@@ -477,13 +477,13 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 // earlier when a partition's batch is full or the client holds as many
 // records as it may. No read_committed consumer sees them before the
 // commit, so holding them delays only the commit, by the time it takes
-// to send them (6-7 ms a batch at make bench's latency load), and the
-// broker takes a batch's records to one partition in a few large record
-// batches, not a stream of small ones (a fifth less broker CPU per
-// record there). A linger of the commit interval would run out just
-// before a batch that lasts the whole interval ends. Under
-// at_least_once, none: the records are visible as soon as they are
-// written, and a batch's commit waits for them.
+// to send them, and the broker takes a batch's records to one partition
+// in a few large record batches, not a stream of small ones whose
+// per-batch work (validation, a log append, replication) it would pay
+// many times over. A linger of the commit interval would run out just
+// before a batch that lasts the whole interval ends. Under at_least_once,
+// none: the records are visible as soon as they are written, and a
+// batch's commit waits for them.
 func OutputLinger(g Guarantee, transactionTimeout time.Duration) time.Duration {
 	if g == ExactlyOnce {
 		return min(transactionTimeout, MaxLinger)
@@ -711,8 +711,7 @@ const produceChunk = 128
 // client produceChunk input records at a time, in order: a run of Produce
 // calls finds the client's topic and partition lookups and the partition's
 // buffer in the CPU's caches, where a call after each record found them
-// evicted by the decoding, state and encoding work in between (make bench,
-// at_least_once: about 0.1 µs less CPU per record).
+// evicted by the decoding, state and encoding work in between.
 func (p *Processor) processRecords(cl producer, b *batch, records []*kgo.Record, now time.Time) {
 	for i, r := range records {
 		p.process(b, r, now)
