@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/httpapi"
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/topology"
@@ -38,23 +38,8 @@ type env struct {
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 	t.Helper()
-	cfg := processor.DefaultConfig()
-	cfg.Brokers = c.Brokers
-	cfg.AppID = kafkatest.Name(t, "app")
-	cfg.Topics = processor.Topics{
-		Events:     kafkatest.Name(t, "events"),
-		Status:     kafkatest.Name(t, "status"),
-		Rejections: kafkatest.Name(t, "rejections"),
-		DLQ:        kafkatest.Name(t, "dlq"),
-	}
-	cfg.Partitions = partitions
-	cfg.SessionTimeout = 6 * time.Second
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := processor.EnsureTopics(ctx, c.Admin(t), cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testutil.AppConfig(t, c, partitions)
+	testutil.EnsureTopics(t, c, cfg)
 	return &env{c: c, cfg: cfg}
 }
 
