@@ -2,7 +2,6 @@ package processor_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -111,24 +110,7 @@ func run(t *testing.T, cfg processor.Config) (p *processor.Processor, stop func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(2 * time.Minute):
-				runErr = errors.New("processor did not stop within 2 minutes")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return p, stop
+	return p, testutil.Background(t, "processor", p.Run)
 }
 
 // outcome is what the outputs say about one input event.

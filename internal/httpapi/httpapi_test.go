@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -106,23 +104,7 @@ func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- api.Run(ctx, ln, p.Run) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(2 * time.Minute):
-				runErr = errors.New("instance did not stop within 2 minutes")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
+	stop := testutil.Background(t, "instance", func(ctx context.Context) error { return api.Run(ctx, ln, p.Run) })
 	return &instance{p: p, url: url, stop: stop}
 }
 

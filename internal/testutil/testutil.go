@@ -1,12 +1,14 @@
 // Package testutil holds the helpers that tests of several packages share,
 // so that each is written once: a buffer for concurrent writers, a logger on
-// the test's output, and the configuration of a processor application with
-// topics of its own on a test cluster. Only tests import it.
+// the test's output, the configuration of a processor application with
+// topics of its own on a test cluster, and a goroutine a test stops and
+// waits for. Only tests import it.
 package testutil
 
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -72,4 +74,29 @@ func EnsureTopics(t testing.TB, c *kafkatest.Cluster, cfg processor.Config) {
 	if err := processor.EnsureTopics(ctx, c.Admin(t), cfg); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Background runs run in a goroutine with a context of its own, and returns
+// stop, which cancels that context and returns run's error, or an error
+// naming what if run has not returned within 2 minutes. stop may be called
+// more than once (it returns the same error); the test's cleanup calls it.
+func Background(t testing.TB, what string, run func(context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(2 * time.Minute):
+				runErr = fmt.Errorf("%s did not stop within 2 minutes", what)
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
 }
