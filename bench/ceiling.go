@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/ksession"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -99,67 +100,37 @@ func runCeiling(ctx context.Context, c ceilingConfig) error {
 // orderflow's default, which the bench's orderflow runs use.
 var ceilingTxnTimeout = processor.DefaultConfig().TransactionTimeout
 
+// ceilingSessionTimeout is orderflow's default group session timeout.
+var ceilingSessionTimeout = processor.DefaultConfig().SessionTimeout
+
 // runCeilingSession is one loop of the ceiling program.
 func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error {
 	maxBatch := c.maxBatch
-	guarantee := processor.AtLeastOnce
-	if c.transactional {
-		guarantee = processor.ExactlyOnce
-	}
-	// Exactly processor.runSession's client options.
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.brokers...),
-		kgo.ClientID(c.group),
-		kgo.ConsumerGroup(c.group),
-		kgo.ConsumeTopics(c.input),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(),
-		kgo.SessionTimeout(10 * time.Second),
-		kgo.HeartbeatInterval(time.Second),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	// The session client orderflow runs (the extra options first, as
+	// orderflow takes them).
+	o := ksession.Options{
+		Opts:            append([]kgo.Opt{kgo.SeedBrokers(c.brokers...), kgo.ClientID(c.group)}, c.extra...),
+		Group:           c.group,
+		Input:           c.input,
+		Changelog:       c.changelog,
+		SessionTimeout:  ceilingSessionTimeout,
+		MaxBatchRecords: maxBatch,
+		OnAssigned: func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			c.assigned.Add(int32(len(m[c.input])))
-		}),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		},
+		OnRevoked: func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			c.assigned.Add(-int32(len(m[c.input])))
-		}),
-		kgo.RecordPartitioner(ceilingPartitioner{c.changelog, kgo.ManualPartitioner(), kgo.StickyKeyPartitioner(nil)}),
-		kgo.MaxBufferedRecords(3*maxBatch + 1000),
-		kgo.ProducerLinger(processor.OutputLinger(guarantee, ceilingTxnTimeout)),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.FetchMaxWait(500 * time.Millisecond),
+		},
 	}
-	opts = append(opts, c.extra...)
-	var (
-		sess *kgo.GroupTransactSession
-		cl   *kgo.Client
-		err  error
-	)
 	if c.transactional {
-		opts = append(opts,
-			kgo.TransactionalID(c.group+"-"+strconv.Itoa(session)),
-			kgo.TransactionTimeout(ceilingTxnTimeout),
-			kgo.RequireStableFetchOffsets(),
-			processor.ClassicTransactions(),
-		)
-		sess, err = kgo.NewGroupTransactSession(opts...)
-		if err == nil {
-			cl = sess.Client()
-		}
-	} else {
-		cl, err = kgo.NewClient(opts...)
+		o.TransactionalID, o.TransactionTimeout = c.group+"-"+strconv.Itoa(session), ceilingTxnTimeout
 	}
+	s, err := ksession.New(o)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if sess != nil {
-			sess.Close()
-		} else {
-			cl.Close()
-		}
-	}()
+	defer s.Close()
+	sess, cl := s.Txn, s.Client
 
 	off := 0
 	value := func(n int32) []byte {
@@ -252,7 +223,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 	}
 
 	// Without transactions a batch is committed in the background, as
-	// orderflow's at_least_once does (processor.commitBatch): once the
+	// orderflow's at_least_once does (processor's asyncCommitter): once the
 	// client has delivered the batch's records, its offsets; the next batch
 	// runs meanwhile and waits for that commit before it is committed in
 	// turn.
@@ -279,7 +250,7 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 		if p := b.err.Load(); p != nil {
 			return fmt.Errorf("ceiling: produce: %w", *p)
 		}
-		if cerr := processor.CommitOffsets(endCtx, cl, c.input, b.next); cerr != nil {
+		if cerr := ksession.CommitOffsets(endCtx, cl, c.input, b.next); cerr != nil {
 			return fmt.Errorf("ceiling: commit: %w", cerr)
 		}
 		c.committed.Add(int64(b.n))
@@ -336,18 +307,4 @@ func runCeilingSession(ctx context.Context, c ceilingConfig, session int) error 
 			c.aborted.Add(1)
 		}
 	}
-}
-
-// ceilingPartitioner is orderflow's: changelog records to the input
-// record's partition, everything else by key.
-type ceilingPartitioner struct {
-	changelog     string
-	manual, byKey kgo.Partitioner
-}
-
-func (p ceilingPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.changelog {
-		return p.manual.ForTopic(topic)
-	}
-	return p.byKey.ForTopic(topic)
 }

@@ -1,90 +1,16 @@
 package processor
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"maps"
-	"reflect"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/statestore"
-	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// TestOutputMemory checks the slab memory of output records: records are
-// distinct and hold exactly what they were given, also after a recycle, and each kept value keeps its
-// bytes whatever is appended after it, to the slab or to the value itself.
-func TestOutputMemory(t *testing.T) {
-	b := newOutputMemory()
-	for round := range 3 {
-		t.Run(strconv.Itoa(round), func(t *testing.T) { checkOutputMemory(t, b) })
-		switch round {
-		case 0:
-			b.recycle()
-			if len(b.recs.free) != 3 || len(b.hdrs.free) != 3 || len(b.vals.free) == 0 {
-				t.Errorf("recycle freed %d record, %d header and %d value slabs", len(b.recs.free), len(b.hdrs.free), len(b.vals.free))
-			}
-		case 1:
-			if len(b.recs.free) != 0 {
-				t.Errorf("%d record slabs left unused after a recycle", len(b.recs.free))
-			}
-			b.drop()
-		}
-	}
-}
-
-func checkOutputMemory(t *testing.T, b *outputMemory) {
-	seen := map[any]bool{}
-	for i := range 3 * recordSlab {
-		r := b.record(kgo.Record{Topic: "t", Partition: 3})
-		if seen[r] {
-			t.Fatalf("record %d handed out twice", i)
-		}
-		seen[r] = true
-		if r.Topic != "t" || r.Partition != 3 || r.Value != nil || r.Headers != nil || r.Offset != 0 {
-			t.Fatalf("record %d is not the record given: %+v", i, r)
-		}
-		// As the client and the batch leave a record.
-		r.Topic, r.Value, r.Offset, r.ProducerID = "used", []byte("v"), 5, 7
-		h := b.header("k", []byte(strconv.Itoa(i)))
-		if len(h) != 1 || cap(h) != 1 || string(h[0].Value) != strconv.Itoa(i) {
-			t.Fatalf("header %d = %+v (cap %d)", i, h, cap(h))
-		}
-	}
-
-	var kept [][]byte
-	var want []string
-	for i := range 5000 {
-		// Values of growing size, some larger than a slab's free space
-		// and one larger than a slab.
-		n := 1 + i%700
-		if i == 2500 {
-			n = 2 * valueSlab
-		}
-		v := append(b.space(), bytes.Repeat([]byte{byte(i)}, n)...)
-		v = append(v, fmt.Sprintf("#%d", i)...)
-		v = b.keep(v)
-		if cap(v) != len(v) {
-			t.Fatalf("value %d: capacity %d beyond its length %d", i, cap(v), len(v))
-		}
-		kept = append(kept, v)
-		want = append(want, string(v))
-		// Appending to a kept value must not write into the slab.
-		_ = append(v, "clobber"...)
-	}
-	for i, v := range kept {
-		if string(v) != want[i] {
-			t.Fatalf("value %d changed after later values were kept", i)
-		}
-	}
-}
 
 // TestCountsMoves checks that a batch's moves, counted by leaf index, reach
 // the stats by leaf name, with "" as the source of a new order, add up over
@@ -112,61 +38,6 @@ func TestCountsMoves(t *testing.T) {
 	}
 	if got := st.snapshot().Transitions; got != 8 {
 		t.Fatalf("transitions %d, want 8", got)
-	}
-}
-
-// TestOwn checks that own leaves a warm state equal but sharing none of
-// the last batch's memory: its event IDs' bytes, their slice and its
-// sequence are new.
-func TestOwn(t *testing.T) {
-	b := &batch{}
-	in := b.keepInput([]byte("e1e22e333"))
-	seq := int64(7)
-	ids := []string{unsafe.String(&in[0], 2), "", unsafe.String(&in[2], 3), unsafe.String(&in[5], 4)}
-	st := topology.State{State: "paid", RecentEventIDs: ids, LastSequence: &seq}
-	old := st
-	own(&st)
-	if !reflect.DeepEqual(st.RecentEventIDs, old.RecentEventIDs) || *st.LastSequence != 7 {
-		t.Fatalf("own changed the state: %+v, was %+v", st, old)
-	}
-	if &st.RecentEventIDs[0] == &ids[0] || st.LastSequence == &seq {
-		t.Error("own kept the old IDs slice or sequence")
-	}
-	lo, hi := uintptr(unsafe.Pointer(&in[0])), uintptr(unsafe.Pointer(&in[len(in)-1]))
-	for _, id := range st.RecentEventIDs {
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(id))); id != "" && p >= lo && p <= hi {
-			t.Errorf("ID %q still points into the last batch's input", id)
-		}
-	}
-	own(&topology.State{}) // no IDs, no sequence: nothing to copy
-}
-
-// TestKeepInput checks the batch's copies of input values: equal to the
-// value when kept, not following it after, with no spare capacity, and
-// unchanged by later copies (a value larger than a chunk's eighth too).
-func TestKeepInput(t *testing.T) {
-	b := &batch{}
-	var kept, want [][]byte
-	for i := range 2000 {
-		v := bytes.Repeat([]byte{byte(i)}, i%50+1)
-		if i == 1000 {
-			v = bytes.Repeat([]byte{'L'}, inputChunk)
-		}
-		orig := bytes.Clone(v)
-		k := b.keepInput(v)
-		v[0]++
-		if !bytes.Equal(k, orig) {
-			t.Fatalf("value %d: kept %q, want %q", i, k, orig)
-		}
-		if len(k) != cap(k) {
-			t.Fatalf("value %d: capacity %d for %d bytes", i, cap(k), len(k))
-		}
-		kept, want = append(kept, k), append(want, orig)
-	}
-	for i := range kept {
-		if !bytes.Equal(kept[i], want[i]) {
-			t.Fatalf("value %d changed after later copies: %q", i, kept[i])
-		}
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -251,21 +249,4 @@ func (c Connection) redactedPassword() string {
 		return ""
 	}
 	return redacted
-}
-
-// ClassicTransactions keeps a transactional client on Kafka's classic
-// transaction protocol (transaction.version 1) when the cluster also offers
-// KIP-890 part 2 (transaction.version 2, the default of new Kafka 4.x
-// clusters): it caps EndTxn at version 4, below which franz-go does not opt
-// in. With franz-go v1.22.3 against Kafka 4.1.1 under make bench's load, the
-// version 2 path now and then had the broker refuse a produce with
-// OUT_OF_ORDER_SEQUENCE_NUMBER ("expected sequence 0 for transactions v2
-// idempotent producer with no existing state"), in orderflow and in the bare
-// ceiling program alike; the transaction then aborted and the session
-// stalled for about 10 s. With the classic protocol no run showed it.
-// Exactly-once holds either way; revisit with a newer franz-go.
-func ClassicTransactions() kgo.Opt {
-	v := kversion.Stable()
-	v.SetMaxKeyVersion(int16(kmsg.EndTxn), 4)
-	return kgo.MaxVersions(v)
 }

@@ -12,7 +12,7 @@
 //	              topology.Apply -> accepted: changelog + status | rejected: rejections
 //	  ... more polls until CommitInterval or MaxBatchRecords
 //	End transaction (outputs + changelog + input offsets commit together;
-//	  the client holds the outputs until then, OutputLinger)
+//	  the client holds the outputs until then: its linger, internal/ksession)
 //	  committed: one Pebble batch (states + changelog offset per partition), no WAL
 //	  aborted:   drop the overlay; the session rewinds to the committed offsets
 //
@@ -50,7 +50,7 @@
 // No transactions: outputs and changelog records are produced; once all of
 // the batch's are acknowledged, the Pebble batch is written, then the batch's
 // input offsets are committed (those of partitions the thread still owns).
-// That commit runs in the background (commitBatch) while the thread
+// That commit runs in the background (asyncCommitter) while the thread
 // processes the next batch, which reads the last batch's states from its
 // overlay (warm) and waits for the commit before it ends or, after a
 // rebalance, before it reads the store; the two batches' records use

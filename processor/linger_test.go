@@ -22,12 +22,12 @@ func (c *produceCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _
 }
 
 // TestExactlyOnceSendsOutputsAtCommit checks that exactly_once holds a
-// batch's outputs until the transaction ends (processor.OutputLinger):
-// each committed batch reaches each broker in one produce request, not in
-// a stream of small ones while the batch is processed. The batches are
-// 2,000 input records, handed to the client 128 at a time; without the
-// linger the client sends whenever it has records and no request in
-// flight.
+// batch's outputs until the transaction ends (the session client's linger,
+// internal/ksession): each committed batch reaches each broker in one
+// produce request, not in a stream of small ones while the batch is
+// processed. The batches are 2,000 input records, handed to the client 128
+// at a time; without the linger the client sends whenever it has records
+// and no request in flight.
 //
 // The first batch is left out: the client learns each output topic's
 // partitions when it first produces to it, and sends each topic's records

@@ -18,7 +18,7 @@ const MetricsNamespace = "orderflow"
 // metrics are a processor's Prometheus metrics, in a registry of its own
 // (Gatherer). Counters are read from the committed Stats when scraped, so
 // the per-record path pays nothing for them; histograms are observed once
-// per committed batch (finish).
+// per committed batch (Processor.committed, commit.go).
 type metrics struct {
 	p   *Processor
 	reg *prometheus.Registry

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -53,11 +52,9 @@ type Processor struct {
 	admCl  *kgo.Client       // adm's client
 	layout *layout           // the input's partition count, while Run runs (layout.go)
 
-	// commitMu is read-held by a thread from the end of a transaction until
-	// its Pebble batch is written (threads end their transactions at the
-	// same time: they own different partitions), and write-held briefly by
-	// a restore before it starts, so a restore never races the store write
-	// of a batch committed before the partition was revoked.
+	// commitMu orders the store writes of committed batches before
+	// restores (commit.go). Threads read-hold it together: they own
+	// different partitions.
 	commitMu sync.RWMutex
 
 	mu struct {
@@ -238,7 +235,7 @@ func (p *Processor) run(ctx context.Context) (err error) {
 	tctx, stop := context.WithCancel(ctx)
 	defer stop()
 	// A change of the input's partition count stops every thread; their
-	// batches then abort (finish and commitBatch check the layout).
+	// batches then abort (their committers check the layout, commit.go).
 	var layoutErr error
 	watching := make(chan struct{})
 	go func() {
@@ -284,28 +281,22 @@ func (p *Processor) runThread(ctx context.Context, i int) error {
 			return err
 		}
 		p.log.Warn("kafka session failed; starting a new one", "thread", i, "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, backoff) {
 			return nil
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
 // runSession runs one client (one transactional session) of thread i until
-// ctx is done or it fails.
+// ctx is done or it fails: it polls, processes a batch, ends it (commit.go),
+// and so on.
 func (p *Processor) runSession(ctx context.Context, i int) (err error) {
-	sess, cl, limits, err := p.newSessionClient(ctx, i)
+	c, cl, limits, err := p.newSessionClient(ctx, i)
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	p.mu.running++
-	p.mu.Unlock()
-	// inflight is the at_least_once commit of the last batch, running while
-	// the loop processes the next one.
-	var inflight chan error
+	p.sessionRunning(i, true)
 	// cur is the batch being processed: if the session ends with an
 	// error before it is ended, it failed.
 	var cur *batch
@@ -313,328 +304,155 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 		if err != nil && ctx.Err() == nil && cur != nil {
 			p.batchEnded(cur, false)
 		}
-		if err := waitCommit(&inflight); err != nil {
-			p.log.Warn("the last batch was not committed; it will be processed again", "thread", i, "err", err)
-		}
-		// Close leaves the group; the revoke callback stops restores.
-		if sess != nil {
-			sess.Close()
-		} else {
-			cl.Close()
-		}
+		c.close() // leaves the group; the revoke callback stops restores
 		p.stopRestores(i)
-		p.mu.Lock()
-		p.mu.running--
-		delete(p.mu.joined, i)
-		p.mu.Unlock()
+		p.sessionRunning(i, false)
 	}()
 
 	// warm is the overlay of the last batch (committed, or at_least_once
 	// being committed): the next batch reads an order there before the
 	// store (its states are the batch's, already decoded). It is dropped
 	// when partitions move.
-	//
-	// at_least_once ends a batch in the background (commitBatch): the next
-	// batch is processed while the client delivers the last one's records
-	// and the store and the offsets are written, and waits for that commit
-	// before it is ended in turn, so the store always holds every batch
-	// before the last. The two batches use alternate output memory.
 	var (
 		warm      overlay
 		warmGen   uint64
-		aborts    int // aborted batches in a row
 		lastSweep time.Time
-		mems      = [2]*outputMemory{newOutputMemory(), newOutputMemory()}
-		mem       = mems[0]
 	)
 	for {
-		select {
-		case err := <-p.fatal:
+		fs, err := p.poll(ctx, cl, lastSweep)
+		if err != nil || ctx.Err() != nil {
 			return err
-		default:
-		}
-		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if p.cfg.Retention > 0 {
-			// Wake up for the retention sweep even when no records come.
-			pollCtx, cancel = context.WithDeadline(ctx, lastSweep.Add(p.cfg.SweepInterval))
-		}
-		fs := cl.PollRecords(pollCtx, p.cfg.MaxBatchRecords)
-		cancel()
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err := fetchErr(fs); err != nil {
-			return err
-		}
-		if fs.NumRecords() == 0 && retriableFetchErrors(fs) {
-			// The client retries by itself; don't spin while it does.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(250 * time.Millisecond):
-			}
 		}
 		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
 			continue
 		}
 		gen := p.rebalances.Load()
 		if gen != warmGen {
-			warm = nil
-			// Without the warm states, the last batch's must be in the
-			// store before this one reads it.
-			if err := waitCommit(&inflight); err != nil {
+			warm = nil // the last batch's states must be in the store before this one reads it
+			if err := c.settle(); err != nil {
 				return err
 			}
 		}
-		b := newBatch(p.changelog, mem, p.leaves, warm)
-		b.limits = limits
-		cur = b
-		if sess != nil {
-			if err := sess.Begin(); err != nil {
-				return p.txnError("beginning a transaction", err)
-			}
+		b := newBatch(p.changelog, c.memory(), p.leaves, warm)
+		b.limits, cur = limits, b
+		if lastSweep, err = p.processBatch(ctx, c, cl, i, b, fs, lastSweep); err != nil {
+			return err
 		}
-		if p.cfg.Retention > 0 && time.Since(lastSweep) >= p.cfg.SweepInterval {
-			// The sweep reads the store, and writes to it (Expired drops
-			// stale index entries): at_least_once's last batch must be
-			// stored first, as the store serialises a partition's writers.
-			if err := waitCommit(&inflight); err != nil {
-				return err
-			}
-			lastSweep = time.Now()
-			behind, err := p.sweep(ctx, cl, i, b)
-			if err != nil {
-				return err
-			}
-			if behind { // sweep again in the next batch
-				lastSweep = time.Time{}
-			}
-		}
-		p.processFetches(cl, i, b, fs)
-		deadline := time.Now().Add(p.cfg.CommitInterval)
-		for b.records < p.cfg.MaxBatchRecords && !b.abort && ctx.Err() == nil {
-			pctx, cancel := context.WithDeadline(ctx, deadline)
-			fs := cl.PollRecords(pctx, p.cfg.MaxBatchRecords-b.records)
-			cancel()
-			if err := fetchErr(fs); err != nil {
-				return err
-			}
-			p.processFetches(cl, i, b, fs)
-			if time.Now().After(deadline) {
-				break
-			}
-		}
-		if sess == nil {
-			if err := waitCommit(&inflight); err != nil {
-				return err
-			}
-			if b.abort {
-				// Without a transaction there is nothing to abort: start a
-				// new session, which resumes from the committed offsets.
-				return errors.New("batch abandoned (see the log above); resuming from the committed offsets")
-			}
-			done := make(chan error, 1)
-			go func() {
-				err := p.commitBatch(ctx, cl, i, b)
-				p.batchEnded(b, err == nil)
-				done <- err
-			}()
-			inflight, cur = done, nil
-			warm, warmGen = b.overlay, gen
-			if mem == mems[0] {
-				mem = mems[1]
-			} else {
-				mem = mems[0]
-			}
-			continue
-		}
-		if err := p.finish(ctx, sess, b); err != nil {
+		ok, err := c.end(ctx, b)
+		if err != nil {
 			return err
 		}
 		cur = nil
-		p.batchEnded(b, b.stored)
-		if b.stored {
-			warm, warmGen, aborts = b.overlay, gen, 0
-			continue
-		}
-		mem.drop() // the client may still hold the records of a failed batch
-		aborts++
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(abortBackoff(aborts)):
+		if ok {
+			warm, warmGen = b.overlay, gen
 		}
 	}
 }
 
-// OutputLinger is how long the producer holds a partition's output records
-// before it sends them, to batch them (franz-go's ProducerLinger, the Java
-// producer's linger.ms; Kafka Streams sets 100 ms). Under exactly_once,
-// the transaction timeout, longer than any transaction lives, but at most
-// MaxLinger, the longest franz-go takes (a transaction is ended long before
-// it, as a batch lasts about the commit interval): the records
-// go out when the transaction ends (End sends whatever is held), or
-// earlier when a partition's batch is full or the client holds as many
-// records as it may. No read_committed consumer sees them before the
-// commit, so holding them delays only the commit, by the time it takes
-// to send them, and the broker takes a batch's records to one partition
-// in a few large record batches, not a stream of small ones whose
-// per-batch work (validation, a log append, replication) it would pay
-// many times over. A linger of the commit interval would run out just
-// before a batch that lasts the whole interval ends. Under at_least_once,
-// none: the records are visible as soon as they are written, and a
-// batch's commit waits for them.
-func OutputLinger(g Guarantee, transactionTimeout time.Duration) time.Duration {
-	if g == ExactlyOnce {
-		return min(transactionTimeout, MaxLinger)
+// sessionRunning counts thread i's session in (running) or out of the
+// running ones.
+func (p *Processor) sessionRunning(i int, running bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if running {
+		p.mu.running++
+		return
 	}
-	return 0
+	p.mu.running--
+	delete(p.mu.joined, i)
 }
 
-// MaxLinger is the longest linger franz-go allows (its ProducerLinger
-// refuses more).
-const MaxLinger = time.Minute
-
-// waitCommit waits for the at_least_once commit in flight, if any, and
-// clears it.
-func waitCommit(inflight *chan error) error {
-	if *inflight == nil {
-		return nil
+// sleep waits for d, or until ctx is done (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
 	}
-	err := <-*inflight
-	*inflight = nil
-	return err
 }
 
-// endContext is for ending a batch: it must not be cut short by the
-// shutdown signal (a cancelled End leaves the client in an unknown state).
-func (p *Processor) endContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 2*p.cfg.TransactionTimeout)
+// poll waits for the records of the next batch, at most until the retention
+// sweep is due. It returns nothing when the session is to end: an error, or
+// nil once ctx is done.
+func (p *Processor) poll(ctx context.Context, cl *kgo.Client, lastSweep time.Time) (kgo.Fetches, error) {
+	select {
+	case err := <-p.fatal:
+		return nil, err
+	default:
+	}
+	pollCtx, cancel := ctx, context.CancelFunc(func() {})
+	if p.cfg.Retention > 0 {
+		// Wake up for the retention sweep even when no records come.
+		pollCtx, cancel = context.WithDeadline(ctx, lastSweep.Add(p.cfg.SweepInterval))
+	}
+	fs := cl.PollRecords(pollCtx, p.cfg.MaxBatchRecords)
+	cancel()
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	if err := fetchErr(fs); err != nil {
+		return nil, err
+	}
+	if fs.NumRecords() == 0 && retriableFetchErrors(fs) {
+		// The client retries by itself; don't spin while it does.
+		sleep(ctx, 250*time.Millisecond) // ctx done: the caller sees it
+	}
+	return fs, nil
 }
 
-// commitBatch ends an at_least_once batch: once the client has delivered
-// all its records, the Pebble batch, then the input offsets. A failure
-// before the offsets are committed leaves them where they were: the batch
-// is read again.
-func (p *Processor) commitBatch(ctx context.Context, cl *kgo.Client, thread int, b *batch) error {
-	endCtx, cancel := p.endContext(ctx)
-	defer cancel()
-	p.commitMu.RLock()
-	defer p.commitMu.RUnlock()
-	began := time.Now()
-	if err := b.waitProduced(endCtx); err != nil {
-		return fmt.Errorf("flushing outputs: %w", err)
+// processBatch begins batch b, runs the retention sweep in it if due
+// (lastSweep is when the last one ran; it returns when this one did),
+// processes fs, the batch's first poll, then polls and processes more
+// until the commit interval has passed, the batch is full or it is to
+// abort.
+func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Client, i int, b *batch, fs kgo.Fetches, lastSweep time.Time) (time.Time, error) {
+	if err := c.begin(); err != nil {
+		return lastSweep, err
 	}
-	if err := b.produceErr(); err != nil {
-		return err
-	}
-	if err := p.layoutHolds(endCtx, b.misrouted); err != nil {
-		return layoutFailure(err)
-	}
-	if err := b.commitStore(p.store); err != nil {
-		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
-	}
-	// Only the partitions the thread still owns: a revoked one's records
-	// are read again by its new owner.
-	offsets := make(map[int32]kgo.EpochOffset, len(b.next))
-	for part, o := range b.next {
-		if owned, _, _ := p.partitionState(thread, part); owned {
-			offsets[part] = o
-		}
-	}
-	var cerr error
-	if len(offsets) > 0 {
-		cerr = CommitOffsets(endCtx, cl, p.cfg.Topics.Events, offsets)
-	}
-	if cerr != nil {
-		p.log.Warn("committing offsets failed; the batch may be processed again", "err", cerr)
-	}
-	p.committed(b, began)
-	return nil
-}
-
-// CommitOffsets commits offsets of topic's partitions for cl's group,
-// synchronously, and returns the request's error or the first partition's
-// (an at_least_once batch's commit; also the bench's plain ceiling's).
-func CommitOffsets(ctx context.Context, cl *kgo.Client, topic string, offsets map[int32]kgo.EpochOffset) error {
-	var cerr error
-	cl.CommitOffsetsSync(ctx, map[string]map[int32]kgo.EpochOffset{topic: offsets},
-		func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-			cerr = err
-			if resp == nil {
-				return
-			}
-			for _, t := range resp.Topics {
-				for _, pr := range t.Partitions {
-					if cerr == nil {
-						cerr = kerr.ErrorForCode(pr.ErrorCode)
-					}
-				}
-			}
-		})
-	return cerr
-}
-
-// committed counts a committed batch.
-func (p *Processor) committed(b *batch, began time.Time) {
-	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
-	p.stats.add(&b.counts)
-	b.counts.release()
-}
-
-// finish ends an exactly_once batch: commit the transaction, then the
-// Pebble batch; or abort and discard it.
-func (p *Processor) finish(ctx context.Context, sess *kgo.GroupTransactSession, b *batch) error {
-	endCtx, cancel := p.endContext(ctx)
-	defer cancel()
-	p.commitMu.RLock()
-	defer p.commitMu.RUnlock()
-	began := time.Now()
-
-	try := kgo.TryCommit
-	var produceErr error
-	layoutErr := p.layoutHolds(endCtx, b.misrouted)
-	if b.abort || layoutErr != nil {
-		try = kgo.TryAbort
-	} else {
-		// A record that the client or the broker refuses (one too large,
-		// say) fails its own promise, not the transaction: End would
-		// commit the others, and the input offsets past it. So every
-		// promise is answered before End decides. (End flushes anyway;
-		// this flush only comes first.)
-		if err := sess.Client().Flush(endCtx); err != nil {
-			return fmt.Errorf("flushing the batch's records: %w", err)
-		}
-		if err := b.waitProduced(endCtx); err != nil {
-			return fmt.Errorf("flushing the batch's records: %w", err)
-		}
-		if produceErr = b.produceErr(); produceErr != nil {
-			try = kgo.TryAbort
-		}
-	}
-	committed, err := sess.End(endCtx, try)
-	if layoutErr != nil {
-		return layoutFailure(layoutErr)
-	}
+	lastSweep, err := p.sweepIfDue(ctx, c, cl, i, b, lastSweep)
 	if err != nil {
-		return p.txnError("ending the transaction", err)
+		return lastSweep, err
 	}
-	if !committed {
-		p.stats.update(func(s *Stats) { s.Aborts++ })
-		if produceErr != nil {
-			// A new session: it reads the topics' limits again. Unless
-			// the record failed for a reason a new session cannot fix
-			// (fenced by a twin instance, say): txnError ends Run.
-			return p.txnError("transaction aborted: a record of the batch was not produced", produceErr)
+	p.processFetches(cl, i, b, fs)
+	deadline := time.Now().Add(p.cfg.CommitInterval)
+	for b.records < p.cfg.MaxBatchRecords && !b.abort && ctx.Err() == nil {
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		fs := cl.PollRecords(pctx, p.cfg.MaxBatchRecords-b.records)
+		cancel()
+		if err := fetchErr(fs); err != nil {
+			return lastSweep, err
 		}
-		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
-		return nil
+		p.processFetches(cl, i, b, fs)
+		if time.Now().After(deadline) {
+			break
+		}
 	}
-	if err := b.commitStore(p.store); err != nil {
-		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
+	return lastSweep, nil
+}
+
+// sweepIfDue runs the retention sweep in batch b when it is due (last is
+// when the last one ran), and returns when this one ran: the zero time if
+// it left orders to sweep in the next batch.
+func (p *Processor) sweepIfDue(ctx context.Context, c committer, cl *kgo.Client, i int, b *batch, last time.Time) (time.Time, error) {
+	if p.cfg.Retention <= 0 || time.Since(last) < p.cfg.SweepInterval {
+		return last, nil
 	}
-	p.committed(b, began)
-	return nil
+	// The sweep reads the store, and writes to it (Expired drops stale
+	// index entries): at_least_once's last batch must be stored first, as
+	// the store serialises a partition's writers.
+	if err := c.settle(); err != nil {
+		return last, err
+	}
+	now := time.Now()
+	behind, err := p.sweep(ctx, cl, i, b)
+	if err != nil {
+		return now, err
+	}
+	if behind { // sweep again in the next batch
+		return time.Time{}, nil
+	}
+	return now, nil
 }
 
 // fetchErr classifies the errors of a poll: the client closed, or an

@@ -27,8 +27,9 @@ var (
 
 // keyPartitioner is the partitioner of keyed records: Kafka's (the Java
 // client's) murmur2 of the key modulo the partition count. The processor's
-// own outputs use it (newPartitioner) and so do the producers of the input
-// topic (franz-go's and the Java client's defaults).
+// own outputs use it (the session client's partitioner, internal/ksession)
+// and so do the producers of the input topic (franz-go's and the Java
+// client's defaults).
 var keyPartitioner = kgo.StickyKeyPartitioner(nil)
 
 // PartitionOf returns the partition of an order's events in a topic of n

@@ -102,8 +102,7 @@ func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps 
 
 	// A batch committed to Kafka before this partition came back to us may
 	// still be on its way to Pebble: let it land first.
-	p.commitMu.Lock()
-	p.commitMu.Unlock() //nolint:staticcheck // an empty critical section is the point
+	p.awaitStoreWrites()
 
 	start := time.Now()
 	if err := p.waitStable(ctx, part); err != nil {
@@ -203,24 +202,4 @@ func (p *Processor) fail(err error) {
 	case p.fatal <- err:
 	default:
 	}
-}
-
-// partitioner sends changelog records to the partition set on the record
-// (the input record's partition: the changelog is co-partitioned with the
-// input) and every other record by key, as the Java client does.
-type partitioner struct {
-	changelog string
-	manual    kgo.Partitioner
-	byKey     kgo.Partitioner
-}
-
-func newPartitioner(changelog string) kgo.Partitioner {
-	return partitioner{changelog, kgo.ManualPartitioner(), kgo.StickyKeyPartitioner(nil)}
-}
-
-func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.changelog {
-		return p.manual.ForTopic(topic)
-	}
-	return p.byKey.ForTopic(topic)
 }
