@@ -515,11 +515,12 @@ func appendHistoryEntries(b []byte, h map[string]string) []byte {
 }
 
 // HistoryCache remembers the encodings of the last History maps
-// EncodeStateCached encoded, by map identity: iterating a map was a third
-// of EncodeState's time (processor's BenchmarkProcess), and most states'
-// History is one of the few maps the Machine shares between all orders
-// making a move (see topology.Apply). It holds the maps it remembers, so a
-// map's memory cannot be reused for another while it is cached.
+// EncodeStateCached encoded, by map identity: iterating a map costs far
+// more per entry than appending the rest of a state's fields, and most
+// states' History is one of the few maps the Machine shares between all
+// orders making a move (see topology.Apply). It holds the maps it
+// remembers, so a map's memory cannot be reused for another while it is
+// cached.
 //
 // It relies on topology.State's contract that a built state's maps are
 // never modified, which holds for every state topology.Apply builds and
