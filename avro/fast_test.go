@@ -460,7 +460,7 @@ func TestEncodeFastAllocs(t *testing.T) {
 // took body.
 func checkStrictEvent(t testing.TB, scan *node, body []byte) bool {
 	t.Helper()
-	var strict, want OrderEvent
+	var strict, want orderEvent
 	ok := decodeEventStrict(body, bodyOf(body, false), &strict)
 	serr := scanBody(scan, body, DefaultMaxRecordSize)
 	switch {

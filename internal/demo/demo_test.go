@@ -237,7 +237,7 @@ func TestConsoleRedraw(t *testing.T) {
 // second neither collides with nor counts the first.
 func TestBrokers(t *testing.T) {
 	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
-		var names []Names
+		var names []runNames
 		for range 2 {
 			s, out := runDemo(t, Options{Brokers: c.Brokers, Events: 1000, Chaos: c.Real})
 			checkSummary(t, s, 1000)
