@@ -5,7 +5,7 @@ NODES ?= 1
 GOTESTFLAGS ?= -race -count=1 -timeout 30m
 BENCHFLAGS ?=
 
-.PHONY: help build run demo test test-short vet kafka-jars kafka-up kafka-down kafka-meta bench clean
+.PHONY: help build run demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,11 +16,17 @@ build: ## build bin/orderflow
 demo: build ## the main job: the whole system on an embedded broker
 	./bin/orderflow demo
 
-test: ## go vet + go test -race against a real Kafka broker (started if KAFKA_BROKERS is unset)
+test: ## go vet + go test -race against a real Kafka broker (started if KAFKA_BROKERS is unset) + the allocation guards
 	deploy/kafka/with-broker.sh bash -c '$(GO) vet ./... && $(GO) test $(GOTESTFLAGS) ./...'
+	$(MAKE) test-alloc
 
 test-short: ## unit tests only, no broker (tests needing one skip)
 	$(GO) vet ./... && $(GO) test -short ./...
+
+# The race detector changes what allocates, so the tests that count
+# allocations (named Test...Allocs) skip under -race and run here without it.
+test-alloc: ## the allocation guards (Test...Allocs), without -race
+	$(GO) test -count=1 -run 'Allocs$$' ./...
 
 bench: build ## benchmark against a real Kafka broker (started if KAFKA_BROKERS is unset); writes bench/results/; BENCHFLAGS=-tiny for a smoke run
 	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow $(BENCHFLAGS)

@@ -30,7 +30,8 @@ const DefaultMaxRecordSize = 1 << 20
 // DefaultRegistryTimeout is the default of WithRegistryTimeout.
 const DefaultRegistryTimeout = 10 * time.Second
 
-// Option configures a Codec.
+// Option configures a Codec. The options are for programs that make their
+// own codecs; orderflow's commands and processor take the defaults.
 type Option func(*options)
 
 type options struct {
@@ -73,10 +74,10 @@ type Codec struct {
 	readers       sync.Pool // *hamba.Reader
 	writers       sync.Pool // *hamba.Writer
 
-	event  *record[OrderEvent]
+	event  *record[orderEvent]
 	status *record[StatusChange]
 	reject *record[Rejection]
-	state  *record[OrderState]
+	state  *record[orderState]
 
 	reg *registry // nil without a schema registry
 
@@ -125,9 +126,9 @@ func NewCodec(opts ...Option) (*Codec, error) {
 		if n, ok := s.(hamba.NamedSchema); ok {
 			name = n.FullName()
 		}
-		rec, ok := strings.CutPrefix(name, Namespace+".")
+		rec, ok := strings.CutPrefix(name, namespace+".")
 		if !ok || versions[rec] == nil {
-			return nil, fmt.Errorf("avro: writer schema %q is none of the %s records", name, Namespace)
+			return nil, fmt.Errorf("avro: writer schema %q is none of the %s records", name, namespace)
 		}
 		// Insert before the reader (the embedded newest), which stays last.
 		v := versions[rec]
@@ -162,7 +163,7 @@ func NewCodec(opts ...Option) (*Codec, error) {
 
 // EncodeEvent appends the framed OrderEvent of ev to dst.
 func (c *Codec) EncodeEvent(dst []byte, ev *topology.Event) ([]byte, error) {
-	return encodeRecord(c, c.event, dst, (*OrderEvent)(ev))
+	return encodeRecord(c, c.event, dst, (*orderEvent)(ev))
 }
 
 // DecodeEvent decodes a framed OrderEvent into ev. On error, ev's contents
@@ -175,7 +176,7 @@ func (c *Codec) EncodeEvent(dst []byte, ev *topology.Event) ([]byte, error) {
 // allocates neither per event; decode into a zeroed Event to keep an
 // earlier event's map and sequence intact.
 func (c *Codec) DecodeEvent(b []byte, ev *topology.Event) error {
-	return decodeRecord(c, c.event, b, (*OrderEvent)(ev), false)
+	return decodeRecord(c, c.event, b, (*orderEvent)(ev), false)
 }
 
 // DecodeEventShared is DecodeEvent without the copy of b's bytes: the
@@ -184,7 +185,7 @@ func (c *Codec) DecodeEvent(b []byte, ev *topology.Event) error {
 // the record in memory of its own, as the processor does (it copies input
 // records into a batch's arena); it saves an allocation per event.
 func (c *Codec) DecodeEventShared(b []byte, ev *topology.Event) error {
-	return decodeRecord(c, c.event, b, (*OrderEvent)(ev), true)
+	return decodeRecord(c, c.event, b, (*orderEvent)(ev), true)
 }
 
 // EncodeState appends the framed OrderState of st to dst. st does not
@@ -198,7 +199,7 @@ func (c *Codec) EncodeState(dst []byte, st *topology.State) ([]byte, error) {
 // hc when hc has encoded that very map before (nil: no cache). See
 // HistoryCache for what it relies on.
 func (c *Codec) EncodeStateCached(dst []byte, st *topology.State, hc *HistoryCache) ([]byte, error) {
-	s := (*OrderState)(st)
+	s := (*orderState)(st)
 	hdr := fastHeader(c, c.state)
 	if hdr == nil {
 		v := *s // hamba's encoder would make s escape; it gets a copy
@@ -218,7 +219,7 @@ func (c *Codec) EncodeStateCached(dst []byte, st *topology.State, hc *HistoryCac
 
 // DecodeState decodes a framed OrderState into st (see DecodeEvent).
 func (c *Codec) DecodeState(b []byte, st *topology.State) error {
-	return decodeRecord(c, c.state, b, (*OrderState)(st), false)
+	return decodeRecord(c, c.state, b, (*orderState)(st), false)
 }
 
 // StateClosedAt returns the closed_at of a framed OrderState, in Unix
@@ -362,8 +363,8 @@ func newRecord[T any](api hamba.API, name string, versions []string, missing fun
 	if r.reader, err = parseSchema(r.text); err != nil {
 		return nil, fmt.Errorf("avro: %s reader schema: %w", name, err)
 	}
-	if n, ok := r.reader.(hamba.NamedSchema); !ok || n.FullName() != Namespace+"."+name {
-		return nil, fmt.Errorf("avro: %s reader schema is not the record %s.%s", name, Namespace, name)
+	if n, ok := r.reader.(hamba.NamedSchema); !ok || n.FullName() != namespace+"."+name {
+		return nil, fmt.Errorf("avro: %s reader schema is not the record %s.%s", name, namespace, name)
 	}
 	r.enc = api.EncoderOf(r.reader, reflect2.TypeOf((*T)(nil)).(reflect2.PtrType).Elem())
 	for i, text := range versions {
@@ -570,7 +571,7 @@ func writerOf[T any](c *Codec, rec *record[T], b []byte) (*writerSchema, int, *D
 
 // ---- required fields and normal form ----
 
-func missingEvent(e *OrderEvent) string {
+func missingEvent(e *orderEvent) string {
 	switch {
 	case e.EventID == "":
 		return "event_id"
@@ -610,7 +611,7 @@ func missingRejection(r *Rejection) string {
 	return ""
 }
 
-func missingState(s *OrderState) string {
+func missingState(s *orderState) string {
 	if s.State == "" {
 		return "state"
 	}
@@ -632,29 +633,30 @@ func (rec *record[T]) zero(v *T) {
 
 // resetEvent zeroes e but keeps its attributes map, emptied: the fast and
 // strict decoders fill a map that is there.
-func resetEvent(e *OrderEvent) {
+func resetEvent(e *orderEvent) {
 	m := e.Attributes
 	clear(m)
-	*e = OrderEvent{Attributes: m}
+	*e = orderEvent{Attributes: m}
 }
 
 // keepEvent zeroes e but keeps its attributes map as it is, entries and
 // all, and its sequence pointer: decodeEventStrict empties the map, and when
-// it holds the one entry an event typically has, it avoids clearing it (a
-// clear was about 3% of the processor's CPU, make bench profile); it writes
-// the sequence through the pointer rather than allocate one per event (or
-// sets it to nil for an event without one).
-func keepEvent(e *OrderEvent) {
-	*e = OrderEvent{Attributes: e.Attributes, Sequence: e.Sequence}
+// it holds the one entry an event typically has, it avoids clearing it:
+// the next event usually sets the same key, so overwriting that entry is all
+// it takes, where a clear on every event would sweep the whole map. It
+// writes the sequence through the pointer rather than allocate one per event
+// (or sets it to nil for an event without one).
+func keepEvent(e *orderEvent) {
+	*e = orderEvent{Attributes: e.Attributes, Sequence: e.Sequence}
 }
 
-func normalizeEvent(e *OrderEvent) {
+func normalizeEvent(e *orderEvent) {
 	if len(e.Attributes) == 0 {
 		e.Attributes = nil
 	}
 }
 
-func normalizeState(s *OrderState) {
+func normalizeState(s *orderState) {
 	if len(s.RecentEventIDs) == 0 {
 		s.RecentEventIDs = nil
 	}

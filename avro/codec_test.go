@@ -12,12 +12,12 @@ import (
 
 // The Avro types mirror the topology types: these conversions must compile.
 var (
-	_ = topology.Event(OrderEvent{})
-	_ = OrderEvent(topology.Event{})
-	_ = topology.State(OrderState{})
-	_ = OrderState(topology.State{})
-	_ = (*topology.Event)(&OrderEvent{})
-	_ = (*OrderState)(&topology.State{})
+	_ = topology.Event(orderEvent{})
+	_ = orderEvent(topology.Event{})
+	_ = topology.State(orderState{})
+	_ = orderState(topology.State{})
+	_ = (*topology.Event)(&orderEvent{})
+	_ = (*orderState)(&topology.State{})
 )
 
 func ptr[T any](v T) *T { return &v }

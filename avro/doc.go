@@ -40,9 +40,9 @@
 // gives, for a machine, the largest state, status change and rejection the
 // processor can then write.
 //
-// OrderEvent and OrderState mirror topology.Event and topology.State field
-// for field, so the codecs take the topology types directly (a pointer
-// conversion, no copy). The processor's two per-event decoders (OrderEvent,
+// The Go types of OrderEvent and OrderState (types.go) mirror
+// topology.Event and topology.State field for field, so the codecs take the
+// topology types directly (a pointer conversion, no copy). The processor's two per-event decoders (OrderEvent,
 // OrderState) and its per-event encoders (OrderState, StatusChange,
 // Rejection) have hand-written fast paths for the current schema version;
 // hamba/avro decodes every other version, and the tests hold the two to

@@ -13,7 +13,9 @@ import (
 var ErrMalformed = errors.New("malformed record")
 
 // The kinds of malformed input. Each matches ErrMalformed; a decoder returns
-// them wrapped in a *DecodeError.
+// them wrapped in a *DecodeError. Callers that need more than ErrMalformed,
+// such as a tool that reports why records are poison, match them with
+// errors.Is.
 var (
 	// ErrUnknownFraming: the payload starts with neither the single-object
 	// marker C3 01 nor (for a registry codec) the Confluent magic byte 0.
@@ -64,7 +66,8 @@ func (e *kindError) Error() string        { return e.msg }
 func (e *kindError) Is(target error) bool { return target == ErrMalformed }
 
 // DecodeError describes why a payload did not decode. It matches its Kind
-// (ErrTruncated, ...) and ErrMalformed with errors.Is.
+// (ErrTruncated, ...) and ErrMalformed with errors.Is; a caller that wants
+// the record, the offset or the detail gets it with errors.As.
 type DecodeError struct {
 	// Record is the Avro record name the decoder wanted ("OrderEvent").
 	Record string

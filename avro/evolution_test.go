@@ -44,7 +44,7 @@ func v2Record(t *testing.T) (*Codec, *record[orderEventV2]) {
 	v2 := readFile(t, "testdata/order_event.v2.avsc")
 	c := newTestCodec(t, WithWriterSchemas(v2))
 	rec, err := newRecord(c.api, RecordOrderEvent, []string{v1, v2}, func(e *orderEventV2) string {
-		return missingEvent(&OrderEvent{EventID: e.EventID, OrderID: e.OrderID, Type: e.Type})
+		return missingEvent(&orderEvent{EventID: e.EventID, OrderID: e.OrderID, Type: e.Type})
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestEvolutionIncompatibleRefused(t *testing.T) {
 		t.Fatal("test schema edit did not apply")
 	}
 	c := newTestCodec(t)
-	if _, err := newRecord(c.api, RecordOrderEvent, []string{v1, required}, func(*OrderEvent) string { return "" }, nil); !errors.Is(err, ErrIncompatible) {
+	if _, err := newRecord(c.api, RecordOrderEvent, []string{v1, required}, func(*orderEvent) string { return "" }, nil); !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("required field added: err %v, want ErrIncompatible", err)
 	}
 

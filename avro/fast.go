@@ -75,7 +75,7 @@ func bodyOf(body []byte, shared bool) string {
 
 // decodeEventFast decodes an orderflow.v1.OrderEvent (version 1) body into
 // a zeroed e; str holds body's bytes (bodyOf).
-func decodeEventFast(body []byte, str string, e *OrderEvent) {
+func decodeEventFast(body []byte, str string, e *orderEvent) {
 	r := fastReader{s: str}
 	e.EventID = r.str()
 	e.OrderID = r.str()
@@ -110,7 +110,7 @@ func decodeEventFast(body []byte, str string, e *OrderEvent) {
 // (bodyOf). It allocates only what a valid prefix of the body asks for (a
 // map block's count is checked against the bytes that remain first, as the
 // scanner does).
-func decodeEventStrict(body []byte, str string, e *OrderEvent) bool {
+func decodeEventStrict(body []byte, str string, e *orderEvent) bool {
 	r := strictReader{b: body, s: str}
 	var ok bool
 	if e.EventID, ok = r.str(); !ok {
@@ -254,7 +254,7 @@ func (r *strictReader) str() (string, bool) {
 
 // decodeStateFast decodes an orderflow.v1.OrderState (version 1) body into
 // a zeroed s; str holds body's bytes (bodyOf).
-func decodeStateFast(body []byte, str string, s *OrderState) {
+func decodeStateFast(body []byte, str string, s *orderState) {
 	r := fastReader{s: str}
 	s.State = r.str()
 	s.Version = r.long()
@@ -398,7 +398,7 @@ func rejectionSize(r *Rejection) int {
 
 // encodeStateFast appends the body of an orderflow.v1.OrderState (version
 // 1) to b; stateSizeHint bounds its length.
-func encodeStateFast(b []byte, s *OrderState, hc *HistoryCache) []byte {
+func encodeStateFast(b []byte, s *orderState, hc *HistoryCache) []byte {
 	b = appendStr(b, s.State)
 	b = appendLong(b, s.Version)
 	b = appendMillis(b, s.CreatedAt)
@@ -439,7 +439,7 @@ func encodeStateFast(b []byte, s *OrderState, hc *HistoryCache) []byte {
 
 // stateSizeHint is an upper bound of the encoded size of s, short of
 // extreme numbers of map entries.
-func stateSizeHint(s *OrderState) int {
+func stateSizeHint(s *orderState) int {
 	n := 64 + len(s.State)
 	for _, id := range s.RecentEventIDs {
 		n += len(id) + 2
@@ -515,11 +515,12 @@ func appendHistoryEntries(b []byte, h map[string]string) []byte {
 }
 
 // HistoryCache remembers the encodings of the last History maps
-// EncodeStateCached encoded, by map identity: iterating a map was a third
-// of EncodeState's time (processor's BenchmarkProcess), and most states'
-// History is one of the few maps the Machine shares between all orders
-// making a move (see topology.Apply). It holds the maps it remembers, so a
-// map's memory cannot be reused for another while it is cached.
+// EncodeStateCached encoded, by map identity: iterating a map costs far
+// more per entry than appending the rest of a state's fields, and most
+// states' History is one of the few maps the Machine shares between all
+// orders making a move (see topology.Apply). It holds the maps it
+// remembers, so a map's memory cannot be reused for another while it is
+// cached.
 //
 // It relies on topology.State's contract that a built state's maps are
 // never modified, which holds for every state topology.Apply builds and

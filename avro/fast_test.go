@@ -460,7 +460,7 @@ func TestEncodeFastAllocs(t *testing.T) {
 // took body.
 func checkStrictEvent(t testing.TB, scan *node, body []byte) bool {
 	t.Helper()
-	var strict, want OrderEvent
+	var strict, want orderEvent
 	ok := decodeEventStrict(body, bodyOf(body, false), &strict)
 	serr := scanBody(scan, body, DefaultMaxRecordSize)
 	switch {
@@ -758,11 +758,9 @@ func encodeWithAttributes(t *testing.T, c *Codec, attrs map[string]string) []byt
 	return b
 }
 
-// TestDecodeEventShared checks that DecodeEventShared decodes what
-// DecodeEvent does, with its strings in the input's bytes and without the
-// copy's allocation, and that DecodeEvent's strings do not point into its
-// input.
-func TestDecodeEventShared(t *testing.T) {
+// sharedSample returns a codec and an encoded event with one attribute.
+func sharedSample(t *testing.T) (*Codec, []byte) {
+	t.Helper()
 	c := newTestCodec(t)
 	ev := sampleEvent()
 	ev.Attributes = map[string]string{"carrier": "dhl"}
@@ -770,6 +768,14 @@ func TestDecodeEventShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, b
+}
+
+// TestDecodeEventShared checks that DecodeEventShared decodes what
+// DecodeEvent does, with its strings in the input's bytes, and that
+// DecodeEvent's strings do not point into its input.
+func TestDecodeEventShared(t *testing.T) {
+	c, b := sharedSample(t)
 	var copied, shared topology.Event
 	if err := c.DecodeEvent(b, &copied); err != nil {
 		t.Fatal(err)
@@ -795,9 +801,17 @@ func TestDecodeEventShared(t *testing.T) {
 			t.Errorf("DecodeEvent: %q points into the input", s)
 		}
 	}
-	if testing.Short() || raceEnabled {
-		return
+}
+
+// TestDecodeEventSharedAllocs checks that DecodeEventShared saves the
+// copy's allocation. An allocation guard: it runs in every test run but
+// -race's (make test runs the guards on their own).
+func TestDecodeEventSharedAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
 	}
+	c, b := sharedSample(t)
+	var shared topology.Event
 	// Into a reused event: the copy is DecodeEvent's only allocation.
 	allocs := func(decode func([]byte, *topology.Event) error) float64 {
 		return testing.AllocsPerRun(100, func() {

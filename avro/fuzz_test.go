@@ -251,7 +251,7 @@ func FuzzParseLine(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		if _, err := ParseLine(line); err != nil && !errors.Is(err, ErrInvalidJSON) {
+		if _, err := parseLine(line); err != nil && !errors.Is(err, ErrInvalidJSON) {
 			t.Fatalf("error does not match ErrInvalidJSON: %v", err)
 		}
 	})

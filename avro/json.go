@@ -21,7 +21,8 @@ import (
 // parsers of this file.
 var ErrInvalidJSON = errors.New("avro: invalid JSON line")
 
-// Line kinds: the "kind" member of every output line.
+// Line kinds: the "kind" member of every output line, for programs that
+// read the lines.
 const (
 	KindTransition = "transition"
 	KindRejection  = "rejection"
@@ -84,7 +85,7 @@ func EventFromJSON(line []byte) (topology.Event, error) {
 	}
 	// Not len(line) for the size: JSON decoding can make a string longer
 	// (an invalid UTF-8 byte becomes the three bytes of U+FFFD).
-	if err := eventLimits((*OrderEvent)(&ev), noSizeBound); err != nil {
+	if err := eventLimits((*orderEvent)(&ev), noSizeBound); err != nil {
 		return topology.Event{}, fmt.Errorf("%w: %w: %s", ErrInvalidJSON, err.Kind, err.Detail)
 	}
 	return ev, nil
@@ -469,10 +470,10 @@ func (r *StateRecord) UnmarshalJSON(b []byte) error {
 
 // ---- any line ----
 
-// ParseLine parses one line of any JSON-lines format by its "kind": it
+// parseLine parses one line of any JSON-lines format by its "kind": it
 // returns a StatusChange, Rejection, DeadLetter or StateRecord, or, for a
 // line without a kind, a topology.Event (parsed by EventFromJSON).
-func ParseLine(line []byte) (any, error) {
+func parseLine(line []byte) (any, error) {
 	var k struct {
 		Kind *string `json:"kind"`
 	}

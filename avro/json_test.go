@@ -123,7 +123,7 @@ func TestOutcomeLines(t *testing.T) {
 			continue
 		}
 		// And back.
-		back, err := ParseLine(b)
+		back, err := parseLine(b)
 		if err != nil {
 			t.Fatalf("%s: %v", b, err)
 		}
@@ -161,7 +161,7 @@ func TestOutcomeLinesRefuse(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"kind":"rejection","order_id":"o1","event_id":"e1","event_type":"t","state":null,"detail":"","occurred_at":"2026-01-01T00:00:00Z"}`), &r); !errors.Is(err, ErrInvalidJSON) {
 		t.Errorf("rejection without reason: err %v", err)
 	}
-	if _, err := ParseLine([]byte(`{"kind":"bogus"}`)); !errors.Is(err, ErrInvalidJSON) {
+	if _, err := parseLine([]byte(`{"kind":"bogus"}`)); !errors.Is(err, ErrInvalidJSON) {
 		t.Errorf("unknown kind: err %v", err)
 	}
 }
@@ -176,7 +176,7 @@ func TestDeadLetterLine(t *testing.T) {
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
-	back, err := ParseLine(b)
+	back, err := parseLine(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestStateLine(t *testing.T) {
 			t.Errorf("%s lacks %s", b, part)
 		}
 	}
-	back, err := ParseLine(b)
+	back, err := parseLine(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 // fields: an event over a limit is ErrFieldLimit, one dated outside the
 // range is ErrTimeRange, both malformed (a dead letter in the processor, a
 // dlq line in `orderflow replay`, a refused line in `orderflow produce`).
+// They are exported for producers, whose events must stay within them.
 //
 // Why these values: an order remembers the IDs of its last
 // topology.RecentEventIDs accepted events, so the event_id bound times 32
@@ -38,7 +39,8 @@ const (
 
 // The range of occurred_at, in Unix milliseconds (the wire's
 // timestamp-millis): 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z,
-// both included, checked by the same decoders as the field limits.
+// both included, checked by the same decoders as the field limits and,
+// like them, exported for producers.
 //
 // Why this range: it is every instant RFC 3339 can write in UTC (a
 // four-digit year; year 0 is left out, as Go's zero time.Time, 0001-01-01,
@@ -53,6 +55,8 @@ const (
 )
 
 // Kinds of a decoded event that is over its limits; both match ErrMalformed.
+// Exported so that callers can tell them from other malformed input
+// (errors.Is).
 var (
 	// ErrFieldLimit: a field of the event is over its limit (MaxIDBytes and
 	// the others); the error's detail names the field and the limit.
@@ -70,11 +74,11 @@ var (
 // CheckEvent reports whether ev is within the limits the decoders enforce:
 // nil, or a *DecodeError of kind ErrFieldLimit or ErrTimeRange (matching
 // ErrMalformed) that names the field and the limit. It does not check the
-// required fields. For events built other than by decoding; EncodeEvent
-// does not check the limits, so that tests can write events the decoders
-// refuse.
+// required fields. Exported for producers that build events in Go: they
+// call it before EncodeEvent, which does not check the limits, so that
+// tests can write events the decoders refuse.
 func CheckEvent(ev *topology.Event) error {
-	if err := eventLimits((*OrderEvent)(ev), noSizeBound); err != nil {
+	if err := eventLimits((*orderEvent)(ev), noSizeBound); err != nil {
 		return err
 	}
 	return nil
@@ -85,7 +89,7 @@ func CheckEvent(ev *topology.Event) error {
 // smallest string limit those limits hold without being looked at (the
 // decoders' common case, which costs two integer comparisons and a map
 // length, and takes no call).
-func eventLimits(e *OrderEvent, size int) *DecodeError {
+func eventLimits(e *orderEvent, size int) *DecodeError {
 	if sec := e.OccurredAt.Unix(); sec >= minOccurredAtSec && sec <= maxOccurredAtSec &&
 		len(e.Attributes) <= MaxAttributes && size <= minStringLimit {
 		return nil
@@ -105,7 +109,7 @@ const (
 )
 
 // eventLimitsAll is eventLimits looking at every field.
-func eventLimitsAll(e *OrderEvent) *DecodeError {
+func eventLimitsAll(e *orderEvent) *DecodeError {
 	if ms := unixMillis(e.OccurredAt); ms < MinOccurredAtMillis || ms > MaxOccurredAtMillis {
 		return limitError(ErrTimeRange, fmt.Sprintf("occurred_at %s (%d ms since 1970) is outside %s..%s",
 			e.OccurredAt.UTC().Format(time.RFC3339Nano), ms,
@@ -163,7 +167,8 @@ type EncodedSizes struct {
 	Rejection int
 }
 
-// Max returns the largest of the three.
+// Max returns the largest of the three: the least max record size
+// (WithMaxRecordSize) of a codec that writes them.
 func (s EncodedSizes) Max() int { return max(s.State, s.StatusChange, s.Rejection) }
 
 // MaxEncodedSizes returns the largest records the processor can write, with

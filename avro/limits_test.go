@@ -122,7 +122,7 @@ func TestDecodeEventLimits(t *testing.T) {
 				if err := scanBody(c.event.readerWS.scan, body, c.maxRecordSize); err != nil {
 					return err
 				}
-				var got OrderEvent
+				var got orderEvent
 				decodeEventFast(body, bodyOf(body, false), &got)
 				return decoded(c.event, &got, len(body))
 			}

@@ -13,10 +13,11 @@ import (
 	"github.com/hamba/avro/v2/pkg/crc64"
 )
 
-// Namespace is the Avro namespace of orderflow's records.
-const Namespace = "orderflow.v1"
+// namespace is the Avro namespace of orderflow's records.
+const namespace = "orderflow.v1"
 
-// Record names (without the namespace).
+// Record names (without the namespace): the arguments of Schema and the
+// values of DecodeError.Record.
 const (
 	RecordOrderEvent   = "OrderEvent"
 	RecordStatusChange = "StatusChange"

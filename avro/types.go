@@ -2,12 +2,12 @@ package avro
 
 import "time"
 
-// OrderEvent is the Avro record orderflow.v1.OrderEvent: one event of one
+// orderEvent is the Avro record orderflow.v1.OrderEvent: one event of one
 // order, as producers write it to the input topic.
 //
 // Its fields mirror topology.Event exactly (names, types, order), so the two
-// convert with a plain Go type conversion: topology.Event(e), OrderEvent(ev).
-type OrderEvent struct {
+// convert with a plain Go type conversion: topology.Event(e), orderEvent(ev).
+type orderEvent struct {
 	EventID    string            `avro:"event_id"`
 	OrderID    string            `avro:"order_id"`
 	Type       string            `avro:"type"`
@@ -16,12 +16,12 @@ type OrderEvent struct {
 	Attributes map[string]string `avro:"attributes"`
 }
 
-// OrderState is the Avro record orderflow.v1.OrderState: everything kept per
+// orderState is the Avro record orderflow.v1.OrderState: everything kept per
 // order, as written to the state store and the changelog topic.
 //
 // Its fields mirror topology.State exactly, so the two convert with a plain
 // Go type conversion.
-type OrderState struct {
+type orderState struct {
 	State          string            `avro:"state"`
 	Version        int64             `avro:"version"`
 	CreatedAt      time.Time         `avro:"created_at"` // timestamp-millis

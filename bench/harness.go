@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/avro"
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -30,11 +31,12 @@ type harness struct {
 	codec   *avro.Codec
 	machine *topology.Machine
 	work    string       // this run's scratch dir
-	plog    *slog.Logger // processors' and stores' logs (a file in work)
+	plog    *slog.Logger // processors' and stores' logs (logFile, in work)
+	logFile *os.File
 	enc     *encoded
 	input   *preloaded
 	rep     *Report
-	cpu     *cpuSampler // CPU of the throughput measurements
+	cpu     *machine.Sampler // CPU of the throughput measurements
 	// leftovers are the measurements' topics, deleted when the run ends.
 	leftovers []string
 }
@@ -46,76 +48,40 @@ func (h *harness) logf(format string, args ...any) {
 // name returns a topic, group or app id unique to this run.
 func (h *harness) name(s string) string { return h.o.TopicPrefix + "-" + s }
 
-// Run runs every measurement once and returns the report. It creates its
-// topics under Options.TopicPrefix and deletes the large ones as it goes.
+// Run runs every measurement once and returns the report. Its topics,
+// under Options.TopicPrefix, are deleted when it ends.
 func Run(ctx context.Context, o Options) (*Report, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	h := &harness{o: o, machine: topology.Default()}
-	h.rep = newReport(o)
-	var err error
-	if h.codec, err = avro.NewCodec(); err != nil {
-		return nil, err
-	}
-	h.work, err = filepath.Abs(filepath.Join(o.WorkDir, o.TopicPrefix))
+	h, err := newHarness(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(h.work, 0o755); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(h.work, "processor.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	h.plog = slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	// A short metadata age: kadm answers ListTopics from the cached
-	// metadata, which would keep a new topic unknown for 5 s.
-	if h.cl, err = kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.MetadataMinAge(50*time.Millisecond)); err != nil {
-		return nil, err
-	}
-	defer h.cl.Close()
-	h.adm = kadm.NewClient(h.cl)
-	h.logf("work dir %s; topics prefixed %s; machine: %d cores, %s, load %v", h.work, o.TopicPrefix,
-		h.rep.Machine.Cores, h.rep.Machine.CPU, h.rep.LoadBefore)
-	h.cpu = newCPUSampler(ctx, h.brokerAddrs(ctx))
-	h.logf("cpu: %s", h.cpu.describe())
-	h.rep.Machine.BrokerJVM = h.cpu.heapFlags()
-
+	defer h.close()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
+		runs bool
 	}{
-		{"preload", h.preload},
-		{"warmup", h.warmup},
-		{"throughput", h.throughputs}, // ceiling, eos and alos
-		{"scaling", h.scaling},
-		{"latency", h.latency},
-		{"restore", h.restore},
-		{"rss", h.rss},
+		{"preload", h.preload, true},
+		{"warmup", h.warmup, o.runs("warmup")},
+		{"throughput", h.throughputs, o.runs("ceiling") || o.runs("eos") || o.runs("alos")},
+		{"scaling", h.scaling, o.runs("scaling")},
+		{"latency", h.latency, o.runs("latency")},
+		{"restore", h.restore, o.runs("restore")},
+		{"rss", h.rss, o.runs("rss")},
 	}
-	// Every topic goes when the run ends (deleteAtEnd).
-	defer func() {
-		if h.input != nil {
-			h.deleteAtEnd(h.input.topic)
-		}
-		h.deleteLeftovers()
-	}()
 	for _, s := range steps {
-		if s.name == "throughput" && !o.runs("ceiling") && !o.runs("eos") && !o.runs("alos") {
-			continue
-		}
-		if s.name != "preload" && s.name != "throughput" && !o.runs(s.name) {
+		if !s.runs {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return h.rep, err
 		}
 		runtime.GC()
-		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		sctx, cancel := context.WithTimeout(ctx, o.timeout)
 		start := time.Now()
 		err := s.fn(sctx)
 		cancel()
@@ -128,9 +94,52 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return h.rep, nil
 }
 
+// newHarness makes the run's work dir, processor log, admin client and CPU
+// sampler.
+func newHarness(ctx context.Context, o Options) (*harness, error) {
+	h := &harness{o: o, machine: topology.Default(), rep: newReport(o)}
+	var err error
+	if h.codec, err = avro.NewCodec(); err != nil {
+		return nil, err
+	}
+	if h.work, err = filepath.Abs(filepath.Join(o.WorkDir, o.TopicPrefix)); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(h.work, 0o755); err != nil {
+		return nil, err
+	}
+	if h.logFile, err = os.Create(filepath.Join(h.work, "processor.log")); err != nil {
+		return nil, err
+	}
+	h.plog = slog.New(slog.NewTextHandler(h.logFile, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// A short metadata age: kadm answers ListTopics from the cached
+	// metadata, which would keep a new topic unknown for 5 s.
+	if h.cl, err = kgo.NewClient(kgo.SeedBrokers(o.Brokers...), kgo.MetadataMinAge(50*time.Millisecond)); err != nil {
+		h.logFile.Close()
+		return nil, err
+	}
+	h.adm = kadm.NewClient(h.cl)
+	h.logf("work dir %s; topics prefixed %s; machine: %d cores, %s, load %v", h.work, o.TopicPrefix,
+		h.rep.Machine.Cores, h.rep.Machine.CPU, h.rep.LoadBefore)
+	h.cpu = machine.NewSampler(ctx, h.brokerAddrs(ctx))
+	h.logf("cpu: %s", h.cpu)
+	h.rep.Machine.BrokerJVM = h.cpu.HeapFlags()
+	return h, nil
+}
+
+// close deletes the run's topics and closes its clients.
+func (h *harness) close() {
+	if h.input != nil {
+		h.deleteAtEnd(h.input.topic)
+	}
+	h.deleteLeftovers()
+	h.cl.Close()
+	h.logFile.Close()
+}
+
 func (h *harness) preload(ctx context.Context) error {
 	start := time.Now()
-	enc, err := encodeWorkload(workload.Options{Seed: h.o.Seed, Orders: h.o.Orders, Events: h.o.Events}, h.codec, h.machine, time.Now())
+	enc, err := encodeWorkload(workload.Options{Seed: h.o.seed, Orders: h.o.orders}, h.codec, h.machine, time.Now())
 	if err != nil {
 		return err
 	}
@@ -142,28 +151,26 @@ func (h *harness) preload(ctx context.Context) error {
 		return err
 	}
 	start = time.Now()
-	if h.input, err = preload(ctx, h.o.Brokers, topic, h.o.Partitions, enc); err != nil {
+	if h.input, err = preload(ctx, h.o.Brokers, topic, h.o.partitions, enc); err != nil {
 		return err
 	}
 	took := time.Since(start)
 	h.logf("preloaded %d records into %s in %v", h.input.records, topic, took.Round(time.Millisecond))
 	h.rep.Workload = WorkloadInfo{
-		Seed: h.o.Seed, Orders: enc.orders, Records: h.input.records, Bytes: enc.bytes, Partitions: h.o.Partitions,
+		Seed: h.o.seed, Orders: enc.orders, Records: h.input.records, Bytes: enc.bytes, Partitions: h.o.partitions,
 		Accepted: enc.expect.transitions, Rejected: enc.expect.rejections, DLQ: enc.expect.dlq,
-		StoreOrders: h.o.StoreOrders, CommitInterval: h.o.CommitInterval.String(), MaxBatchRecords: h.o.MaxBatchRecords, Threads: h.o.Threads, Rounds: h.o.Rounds,
+		StoreOrders: h.o.storeOrders, CommitInterval: h.o.commitInterval.String(), MaxBatchRecords: h.o.maxBatchRecords, Threads: h.o.Threads, Rounds: h.o.Rounds,
 		PreloadSeconds: took.Seconds(),
 	}
 	return nil
 }
 
 // settle runs right before each measurement (not before the unmeasured
-// work a step does first, which dirties pages again): it writes the page cache's dirty
-// pages back to disk (sync(2)) and collects the bench process's garbage.
-// Each measurement writes hundreds of MiB into the broker's logs; the
-// kernel writes them back in bursts of 1.5-2 GB once a tenth of the memory
-// is dirty, and such a burst (/proc/meminfo's Dirty falling from 2 GB to
-// 0.3 GB) coincided with rounds at 60-75% of the others' rate; with the
-// sync, a run's later rounds came within 7% of each other.
+// work a step does first, which dirties pages again): it writes the page
+// cache's dirty pages back to disk (sync(2)) and collects the bench
+// process's garbage. Each measurement writes hundreds of MiB into the
+// broker's logs, which the kernel otherwise writes back in bursts, inside
+// whichever measurement runs then.
 func (h *harness) settle() {
 	start := time.Now()
 	syscall.Sync()
@@ -192,22 +199,9 @@ func (h *harness) brokerAddrs(ctx context.Context) []string {
 	return addrs
 }
 
-// payload returns the bytes the ceiling cuts its values from: the
-// workload's real outputs, repeated to at least 1 MiB (tiny workloads).
-func (h *harness) payload() []byte {
-	p := h.enc.outputs
-	if len(p) == 0 {
-		return make([]byte, 1<<20)
-	}
-	for len(p) < 1<<20 {
-		p = append(p, h.enc.outputs...)
-	}
-	return p
-}
-
 // createTopic creates a topic with the run's partition count.
 func (h *harness) createTopic(ctx context.Context, topic string, configs map[string]*string) error {
-	resp, err := h.adm.CreateTopic(ctx, h.o.Partitions, -1, configs, topic)
+	resp, err := h.adm.CreateTopic(ctx, h.o.partitions, -1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -223,7 +217,7 @@ func (h *harness) waitTopic(ctx context.Context, topic string) error {
 		td, err := h.adm.ListTopics(ctx, topic)
 		if err == nil {
 			d := td[topic]
-			ready := d.Err == nil && int32(len(d.Partitions)) == h.o.Partitions
+			ready := d.Err == nil && int32(len(d.Partitions)) == h.o.partitions
 			for _, p := range d.Partitions {
 				ready = ready && p.Err == nil && p.Leader >= 0
 			}
@@ -243,9 +237,7 @@ func (h *harness) waitTopic(ctx context.Context, topic string) error {
 // ends (deleteLeftovers). Deleting them at once would put the broker's
 // work of deleting them into a later measurement: the broker removes a
 // deleted topic's files log.segment.delete.delay.ms (60 s by default)
-// later. (Its effect alone was not measured: the slow first round after
-// the warm-up stayed when deletions moved to the end.) A full run leaves
-// about 10 GB on the broker's disk until it ends.
+// later.
 func (h *harness) deleteAtEnd(topics ...string) {
 	h.leftovers = append(h.leftovers, topics...)
 }

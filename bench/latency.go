@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -25,10 +27,10 @@ type latencyResult struct {
 	produced, samples int
 	p50, p99, p999    time.Duration
 	max               time.Duration
-	p99All, maxAll    time.Duration // over the whole run, warm-up included
-	cpu               *CPUUse       // from the warm-up's end to the last record produced
-	batches           string        // orderflow's batches and commits, from its metrics
-	clients           string        // what the measured program's clients sent (clientCounts)
+	p99All, maxAll    time.Duration   // over the whole run, warm-up included
+	cpu               *machine.CPUUse // from the warm-up's end to the last record produced
+	batches           string          // orderflow's batches and commits, from its metrics
+	clients           string          // what the measured program's clients sent (clientCounts)
 }
 
 // latencyInput is the workload produced at a fixed rate: n records, the
@@ -122,22 +124,17 @@ func (in *latencyInput) alloc(n int) []byte {
 }
 
 func (h *harness) latency(ctx context.Context) error {
-	rate := h.o.LatencyRate
-	if rate == 0 {
-		eos, ok := h.rep.throughputs["orderflow_eos"]
-		if !ok {
-			return fmt.Errorf("needs the exactly_once measurement (its rate sets the load)")
-		}
-		rate = eos.rate / 2
+	eos, ok := h.rep.throughputs["orderflow_eos"]
+	if !ok {
+		return fmt.Errorf("needs the exactly_once measurement (its rate sets the load)")
 	}
+	rate := eos.rate / 2
 	if h.o.Tiny {
 		// Keep the tiny run small: slow down to the rate that produces the
 		// tiny workload in three warm-ups (twice over in the tiny
 		// LatencyDuration, so a second pass with new ids runs too). The
 		// tiny mode checks that the harness works, not the figures.
-		if slow := float64(h.enc.len()) / (3 * h.o.LatencyWarmup.Seconds()); rate > slow {
-			rate = slow
-		}
+		rate = min(rate, float64(h.enc.len())/(3*h.o.LatencyWarmup.Seconds()))
 	}
 	// The preloaded workload again (the latency runs have their own input
 	// topics and app ids), as much of it as LatencyDuration takes: more
@@ -151,110 +148,91 @@ func (h *harness) latency(ctx context.Context) error {
 		return fmt.Errorf("%d records at %.0f/s last no longer than the warm-up %v", n, rate, h.o.LatencyWarmup)
 	}
 	in := newLatencyInput(h.enc, n)
-	what := "half the exactly_once rate; slower in tiny mode"
-	if h.o.LatencyRate != 0 {
-		what = "-latency-rate"
-	}
-	h.logf("latency: %d records at %.0f records/s (%s)", in.n, rate, what)
+	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate; slower in tiny mode)", in.n, rate)
 	for _, target := range []string{"ceiling", "orderflow"} {
 		h.settle()
 		r, err := h.latencyOf(ctx, "latency-"+target, target, in, rate, h.o.LatencyWarmup)
 		if err != nil {
 			return fmt.Errorf("%s: %w", target, err)
 		}
-		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples); %s", target, r.rate,
-			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10), r.max.Round(time.Millisecond), r.samples, r.cpu)
-		if r.batches != "" {
-			h.logf("latency %s: %s", target, r.batches)
-		}
-		h.logf("latency %s clients: %s", target, r.clients)
-		h.rep.setLatency(target, r, h.o.LatencyRate != 0)
+		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples); %s; %s; clients: %s", target, r.rate,
+			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10),
+			r.max.Round(time.Millisecond), r.samples, r.cpu, r.batches, r.clients)
+		h.rep.setLatency(target, r)
 	}
 	return nil
 }
 
-// latencyOf runs one latency measurement of target ("ceiling" or
-// "orderflow") under the app id, group and topic names name, leaving the
-// first warm of it out of the percentiles.
-func (h *harness) latencyOf(ctx context.Context, name, target string, in *latencyInput, rate float64, warm time.Duration) (latencyResult, error) {
-	app := h.name(name)
-	topics := processor.Topics{Events: app + ".events", Status: app + ".status", Rejections: app + ".rejections", DLQ: app + ".dlq"}
-	changelog := processor.ChangelogTopic(app)
-	for _, t := range []string{topics.Events, topics.Status, topics.Rejections, topics.DLQ} {
-		if err := h.createTopic(ctx, t, nil); err != nil {
-			return latencyResult{}, err
-		}
-	}
-	compact := "compact"
-	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
-		return latencyResult{}, err
-	}
-	defer h.deleteAtEnd(topics.Events, topics.Status, topics.Rejections, topics.DLQ, changelog)
+// latencyTarget is the program a latency measurement measures, running.
+type latencyTarget struct {
+	done    chan error    // its end
+	ready   func() bool   // it owns every partition, restored
+	batches func() string // its batches, from orderflow's metrics (nil for the ceiling)
+	counts  *clientCounts
+	finish  func() // after it ended
+}
 
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	var (
-		ready   func() bool
-		batches func() string
-	)
-	counts := &clientCounts{}
-	opts := append(slices.Clip(h.o.ClientOpts), kgo.WithHooks(counts))
-	switch target {
-	case "ceiling":
-		var committed, aborted atomic.Int64
-		var assigned atomic.Int32
-		defer func() {
-			if n := aborted.Load(); n > 0 {
-				h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("%s: %d aborted transactions", name, n))
-				h.logf("%s: %d aborted transactions", name, n)
-			}
-		}()
-		go func() {
-			done <- runCeiling(rctx, ceilingConfig{
-				brokers: h.o.Brokers, input: topics.Events, group: app, transactional: true,
-				commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
-				topics: topics, changelog: changelog, sizes: sizesFromHeader,
-				payload: h.payload(), extra: opts, committed: &committed, aborted: &aborted, assigned: &assigned,
-			})
-		}()
-		ready = func() bool { return assigned.Load() == h.o.Partitions }
-	default:
-		cfg := processor.DefaultConfig()
-		cfg.Brokers = h.o.Brokers
-		cfg.AppID = app
-		cfg.InstanceID = "i0"
-		cfg.Topics = topics
-		cfg.CommitInterval = h.o.CommitInterval
-		cfg.MaxBatchRecords = h.o.MaxBatchRecords
-		cfg.Threads = h.o.Threads
-		cfg.Partitions = h.o.Partitions
-		cfg.StateDir = filepath.Join(h.work, "latency")
-		cfg.Logger = h.plog.With("run", "latency")
-		cfg.KafkaOpts = opts
-		defer os.RemoveAll(cfg.StateDir)
-		p, err := processor.New(cfg)
-		if err != nil {
-			return latencyResult{}, err
-		}
-		go func() { done <- p.Run(rctx) }()
-		ready = func() bool { return p.Ready() && len(p.Assigned()) == int(h.o.Partitions) }
-		batches = func() string { return describeBatches(p.Gatherer()) }
+// startLatencyTarget starts target ("ceiling" or "orderflow") under the
+// app id name, reading topics.Events; it runs until ctx is done.
+func (h *harness) startLatencyTarget(ctx context.Context, name, target string, topics processor.Topics) (*latencyTarget, error) {
+	t := &latencyTarget{done: make(chan error, 1), counts: &clientCounts{}}
+	hooks := []kgo.Opt{kgo.WithHooks(t.counts)}
+	if target == "ceiling" {
+		c := h.ceilingConfig(h.name(name), topics, true)
+		c.sizes, c.extra = sizesFromHeader, hooks
+		go func() { t.done <- runCeiling(ctx, c) }()
+		t.ready = func() bool { return c.assigned.Load() == h.o.partitions }
+		t.finish = func() { h.noteAborts(name, c) }
+		return t, nil
 	}
-	// Every outcome carries its input record's timestamp (orderflow copies
-	// it, as Kafka Streams does; the ceiling too), in milliseconds.
-	var (
-		startMs  atomic.Int64 // unix ms; set when producing starts
-		warmEnd  atomic.Int64 // unix ms
-		mu       sync.Mutex
-		lats     []time.Duration
-		early    []time.Duration // the warm-up's
-		received atomic.Int64
-		foreign  atomic.Int64 // outcomes whose timestamp is no input's
-	)
-	startMs.Store(1<<63 - 1)
-	warmEnd.Store(1<<63 - 1)
-	cons, err := kgo.NewClient(
+	cfg := h.processorConfig(h.name(name), "i0", topics, processor.ExactlyOnce)
+	cfg.KafkaOpts = hooks
+	p, err := processor.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	go func() { t.done <- p.Run(ctx) }()
+	t.ready = func() bool { return p.Ready() && len(p.Assigned()) == int(h.o.partitions) }
+	t.batches = func() string { return describeBatches(p.Gatherer()) }
+	t.finish = func() { os.RemoveAll(filepath.Dir(cfg.StateDir)) }
+	return t, nil
+}
+
+// outcomes collects the latency of each outcome: from its timestamp, which
+// is its input record's (orderflow copies it, as Kafka Streams does; the
+// ceiling too), in milliseconds, to when a read_committed consumer sees it.
+type outcomes struct {
+	start, warmEnd    atomic.Int64 // unix ms; until producing starts, never
+	received, foreign atomic.Int64 // foreign: outcomes whose timestamp is no input's
+	mu                sync.Mutex
+	lats, early       []time.Duration // after the warm-up, and in it
+}
+
+func newOutcomes() *outcomes {
+	o := &outcomes{}
+	o.start.Store(math.MaxInt64)
+	o.warmEnd.Store(math.MaxInt64)
+	return o
+}
+
+func (o *outcomes) seen(at, now time.Time) {
+	o.received.Add(1)
+	if at.UnixMilli() < o.start.Load() || at.After(now) {
+		o.foreign.Add(1)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if at.UnixMilli() >= o.warmEnd.Load() {
+		o.lats = append(o.lats, now.Sub(at))
+	} else {
+		o.early = append(o.early, now.Sub(at))
+	}
+}
+
+// consume reads the outcome topics into o until ctx is done.
+func (h *harness) consume(ctx context.Context, topics processor.Topics, o *outcomes) (<-chan error, error) {
+	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(h.o.Brokers...),
 		kgo.ConsumeTopics(topics.Status, topics.Rejections, topics.DLQ),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -263,46 +241,106 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 		kgo.MetadataMinAge(50*time.Millisecond), // the topics are new
 	)
 	if err != nil {
-		return latencyResult{}, err
+		return nil, err
 	}
-	defer cons.Close()
-	consDone := make(chan error, 1)
+	done := make(chan error, 1)
 	go func() {
-		consDone <- consumeOutcomes(rctx, cons, func(at time.Time, seen time.Time) {
-			received.Add(1)
-			if at.UnixMilli() < startMs.Load() || at.After(seen) {
-				foreign.Add(1)
+		defer cl.Close()
+		for {
+			fs := cl.PollFetches(ctx)
+			now := time.Now()
+			if ctx.Err() != nil {
+				done <- nil
 				return
 			}
-			mu.Lock()
-			if at.UnixMilli() >= warmEnd.Load() {
-				lats = append(lats, seen.Sub(at))
-			} else {
-				early = append(early, seen.Sub(at))
+			var ferr error
+			fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
+			if ferr != nil {
+				done <- ferr
+				return
 			}
-			mu.Unlock()
-		})
+			fs.EachRecord(func(r *kgo.Record) { o.seen(r.Timestamp, now) })
+		}
 	}()
+	return done, nil
+}
 
-	for !ready() {
+// latencyOf runs one latency measurement of target ("ceiling" or
+// "orderflow") under the app id, group and topic names name, leaving the
+// first warm of it out of the percentiles.
+func (h *harness) latencyOf(ctx context.Context, name, target string, in *latencyInput, rate float64, warm time.Duration) (latencyResult, error) {
+	app := h.name(name)
+	topics := outputTopics(app, app+".events")
+	h.deleteAtEnd(topics.Events)
+	if err := h.createTopic(ctx, topics.Events, nil); err != nil {
+		return latencyResult{}, err
+	}
+	if err := h.createOutputs(ctx, topics, processor.ChangelogTopic(app)); err != nil {
+		return latencyResult{}, err
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t, err := h.startLatencyTarget(rctx, name, target, topics)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	defer t.finish()
+	o := newOutcomes()
+	consumed, err := h.consume(rctx, topics, o)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	for !t.ready() {
 		select {
-		case err := <-done:
+		case err := <-t.done:
 			return latencyResult{}, fmt.Errorf("stopped before it was ready: %v", err)
 		case <-ctx.Done():
 			return latencyResult{}, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	r, err := h.produceAtRate(ctx, topics.Events, in, rate, warm, target == "ceiling", o, t.done)
+	if err != nil {
+		return latencyResult{}, err
+	}
+	// Wait for every outcome.
+	for deadline := time.Now().Add(time.Minute); o.received.Load() < int64(in.n); {
+		select {
+		case err := <-consumed:
+			return latencyResult{}, fmt.Errorf("outcome consumer: %v", err)
+		case err := <-t.done:
+			return latencyResult{}, fmt.Errorf("stopped before every outcome arrived: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return latencyResult{}, fmt.Errorf("%d of %d outcomes arrived", o.received.Load(), in.n)
+		}
+	}
+	cancel()
+	if err := <-t.done; err != nil {
+		return latencyResult{}, err
+	}
+	if t.batches != nil {
+		r.batches = t.batches()
+	}
+	r.clients = t.counts.String()
+	return r, o.percentiles(&r)
+}
 
+// produceAtRate produces in's records to topic at rate, each stamped with
+// its produce time, and returns the rate reached and the CPU used from
+// the warm-up's end to the last record produced. withSizes adds each
+// record's out sizes as a header, for the ceiling.
+func (h *harness) produceAtRate(ctx context.Context, topic string, in *latencyInput, rate float64, warm time.Duration,
+	withSizes bool, o *outcomes, stopped <-chan error) (latencyResult, error) {
 	prod, err := kgo.NewClient(
 		kgo.SeedBrokers(h.o.Brokers...),
-		kgo.DefaultProduceTopic(topics.Events),
-		// As the Java producer's default since Kafka 4.0 (KIP-1030). With
-		// no linger, records produced every millisecond went out in
-		// batches of a dozen per partition, and the broker's per-batch
-		// work took over a core at half load, for the ceiling and
-		// orderflow alike. The wait is in the latency measured: a
-		// record's timestamp is taken before it is produced.
+		kgo.DefaultProduceTopic(topic),
+		// As the Java producer's default since Kafka 4.0 (KIP-1030): with
+		// no linger, records produced every millisecond go out in small
+		// batches, and the broker's per-batch work dominates, for the
+		// ceiling and orderflow alike. The wait is in the latency
+		// measured: a record's timestamp is taken before it is produced.
 		kgo.ProducerLinger(5*time.Millisecond),
 		kgo.MaxBufferedRecords(1_000_000),
 	)
@@ -316,64 +354,32 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 			perr.CompareAndSwap(nil, &err)
 		}
 	}
-	if target == "orderflow" && h.o.Profile != "" {
-		prof, err := startProfile(h.o.Profile, "latency-")
-		if err != nil {
-			return latencyResult{}, err
-		}
-		defer prof.stop() // the CPU profile covers the whole run
-	}
 	start := time.Now()
-	startMs.Store(start.UnixMilli())
-	warmEnd.Store(start.Add(warm).UnixMilli())
+	o.start.Store(start.UnixMilli())
+	o.warmEnd.Store(start.Add(warm).UnixMilli())
 	tick := time.NewTicker(time.Millisecond)
-	sent := 0
-	var (
-		warmCPU  cpuSnapshot
-		warmSent = -1
-	)
+	defer tick.Stop()
+	var warmCPU machine.Snapshot
+	sent, warmSent := 0, -1
 	for sent < in.n {
 		select {
 		case <-ctx.Done():
-			tick.Stop()
 			return latencyResult{}, ctx.Err()
-		case err := <-done:
-			tick.Stop()
+		case err := <-stopped:
 			return latencyResult{}, fmt.Errorf("stopped while producing: %v", err)
 		case <-tick.C:
 		}
 		if warmSent < 0 && time.Since(start) >= warm {
-			warmCPU, warmSent = h.cpu.snapshot(), sent
+			warmCPU, warmSent = h.cpu.Snapshot(), sent
 		}
-		// The records due since the last tick, allocated together and
-		// stamped with one clock reading: they go to Produce within
-		// microseconds of it, and Kafka keeps milliseconds. The load
-		// generator shares the machine with what it measures, so it
-		// costs as little per record as it can.
 		now := time.Now()
 		due := min(in.n, int(rate*now.Sub(start).Seconds()))
-		recs := make([]kgo.Record, due-sent)
-		var hdrs []kgo.RecordHeader
-		if target == "ceiling" {
-			hdrs = make([]kgo.RecordHeader, len(recs))
-		}
-		for i := range recs {
-			k, v, sz := in.record(sent + i)
-			r := &recs[i]
-			r.Key, r.Value, r.Timestamp = k, v, now
-			if hdrs != nil {
-				hdrs[i] = kgo.RecordHeader{Key: sizesHeader, Value: appendSizes(in.alloc(9)[:0], sz)}
-				r.Headers = hdrs[i : i+1 : i+1]
-			}
-			prod.Produce(ctx, r, onProduced)
-		}
+		in.produce(ctx, prod, sent, due, now, withSizes, onProduced)
 		sent = due
 	}
-	tick.Stop()
-	produceTime := time.Since(start)
-	var cpu *CPUUse
+	r := latencyResult{rate: float64(in.n) / time.Since(start).Seconds(), produced: in.n}
 	if warmSent >= 0 && sent > warmSent {
-		cpu = cpuUse(warmCPU, h.cpu.snapshot(), int64(sent-warmSent))
+		r.cpu = machine.Use(warmCPU, h.cpu.Snapshot(), int64(sent-warmSent))
 	}
 	if err := prod.Flush(ctx); err != nil {
 		return latencyResult{}, err
@@ -381,68 +387,48 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	if p := perr.Load(); p != nil {
 		return latencyResult{}, *p
 	}
-	// Wait for every outcome.
-	deadline := time.Now().Add(time.Minute)
-	for received.Load() < int64(in.n) {
-		select {
-		case err := <-consDone:
-			return latencyResult{}, fmt.Errorf("outcome consumer: %v", err)
-		case err := <-done:
-			return latencyResult{}, fmt.Errorf("stopped before every outcome arrived: %v", err)
-		case <-time.After(10 * time.Millisecond):
+	return r, nil
+}
+
+// produce produces records from up to due, allocated together and stamped
+// with one clock reading, now: they go to Produce within microseconds of
+// it, and Kafka keeps milliseconds. The load generator shares the machine
+// with what it measures, so it costs as little per record as it can.
+func (in *latencyInput) produce(ctx context.Context, prod *kgo.Client, from, due int, now time.Time, withSizes bool, onProduced func(*kgo.Record, error)) {
+	recs := make([]kgo.Record, due-from)
+	for i := range recs {
+		k, v, sz := in.record(from + i)
+		r := &recs[i]
+		r.Key, r.Value, r.Timestamp = k, v, now
+		if withSizes {
+			r.Headers = []kgo.RecordHeader{{Key: sizesHeader, Value: appendSizes(in.alloc(9)[:0], sz)}}
 		}
-		if time.Now().After(deadline) {
-			return latencyResult{}, fmt.Errorf("%d of %d outcomes arrived", received.Load(), in.n)
-		}
+		prod.Produce(ctx, r, onProduced)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		return latencyResult{}, err
+}
+
+// percentiles sets r's percentiles from the outcomes seen.
+func (o *outcomes) percentiles(r *latencyResult) error {
+	if f := o.foreign.Load(); f > 0 {
+		return fmt.Errorf("%d of %d outcomes do not carry their input's timestamp", f, o.received.Load())
 	}
-	if f := foreign.Load(); f > 0 {
-		return latencyResult{}, fmt.Errorf("%d of %d outcomes do not carry their input's timestamp", f, received.Load())
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.lats) == 0 {
+		return fmt.Errorf("no samples after the warm-up")
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lats) == 0 {
-		return latencyResult{}, fmt.Errorf("no samples after the warm-up")
-	}
-	var bs string
-	if batches != nil {
-		bs = batches()
-	}
-	all := slices.Concat(early, lats)
-	slices.Sort(lats)
+	all := slices.Concat(o.early, o.lats)
+	slices.Sort(o.lats)
 	slices.Sort(all)
-	return latencyResult{
-		rate: float64(in.n) / produceTime.Seconds(), produced: in.n, samples: len(lats),
-		p50: quantile(lats, 0.50), p99: quantile(lats, 0.99), p999: quantile(lats, 0.999), max: lats[len(lats)-1],
-		p99All: quantile(all, 0.99), maxAll: all[len(all)-1],
-		cpu: cpu, batches: bs, clients: counts.String(),
-	}, nil
+	r.samples = len(o.lats)
+	r.p50, r.p99, r.p999, r.max = quantile(o.lats, 0.50), quantile(o.lats, 0.99), quantile(o.lats, 0.999), o.lats[len(o.lats)-1]
+	r.p99All, r.maxAll = quantile(all, 0.99), all[len(all)-1]
+	return nil
 }
 
 // quantile is the q-quantile of sorted, which is not empty.
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
-}
-
-// consumeOutcomes reads the outcome topics and reports, for each outcome,
-// its timestamp (its input's) and when it arrived.
-func consumeOutcomes(ctx context.Context, cl *kgo.Client, seen func(at, now time.Time)) error {
-	for {
-		fs := cl.PollFetches(ctx)
-		now := time.Now()
-		if ctx.Err() != nil {
-			return nil
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
-		if ferr != nil {
-			return ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) { seen(r.Timestamp, now) })
-	}
 }
 
 // describeBatches summarises a processor's committed batches from its

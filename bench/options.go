@@ -4,9 +4,8 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"slices"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Options configures a harness run. Zero fields take the defaults in
@@ -16,19 +15,6 @@ type Options struct {
 	Brokers []string
 	// Tiny runs every measurement on a small workload in seconds (CI).
 	Tiny bool
-	// Orders is the workload's order count [200,000] {1,000}.
-	Orders int
-	// Events caps the workload's events; 0 = every lifecycle in full
-	// (about 4 events per order) [0].
-	Events int
-	// Partitions of the input and every output topic [12].
-	Partitions int32
-	// Seed of the workload [1].
-	Seed uint64
-	// CommitInterval and MaxBatchRecords of orderflow and the ceiling
-	// [processor defaults: 100 ms, 10,000].
-	CommitInterval  time.Duration
-	MaxBatchRecords int
 	// Threads of each orderflow instance (processor.Config.Threads): one
 	// per core, so the instance uses the machine [runtime.NumCPU()].
 	Threads int
@@ -36,130 +22,75 @@ type Options struct {
 	// exactly_once, at_least_once) run, interleaved; the report gives each
 	// one's best round, and its median [5] {1}.
 	Rounds int
-	// Scaling lists the instance counts of the scaling measurement [1,2,4].
-	// The 1-instance figure is the exactly_once measurement.
-	Scaling []int
-	// LatencyDuration is how long the latency measurement produces at its
-	// fixed rate [40s] {3s}; LatencyWarmup the leading part of it left out
-	// of the percentiles [10s] {500ms}. The first seconds of a run are the
-	// start-up of new topics, transactions and clients, and the broker's
-	// JIT compiling what the run makes it do: with a 2 s warm-up the
-	// transactional ceiling's p99 was 2.1 s in one run and 263 ms over the
-	// same run after 10 s (the report gives the whole run's p99 too).
+	// LatencyDuration is how long the latency measurement produces at half
+	// the exactly_once rate [40s] {3s}; LatencyWarmup the leading part of
+	// it left out of the percentiles [10s] {500ms}: the start-up of new
+	// topics, transactions and clients, and the broker's JIT compiling
+	// what the run makes it do (the report gives the whole run's p99 too).
 	LatencyDuration, LatencyWarmup time.Duration
-	// LatencyRate, if set, is the latency measurement's produce rate in
-	// records/s, an experiment: comparing two builds at one load. Unset,
-	// the rate is half the exactly_once rate, as the issue defines it.
-	LatencyRate float64
-	// StoreOrders is the order count of the store restored and held by the
-	// RSS child [1,000,000] {5,000}.
-	StoreOrders int
+	// WarmupPasses bounds the broker warm-up's passes (see warmup) [10] {1};
+	// negative: no warm-up.
+	WarmupPasses int
 	// WorkDir holds state dirs, logs and the built binary [bench/.work].
 	WorkDir string
 	// OrderflowBin is a built orderflow binary for the RSS measurement;
 	// empty builds ./cmd/orderflow into WorkDir.
 	OrderflowBin string
-	// KafkaVersion names the broker's version in the report [read from
-	// deploy/kafka/pom.xml].
+	// KafkaVersion names the broker's version in the report.
 	KafkaVersion string
 	// TopicPrefix prefixes every topic, group and transactional id
-	// [bench-<unix time>].
+	// [bench-<time>].
 	TopicPrefix string
-	// Timeout bounds each measurement [10m] {2m}.
-	Timeout time.Duration
 	// Log receives progress lines [io.Discard].
 	Log io.Writer
-	// Profile, if not empty, is a directory where the exactly_once
-	// measurement's last round writes cpu.pprof and allocs.pprof (round 1,
-	// the first after the warm-up, is often disturbed), the at_least_once
-	// measurement the same in alos/, the plain ceiling (to compare with
-	// at_least_once) in ceiling_plain/, and orderflow's
-	// latency measurement latency-cpu.pprof and latency-allocs.pprof (the
-	// whole bench process: orderflow, load generator and outcome consumer).
-	// A throughput measurement's cpu.pprof covers only the window its rate
-	// is taken over (not the start-up, nor the shutdown, where the store's
-	// compactions run); allocs.pprof, diffed with allocs-before.pprof, the
-	// whole measurement.
-	Profile string
-	// ClientOpts are extra franz-go options given to orderflow (as
-	// Config.KafkaOpts) and the ceiling alike, e.g. a producer compression,
-	// for experiments [none].
-	ClientOpts []kgo.Opt
-	// WarmupPasses bounds the broker warm-up's passes (see warmup) [10] {1};
-	// negative: no warm-up.
-	WarmupPasses int
 	// Only, if not empty, runs only the named steps (warmup, ceiling, eos,
-	// alos, scaling, latency, restore, rss), for profiling; the report is
-	// then incomplete.
+	// alos, scaling, latency, restore, rss), to compare two builds on a
+	// few figures; the report is then incomplete.
 	Only []string
+
+	// The workload and orderflow's settings: the same in every run but
+	// for Tiny's smaller sizes.
+	seed            uint64
+	orders          int           // orders in the workload [200,000] {1,000}
+	storeOrders     int           // orders in the restored store [1,000,000] {5,000}
+	partitions      int32         // of the input and every output topic
+	commitInterval  time.Duration // of orderflow and the ceiling: processor's default
+	maxBatchRecords int           // likewise
+	timeout         time.Duration // bound on each step [10m] {2m}
 }
 
 func (o Options) withDefaults() Options {
-	if o.Orders == 0 {
-		o.Orders = 200_000
+	big := func(full, tiny int) int {
 		if o.Tiny {
-			o.Orders = 1_000
+			return tiny
+		}
+		return full
+	}
+	dur := func(v *time.Duration, full, tiny time.Duration) {
+		if *v == 0 {
+			*v = time.Duration(big(int(full), int(tiny)))
 		}
 	}
-	if o.Partitions == 0 {
-		o.Partitions = 12
-	}
-	if o.Seed == 0 {
-		o.Seed = 1
-	}
-	if o.CommitInterval == 0 {
-		o.CommitInterval = 100 * time.Millisecond
-	}
-	if o.MaxBatchRecords == 0 {
-		o.MaxBatchRecords = 10_000
-	}
+	o.seed, o.partitions = 1, 12
+	o.orders, o.storeOrders = big(200_000, 1_000), big(1_000_000, 5_000)
+	o.commitInterval, o.maxBatchRecords = 100*time.Millisecond, 10_000
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()
 	}
 	if o.Rounds == 0 {
-		o.Rounds = 5
-		if o.Tiny {
-			o.Rounds = 1
-		}
-	}
-	if len(o.Scaling) == 0 {
-		o.Scaling = []int{1, 2, 4}
-	}
-	if o.LatencyDuration == 0 {
-		o.LatencyDuration = 40 * time.Second
-		if o.Tiny {
-			o.LatencyDuration = 3 * time.Second
-		}
-	}
-	if o.LatencyWarmup == 0 {
-		o.LatencyWarmup = 10 * time.Second
-		if o.Tiny {
-			o.LatencyWarmup = 500 * time.Millisecond
-		}
-	}
-	if o.StoreOrders == 0 {
-		o.StoreOrders = 1_000_000
-		if o.Tiny {
-			o.StoreOrders = 5_000
-		}
+		o.Rounds = big(5, 1)
 	}
 	if o.WarmupPasses == 0 {
-		o.WarmupPasses = 10
-		if o.Tiny {
-			o.WarmupPasses = 1
-		}
+		o.WarmupPasses = big(10, 1)
 	}
+	dur(&o.LatencyDuration, 40*time.Second, 3*time.Second)
+	dur(&o.LatencyWarmup, 10*time.Second, 500*time.Millisecond)
+	dur(&o.timeout, 10*time.Minute, 2*time.Minute)
 	if o.WorkDir == "" {
 		o.WorkDir = "bench/.work"
 	}
 	if o.TopicPrefix == "" {
 		o.TopicPrefix = "bench-" + time.Now().Format("20060102-150405")
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Minute
-		if o.Tiny {
-			o.Timeout = 2 * time.Minute
-		}
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -172,11 +103,8 @@ func (o Options) validate() error {
 	if len(o.Brokers) == 0 {
 		errs = append(errs, errors.New("bench: no brokers"))
 	}
-	if o.Orders < 1 || o.StoreOrders < 1 || o.Partitions < 1 || o.Rounds < 1 {
-		errs = append(errs, errors.New("bench: orders, store orders, partitions and rounds must be positive"))
-	}
-	if o.LatencyRate < 0 {
-		errs = append(errs, errors.New("bench: the latency rate must not be negative"))
+	if o.Rounds < 1 || o.Threads < 1 {
+		errs = append(errs, errors.New("bench: rounds and threads must be positive"))
 	}
 	if o.LatencyWarmup >= o.LatencyDuration {
 		errs = append(errs, errors.New("bench: the latency warm-up must be shorter than the latency duration"))
@@ -184,14 +112,4 @@ func (o Options) validate() error {
 	return errors.Join(errs...)
 }
 
-func (o Options) runs(name string) bool {
-	if len(o.Only) == 0 {
-		return true
-	}
-	for _, n := range o.Only {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
+func (o Options) runs(name string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, name) }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"cmp"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +15,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/orderflow/orderflow/bench/internal/machine"
 )
+
+// method is the report's last section, how each figure is measured.
+//
+//go:embed method.md
+var method string
 
 // Report is the result of one harness run.
 type Report struct {
@@ -85,7 +93,7 @@ type Figure struct {
 	Note          string  `json:"note,omitempty"`
 	// CPU is where the CPU went during a throughput figure's window (the
 	// best round's).
-	CPU *CPUUse `json:"cpu,omitempty"`
+	CPU *machine.CPUUse `json:"cpu,omitempty"`
 }
 
 // figureKeys are every figure of a complete report, in report order.
@@ -103,8 +111,8 @@ func newReport(o Options) *Report {
 		Date:           time.Now(),
 		Tiny:           o.Tiny,
 		Machine:        machineInfo(o.KafkaVersion),
-		LoadBefore:     loadAvg(),
-		commitInterval: o.CommitInterval,
+		LoadBefore:     machine.LoadAvg(),
+		commitInterval: o.commitInterval,
 		throughputs:    map[string]throughput{},
 		figures:        map[string]*Figure{},
 	}
@@ -172,16 +180,12 @@ func (r *Report) notePaired(key string, rounds, baseline []throughput) {
 	f.Note += fmt.Sprintf("; each round against the ceiling's beside it: %s (median %.2f)", strings.Join(strs, ", "), lowerMiddle(ratios))
 }
 
-func (r *Report) setLatency(target string, l latencyResult, fixed bool) {
+func (r *Report) setLatency(target string, l latencyResult) {
 	prefix, who := "latency_", "orderflow"
 	if target == "ceiling" {
 		prefix, who = "latency_ceiling_", "transactional ceiling"
 	}
-	load := "latency load: half the exactly_once rate"
-	if fixed {
-		load = "latency load: set by -latency-rate"
-	}
-	r.set(Figure{Key: "latency_rate", Name: load, Value: l.rate, Unit: "records/s",
+	r.set(Figure{Key: "latency_rate", Name: "latency load: half the exactly_once rate", Value: l.rate, Unit: "records/s",
 		Note: fmt.Sprintf("%d records, %d samples after the warm-up", l.produced, l.samples)})
 	for _, q := range []struct {
 		k string
@@ -228,7 +232,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // finish computes ratios and targets and orders the figures.
 func (r *Report) finish() {
-	r.LoadAfter = loadAvg()
+	r.LoadAfter = machine.LoadAvg()
 	ratio := func(key, base string) {
 		f, b := r.figures[key], r.figures[base]
 		if f == nil || b == nil || b.Value == 0 {
@@ -384,61 +388,7 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "- %s\n", c)
 		}
 	}
-	b.WriteString(`
-## How each figure is measured
-
-- Throughput figures are input records committed per second, from the first committed batch (once
-  every instance owns its final partitions and has restored them) to the last; all runs read the
-  same preloaded input, each with a fresh app id, state dir and output topics.
-- CPU per record: over the same window as the rate, the CPU time (user + system) of the bench
-  process (/proc/self/stat: the ceiling program in the ceiling runs, orderflow in the orderflow
-  runs, each with the harness's small overhead), of the local broker JVM (the kafka.Kafka process
-  listening on the brokers' ports; "unknown" if there is none, e.g. a remote broker) and of the
-  whole machine (/proc/stat), over the input records committed in the window. Cores used are CPU
-  seconds per second; irq is the machine's irq + softirq time (loopback networking, largely), other
-  the rest of its busy time: other processes, kernel threads included (the biggest named in
-  brackets; kworker includes the page cache's writeback of the broker's logs); idle includes
-  iowait. /proc counts in clock ticks (10 ms at 100 Hz): windows under 2 s are marked rough.
-- The ceilings are a minimal franz-go program (bench/ceiling.go) with orderflow's client options,
-  loop, commit interval and batch bound: per input record it produces the records orderflow
-  produces for it, of the same sizes (changelog + status for an accepted event, a rejection for a
-  refused one, a dead-letter copy for an undecodable one), each with its input's timestamp as
-  orderflow's are, without decoding, state or logic. Without transactions it commits in the
-  background as orderflow's at_least_once does: the offsets of a batch once its records are
-  delivered, while the next batch runs.
-- Before any measurement the ceilings and orderflow run unmeasured until the broker's JIT
-  compiler has settled (see "Broker warm-up" above): a freshly started broker spends a third or
-  more of its CPU compiling. The warm-up also goes on until the page cache has taken all but 2%
-  of the memory, as on a broker that has been running a while: on a VM that hands free memory
-  back to its host (free page reporting), memory taken from the free lists is mapped again at
-  first touch, and the rounds that did so ran at 30-60% of the later ones' rate, ceilings as much
-  as orderflow. Topics are deleted when the whole run ends, not after each measurement: the
-  broker removes a deleted topic's files a minute later, in whatever runs then. Before each
-  measurement the harness writes the page cache back (sync(2)), so that the kernel's writeback of
-  the last one's logs does not fall into it.
-- Latency: records are produced at half the exactly_once rate for 40 s (-latency-duration), each
-  stamped with its produce time; the workload is produced again as often as that takes, each pass
-  under new order ids (same events, same outcomes);
-  a read_committed consumer of the status, rejections and dead-letter topics takes the time its
-  outcome arrives, less the outcome's timestamp, which is its input's (orderflow and the ceiling
-  copy it; Kafka timestamps are milliseconds). The first 10 s (-latency-warmup) are left out of
-  the percentiles: they hold the start-up of the run's new topics, clients and transactions, and
-  the broker's JIT compiling what the run makes it do, for the ceiling as much as for orderflow;
-  the p99 notes give the whole run's p99 and maximum too. The p99 figures carry the
-  CPU use from the warm-up's end to the last record produced, per record produced: there the bench
-  process is the load generator, the outcome consumer and the ceiling or orderflow.
-  The broker's log writes stay in the page cache until the kernel writes a file back, once its
-  first dirty page is 30 s old (vm.dirty_expire_centisecs): at these rates 1-1.5 GB at once, and
-  the broker's appends wait on ext4's delayed allocation meanwhile (seen in one run: the broker's
-  request threads blocked in ext4_da_get_block_prep for 1.0-1.1 s, once in each latency run,
-  while 1.2 GB went to disk). Such a stall lands in a 40 s run's measured part or not, for the
-  ceiling as for orderflow; Kafka's documentation has production brokers tune this writeback.
-  The harness does not.
-- Restore: the changelog holds one state per order (the workload's final states under new ids);
-  every partition is restored concurrently into an empty store. The ceiling only reads it.
-- RSS: ` + "`orderflow run`" + ` as a child process restores that store into an empty state dir, then
-  processes the input; VmHWM from /proc/PID/status when the group has committed the input's end.
-`)
+	b.WriteString("\n" + method)
 	return b.String()
 }
 
@@ -466,57 +416,11 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 func machineInfo(kafkaVersion string) Machine {
 	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), KafkaVersion: kafkaVersion}
 	m.Host, _ = os.Hostname()
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if mi, err := readMeminfo(); err == nil {
-		m.MemoryGiB = math.Round(float64(mi["MemTotal"])/(1<<30)*10) / 10
-	}
+	m.CPU, m.MemoryGiB = machine.Info()
 	if m.KafkaVersion == "" {
 		m.KafkaVersion = "unknown"
 	}
 	return m
-}
-
-// readMeminfo reads /proc/meminfo (parseMeminfo).
-func readMeminfo() (map[string]uint64, error) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return nil, err
-	}
-	return parseMeminfo(b), nil
-}
-
-// parseMeminfo returns the fields of /proc/meminfo given in kB, in bytes
-// by name.
-func parseMeminfo(b []byte) map[string]uint64 {
-	m := make(map[string]uint64)
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
-			if n, err := strconv.ParseUint(v, 10, 64); err == nil {
-				m[k] = n << 10
-			}
-		}
-	}
-	return m
-}
-
-func loadAvg() (l [3]float64) {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return l
-	}
-	f := strings.Fields(string(b))
-	for i := 0; i < 3 && i < len(f); i++ {
-		l[i], _ = strconv.ParseFloat(f[i], 64)
-	}
-	return l
 }
 
 // KafkaVersionFromPom reads kafka.version from deploy/kafka/pom.xml under

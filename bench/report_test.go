@@ -3,6 +3,8 @@ package bench
 import (
 	"strings"
 	"testing"
+
+	"github.com/orderflow/orderflow/bench/internal/machine"
 )
 
 // TestSetThroughputBest checks that a throughput figure is its best round,
@@ -11,7 +13,7 @@ import (
 // store flushed and compacted in the window.
 func TestSetThroughputBest(t *testing.T) {
 	r := newReport(Options{})
-	best := &CPUUse{}
+	best := &machine.CPUUse{}
 	r.setThroughput("ceiling_plain",
 		throughput{records: 10, rate: 477}, throughput{records: 10, rate: 979, cpu: best},
 		throughput{records: 10, rate: 758}, throughput{records: 10, rate: 677})

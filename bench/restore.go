@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/kread"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/statestore"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -35,7 +35,7 @@ func (h *harness) writeStore(ctx context.Context) (string, error) {
 	}
 	start := time.Now()
 	var key []byte
-	err := produceAll(ctx, h.o.Brokers, changelog, h.o.StoreOrders, func(i int) ([]byte, []byte) {
+	err := produceAll(ctx, h.o.Brokers, changelog, h.o.storeOrders, func(i int) ([]byte, []byte) {
 		j := i % f.finals.len()
 		key = fmt.Appendf(key[len(key):], "c%d-%s", i/f.finals.len(), f.finalIDs.at(j))
 		return key, f.finals.at(j)
@@ -43,7 +43,7 @@ func (h *harness) writeStore(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	h.logf("wrote %d order states to %s in %v", h.o.StoreOrders, changelog, time.Since(start).Round(time.Millisecond))
+	h.logf("wrote %d order states to %s in %v", h.o.storeOrders, changelog, time.Since(start).Round(time.Millisecond))
 	return changelog, nil
 }
 
@@ -56,8 +56,9 @@ func (h *harness) restore(ctx context.Context) error {
 	// The ceiling: read the changelog to its end as the restore does
 	// (read_committed, the same fetch sizes), without writing anything.
 	start := time.Now()
-	n, err := readAll(ctx, h.adm, h.o.Brokers, changelog)
-	if err != nil {
+	var n int64
+	fetch := []kgo.Opt{kgo.FetchMaxBytes(statestore.DefaultRestoreFetchMaxBytes), kgo.FetchMaxPartitionBytes(statestore.DefaultRestoreFetchMaxBytes)}
+	if err := kread.ReadCommitted(ctx, h.o.Brokers, fetch, changelog, func(*kgo.Record) error { n++; return nil }); err != nil {
 		return err
 	}
 	took := time.Since(start)
@@ -74,6 +75,23 @@ func (h *harness) restore(ctx context.Context) error {
 	}
 	defer store.Close()
 	start = time.Now()
+	total, err := h.restoreAll(ctx, store, changelog)
+	took = time.Since(start)
+	if err != nil {
+		return err
+	}
+	if total != int64(h.o.storeOrders) {
+		return fmt.Errorf("restored %d records, want %d", total, h.o.storeOrders)
+	}
+	h.logf("restore: %d records into an empty store in %v", total, took.Round(time.Millisecond))
+	h.rep.setRestore("restore", total, took)
+	return nil
+}
+
+// restoreAll restores every partition of changelog into store, as a
+// processor does on its first assignment (RestoreConcurrency at a time),
+// and returns the records restored.
+func (h *harness) restoreAll(ctx context.Context, store *statestore.Store, changelog string) (int64, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -81,10 +99,8 @@ func (h *harness) restore(ctx context.Context) error {
 		errs  []error
 	)
 	slots := make(chan struct{}, processor.DefaultConfig().RestoreConcurrency)
-	for p := range h.o.Partitions {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for p := range h.o.partitions {
+		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			res, err := store.Restore(ctx, p, statestore.RestoreOptions{
@@ -95,82 +111,14 @@ func (h *harness) restore(ctx context.Context) error {
 			defer mu.Unlock()
 			total += res.Records
 			errs = append(errs, err)
-		}()
+		})
 	}
 	wg.Wait()
-	took = time.Since(start)
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if total != int64(h.o.StoreOrders) {
-		return fmt.Errorf("restored %d records, want %d", total, h.o.StoreOrders)
-	}
-	h.logf("restore: %d records into an empty store in %v", total, took.Round(time.Millisecond))
-	h.rep.setRestore("restore", total, took)
-	return nil
+	return total, errors.Join(errs...)
 }
 
 // closedAt is what the processor gives statestore.Options.ClosedAt.
 func (h *harness) closedAt(v []byte) (int64, bool) {
 	ms, closed, err := h.codec.StateClosedAt(v)
 	return ms, closed && err == nil
-}
-
-// readAll reads topic from its start to its last stable offset and returns
-// the number of records read (control records excluded).
-func readAll(ctx context.Context, adm *kadm.Client, brokers []string, topic string) (int64, error) {
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return 0, err
-	}
-	want := map[int32]int64{}
-	assign := map[int32]kgo.Offset{}
-	ends.Each(func(o kadm.ListedOffset) {
-		s, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > s.Offset {
-			want[o.Partition] = o.Offset
-			assign[o.Partition] = kgo.NewOffset().At(s.Offset)
-		}
-	})
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
-		kgo.FetchMaxBytes(statestore.DefaultRestoreFetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(statestore.DefaultRestoreFetchMaxBytes),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
-	)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	var n int64
-	for len(want) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
-		if ferr != nil {
-			return n, ferr
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			end, ok := want[r.Partition]
-			if !ok || r.Offset >= end {
-				return
-			}
-			if !r.Attrs.IsControl() {
-				n++
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-		})
-	}
-	return n, nil
 }

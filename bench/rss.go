@@ -16,11 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 )
 
 // rss runs `orderflow run` as a child process on the big app: it restores
-// the StoreOrders orders of the big changelog into an empty state dir, then
+// the store's orders of the big changelog into an empty state dir, then
 // processes the preloaded input (creating the workload's orders too). The
 // peak RSS is the child's VmHWM when it is done.
 func (h *harness) rss(ctx context.Context) error {
@@ -31,96 +32,147 @@ func (h *harness) rss(ctx context.Context) error {
 			return err
 		}
 	}
-	defer h.deleteAtEnd(changelog, app+".status", app+".rejections", app+".dlq")
+	h.deleteAtEnd(changelog, app+".status", app+".rejections", app+".dlq")
 	bin, err := h.orderflowBinary(ctx)
-	if err != nil {
-		return err
-	}
-	stateDir := filepath.Join(h.work, "rss")
-	defer os.RemoveAll(stateDir)
-	logPath := filepath.Join(h.work, "rss-child.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-
-	cmd := exec.Command(bin, "run",
-		"--brokers", strings.Join(h.o.Brokers, ","),
-		"--app-id", app,
-		"--instance-id", "rss",
-		"--state-dir", stateDir,
-		"--events-topic", h.input.topic,
-		"--status-topic", app+".status",
-		"--rejections-topic", app+".rejections",
-		"--dlq-topic", app+".dlq",
-		"--partitions", strconv.Itoa(int(h.o.Partitions)),
-		"--commit-interval", h.o.CommitInterval.String(),
-		"--max-batch-records", strconv.Itoa(h.o.MaxBatchRecords),
-		"--threads", strconv.Itoa(h.o.Threads),
-		"--log-format", "json",
-		"--log-level", "info",
-	)
-	cmd.Stdout = logFile
-	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
 	}
 	h.settle()
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", bin, err)
-	}
-	pid := cmd.Process.Pid
-	h.logf("rss: started %s run (pid %d), log %s", bin, pid, logPath)
-	exited := make(chan error, 1)
-	var restored atomic.Int32
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			fmt.Fprintf(logFile, "%s\n", line)
-			var l struct {
-				Msg string `json:"msg"`
-			}
-			if json.Unmarshal(line, &l) == nil && l.Msg == "partition restored" {
-				restored.Add(1)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		exited <- cmd.Wait()
-	}()
-	stop := func() (err error) {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err = <-exited:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			err = fmt.Errorf("no clean shutdown within a minute; killed: %v", <-exited)
-		}
+	c, err := h.startChild(bin, app)
+	if err != nil {
 		return err
 	}
+	defer c.close()
+	restoreTook, hwmAfterRestore, err := h.waitChild(ctx, c, app, start)
+	if err != nil {
+		_ = c.stop()
+		return err
+	}
+	took := time.Since(start)
+	hwm, err := machine.PeakRSS(c.cmd.Process.Pid)
+	if err != nil {
+		_ = c.stop()
+		return err
+	}
+	if err := c.stop(); err != nil {
+		if !errors.As(err, new(*exec.ExitError)) {
+			return err
+		}
+		h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("rss: orderflow run exited with %v", err))
+	}
+	h.logf("rss: peak %d MiB (after restore %d MiB); restored in %v, input done after %v", hwm>>20, hwmAfterRestore>>20,
+		restoreTook.Round(time.Millisecond), took.Round(time.Millisecond))
+	h.rep.setRSS(hwm, hwmAfterRestore, restoreTook, int64(h.o.storeOrders)+int64(h.enc.orders))
+	return nil
+}
 
-	var (
-		restoreTook    time.Duration
-		hwmAfterRestor int64
+// child is the `orderflow run` child process.
+type child struct {
+	cmd      *exec.Cmd
+	log      *os.File
+	stateDir string
+	exited   chan struct{} // closed when it has exited, with waitErr
+	waitErr  error
+	restored atomic.Int32 // partitions restored, from its log
+}
+
+// startChild starts `orderflow run` on app, reading the preloaded input,
+// with its log in the work dir.
+func (h *harness) startChild(bin, app string) (*child, error) {
+	c := &child{stateDir: filepath.Join(h.work, "rss"), exited: make(chan struct{})}
+	logPath := filepath.Join(h.work, "rss-child.log")
+	var err error
+	if c.log, err = os.Create(logPath); err != nil {
+		return nil, err
+	}
+	c.cmd = exec.Command(bin, "run",
+		"--brokers", strings.Join(h.o.Brokers, ","),
+		"--app-id", app,
+		"--instance-id", "rss",
+		"--state-dir", c.stateDir,
+		"--events-topic", h.input.topic,
+		"--status-topic", app+".status",
+		"--rejections-topic", app+".rejections",
+		"--dlq-topic", app+".dlq",
+		"--partitions", strconv.Itoa(int(h.o.partitions)),
+		"--commit-interval", h.o.commitInterval.String(),
+		"--max-batch-records", strconv.Itoa(h.o.maxBatchRecords),
+		"--threads", strconv.Itoa(h.o.Threads),
+		"--log-format", "json",
+		"--log-level", "info",
 	)
+	c.cmd.Stdout = c.log
+	stderr, err := c.cmd.StderrPipe()
+	if err == nil {
+		err = c.cmd.Start()
+	}
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	h.logf("rss: started %s run (pid %d), log %s", bin, c.cmd.Process.Pid, logPath)
+	go c.readLog(stderr)
+	return c, nil
+}
+
+// readLog copies the child's log into its file, counting the partitions
+// it restored, until it exits.
+func (c *child) readLog(stderr io.Reader) {
+	sc := bufio.NewScanner(stderr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		fmt.Fprintf(c.log, "%s\n", line)
+		var l struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal(line, &l) == nil && l.Msg == "partition restored" {
+			c.restored.Add(1)
+		}
+	}
+	_, _ = io.Copy(io.Discard, stderr)
+	c.waitErr = c.cmd.Wait()
+	close(c.exited)
+}
+
+// stop ends the child as an orchestrator would (SIGTERM), killing it if it
+// takes over a minute.
+func (c *child) stop() error {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+		return c.waitErr
+	case <-time.After(time.Minute):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		return fmt.Errorf("no clean shutdown within a minute; killed: %v", c.waitErr)
+	}
+}
+
+func (c *child) close() {
+	c.log.Close()
+	os.RemoveAll(c.stateDir)
+}
+
+// waitChild waits until the child has restored every partition, and then
+// until its group has committed the end of the input; it returns the time
+// the restore took from start and the peak RSS then.
+func (h *harness) waitChild(ctx context.Context, c *child, app string, start time.Time) (restoreTook time.Duration, hwm int64, err error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			_ = stop()
-			return ctx.Err()
-		case err := <-exited:
-			return fmt.Errorf("orderflow run exited early (%v); see %s", err, logPath)
+			return 0, 0, ctx.Err()
+		case <-c.exited:
+			return 0, 0, fmt.Errorf("orderflow run exited early (%v); see %s", c.waitErr, c.log.Name())
 		case <-tick.C:
 		}
-		if restoreTook == 0 && restored.Load() >= h.o.Partitions {
+		if restoreTook == 0 && c.restored.Load() >= h.o.partitions {
 			restoreTook = time.Since(start)
-			hwmAfterRestor, _ = procStatus(pid, "VmHWM")
-			h.logf("rss: the child restored its %d partitions in %v; VmHWM %d MiB", h.o.Partitions, restoreTook.Round(time.Millisecond), hwmAfterRestor>>20)
+			hwm, _ = machine.PeakRSS(c.cmd.Process.Pid)
+			h.logf("rss: the child restored its %d partitions in %v; VmHWM %d MiB", h.o.partitions, restoreTook.Round(time.Millisecond), hwm>>20)
 		}
 		if restoreTook == 0 {
 			continue
@@ -130,26 +182,9 @@ func (h *harness) rss(ctx context.Context) error {
 			h.logf("rss: reading the group's offsets: %v", err)
 		}
 		if done {
-			break
+			return restoreTook, hwm, nil
 		}
 	}
-	took := time.Since(start)
-	hwm, err := procStatus(pid, "VmHWM")
-	if err != nil {
-		_ = stop()
-		return err
-	}
-	if err := stop(); err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			return err
-		}
-		h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("rss: orderflow run exited with %v", err))
-	}
-	h.logf("rss: peak %d MiB (after restore %d MiB); restored in %v, input done after %v", hwm>>20, hwmAfterRestor>>20,
-		restoreTook.Round(time.Millisecond), took.Round(time.Millisecond))
-	h.rep.setRSS(hwm, hwmAfterRestor, restoreTook, int64(h.o.StoreOrders)+int64(h.enc.orders))
-	return nil
 }
 
 // groupDone reports whether group has committed the end of every input
@@ -174,25 +209,9 @@ func (h *harness) orderflowBinary(ctx context.Context) (string, error) {
 		return filepath.Abs(h.o.OrderflowBin)
 	}
 	bin := filepath.Join(h.work, "orderflow")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/orderflow/orderflow/cmd/orderflow")
-	out, err := cmd.CombinedOutput()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/orderflow/orderflow/cmd/orderflow").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build ./cmd/orderflow: %w\n%s", err, out)
 	}
 	return bin, nil
-}
-
-// procStatus reads a size field (kB) of /proc/PID/status, in bytes.
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }

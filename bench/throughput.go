@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -27,7 +26,7 @@ type throughput struct {
 	wall time.Duration
 	// cpu is where the CPU went over the window rate is taken over (nil
 	// if unknown).
-	cpu *CPUUse
+	cpu *machine.CPUUse
 	// store is what orderflow's state stores flushed and compacted in
 	// that window (nil for the ceilings).
 	store *storeWork
@@ -43,27 +42,19 @@ type storeWork struct {
 // sampleStores reads the store counters of the processors' metrics.
 func sampleStores(procs []*processor.Processor) storeWork {
 	var w storeWork
+	fields := map[string]*float64{
+		"orderflow_store_flushes_total":         &w.flushes,
+		"orderflow_store_flushed_bytes_total":   &w.flushedBytes,
+		"orderflow_store_compactions_total":     &w.compactions,
+		"orderflow_store_compacted_bytes_total": &w.compactedBytes,
+	}
 	for _, p := range procs {
-		mfs, err := p.Gatherer().Gather()
-		if err != nil {
-			continue
-		}
+		mfs, _ := p.Gatherer().Gather()
 		for _, mf := range mfs {
-			var f *float64
-			switch mf.GetName() {
-			case "orderflow_store_flushes_total":
-				f = &w.flushes
-			case "orderflow_store_flushed_bytes_total":
-				f = &w.flushedBytes
-			case "orderflow_store_compactions_total":
-				f = &w.compactions
-			case "orderflow_store_compacted_bytes_total":
-				f = &w.compactedBytes
-			default:
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				*f += m.GetCounter().GetValue()
+			if f := fields[mf.GetName()]; f != nil {
+				for _, m := range mf.GetMetric() {
+					*f += m.GetCounter().GetValue()
+				}
 			}
 		}
 	}
@@ -79,16 +70,19 @@ func (w *storeWork) String() string {
 		w.flushes, w.flushedBytes/(1<<20), w.compactions, w.compactedBytes/(1<<20))
 }
 
-// watch polls progress until the committed records reach total. cpu, if
-// not nil, samples the CPU at the start and end of the rate's window, and
-// window is called there too (end false, then true).
-func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
-	start := time.Now()
-	s0 := cpu.snapshot()
+// watch polls progress until the committed records reach total, sampling
+// the CPU at the start and end of the rate's window; window, if not nil,
+// is called there too (end false, then true), before the window's clock
+// starts and after it stops.
+func watch(ctx context.Context, total int64, cpu *machine.Sampler, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
+	if window == nil {
+		window = func(bool) {}
+	}
+	start, s0 := time.Now(), cpu.Snapshot()
 	var (
 		t0  time.Time
 		c0  int64
-		sT0 cpuSnapshot
+		sT0 machine.Snapshot
 	)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -100,101 +94,88 @@ func watch(ctx context.Context, total int64, cpu *cpuSampler, window func(end bo
 		case <-tick.C:
 		}
 		c, ready := progress()
-		now := time.Now()
 		if t0.IsZero() && ready && c > 0 {
-			// Before the window's clock starts: the hook's own work
-			// (reading metrics, starting a profile) is not the window's.
 			window(false)
 			c, _ = progress()
-			now = time.Now()
-			t0, c0 = now, c
-			sT0 = cpu.snapshot()
+			t0, c0, sT0 = time.Now(), c, cpu.Snapshot()
 		}
 		if c < total {
 			continue
 		}
-		sEnd := cpu.snapshot()
+		now, sEnd := time.Now(), cpu.Snapshot()
 		window(true)
 		t := throughput{records: c, wall: now.Sub(start)}
 		if c > c0 && !t0.IsZero() && now.Sub(t0) > 0 {
-			t.rate = float64(c-c0) / now.Sub(t0).Seconds()
-			t.cpu = cpuUse(sT0, sEnd, c-c0)
-		} else {
-			t.rate = float64(c) / t.wall.Seconds() // all in one batch (tiny mode)
-			t.cpu = cpuUse(s0, sEnd, c)
+			t.rate, t.cpu = float64(c-c0)/now.Sub(t0).Seconds(), machine.Use(sT0, sEnd, c-c0)
+		} else { // all in one batch (tiny mode)
+			t.rate, t.cpu = float64(c)/t.wall.Seconds(), machine.Use(s0, sEnd, c)
 		}
 		return t, nil
 	}
 }
 
-func (h *harness) outputTopics(app string) processor.Topics {
-	return processor.Topics{
-		Events:     h.input.topic,
-		Status:     app + ".status",
-		Rejections: app + ".rejections",
-		DLQ:        app + ".dlq",
+// outputTopics are app's output topics, reading input.
+func outputTopics(app, input string) processor.Topics {
+	return processor.Topics{Events: input, Status: app + ".status", Rejections: app + ".rejections", DLQ: app + ".dlq"}
+}
+
+// createOutputs creates the output topics and the changelog of app (the
+// ceiling's; orderflow creates its own), deleted when the run ends.
+func (h *harness) createOutputs(ctx context.Context, topics processor.Topics, changelog string) error {
+	h.deleteAtEnd(topics.Status, topics.Rejections, topics.DLQ, changelog)
+	for _, t := range []string{topics.Status, topics.Rejections, topics.DLQ} {
+		if err := h.createTopic(ctx, t, nil); err != nil {
+			return err
+		}
+	}
+	compact := "compact"
+	return h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact})
+}
+
+// ceilingConfig is the ceiling program's configuration for app.
+func (h *harness) ceilingConfig(app string, topics processor.Topics, transactional bool) ceilingConfig {
+	return ceilingConfig{
+		brokers: h.o.Brokers, input: topics.Events, group: app, transactional: transactional,
+		commitInterval: h.o.commitInterval, maxBatch: h.o.maxBatchRecords, sessions: h.o.Threads,
+		topics: topics, changelog: processor.ChangelogTopic(app), sizes: h.input.lookup, payload: ceilingPayload,
+		committed: new(atomic.Int64), aborted: new(atomic.Int64), assigned: new(atomic.Int32),
+	}
+}
+
+// noteAborts adds a check for the transactions the ceiling aborted.
+func (h *harness) noteAborts(name string, c ceilingConfig) {
+	if n := c.aborted.Load(); n > 0 {
+		h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("%s: %d aborted transactions (their batches were read again)", name, n))
 	}
 }
 
 // ceiling measures the ceiling program on the preloaded input.
-func (h *harness) ceiling(ctx context.Context, name string, transactional bool, profileDir string) (throughput, error) {
+func (h *harness) ceiling(ctx context.Context, name string, transactional bool) (throughput, error) {
 	app := h.name(name)
-	topics := h.outputTopics(app)
-	changelog := processor.ChangelogTopic(app)
-	for _, t := range []string{topics.Status, topics.Rejections, topics.DLQ} {
-		if err := h.createTopic(ctx, t, nil); err != nil {
-			return throughput{}, err
-		}
-	}
-	compact := "compact"
-	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
+	c := h.ceilingConfig(app, outputTopics(app, h.input.topic), transactional)
+	if err := h.createOutputs(ctx, c.topics, c.changelog); err != nil {
 		return throughput{}, err
 	}
-	defer h.deleteAtEnd(topics.Status, topics.Rejections, topics.DLQ, changelog)
-	var committed, aborted atomic.Int64
-	var assigned atomic.Int32
-	var prof *profile
-	if profileDir != "" {
-		var err error
-		if prof, err = startProfile(profileDir, ""); err != nil {
-			return throughput{}, err
-		}
-		defer prof.stop()
-	}
+	defer h.noteAborts(name, c)
+	return h.measure(ctx, func(ctx context.Context) error { return runCeiling(ctx, c) }, nil, func() (int64, bool) {
+		return c.committed.Load(), c.assigned.Load() == h.o.partitions
+	})
+}
+
+// measure runs run until progress reports the preloaded input committed,
+// or run fails (see watch for window).
+func (h *harness) measure(ctx context.Context, run func(context.Context) error, window func(end bool), progress func() (committed int64, ready bool)) (throughput, error) {
 	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- runCeiling(rctx, ceilingConfig{
-			brokers: h.o.Brokers, input: h.input.topic, group: app, transactional: transactional,
-			commitInterval: h.o.CommitInterval, maxBatch: h.o.MaxBatchRecords, sessions: h.o.Threads,
-			topics: topics, changelog: changelog, sizes: h.input.lookup,
-			payload: h.payload(), extra: h.o.ClientOpts, committed: &committed, aborted: &aborted, assigned: &assigned,
-		})
+		err := run(rctx)
+		cancel()
+		done <- err
 	}()
-	defer func() {
-		if n := aborted.Load(); n > 0 {
-			h.rep.Checks = append(h.rep.Checks, fmt.Sprintf("%s: %d aborted transactions (their batches were read again)", name, n))
-		}
-	}()
-	var rerr error
-	exited := false
-	t, err := watch(rctx, h.input.records, h.cpu, prof.window, func() (int64, bool) {
-		select {
-		case rerr = <-done:
-			exited = true
-			cancel()
-		default:
-		}
-		return committed.Load(), assigned.Load() == h.o.Partitions
-	})
+	t, err := watch(rctx, h.input.records, h.cpu, window, progress)
 	cancel()
-	if !exited {
-		rerr = <-done
-	}
-	if rerr != nil {
-		return t, rerr
-	}
-	return t, err
+	return t, errors.Join(<-done, err)
 }
 
 // throughputs runs the selected throughput measurements (ceiling, eos,
@@ -203,22 +184,17 @@ func (h *harness) ceiling(ctx context.Context, name string, transactional bool, 
 // so each figure is measured next to its ceiling and a change in the
 // machine's load touches both. The report holds each figure's best round.
 func (h *harness) throughputs(ctx context.Context) error {
-	type measurement struct {
-		key, step string
-		run       func(ctx context.Context, round int) (throughput, error)
-	}
-	ms := []measurement{
-		{"ceiling_eos", "ceiling", func(ctx context.Context, round int) (throughput, error) {
-			return h.ceiling(ctx, fmt.Sprintf("ceiling_eos-%d", round), true, "")
+	ms := []struct {
+		key, step, name string
+		run             func(ctx context.Context, name string) (throughput, error)
+	}{
+		{"ceiling_eos", "ceiling", "ceiling_eos", func(ctx context.Context, name string) (throughput, error) { return h.ceiling(ctx, name, true) }},
+		{"orderflow_eos", "eos", "eos", func(ctx context.Context, name string) (throughput, error) {
+			return h.orderflow(ctx, name, processor.ExactlyOnce, 1)
 		}},
-		{"orderflow_eos", "eos", func(ctx context.Context, round int) (throughput, error) {
-			return h.orderflow(ctx, fmt.Sprintf("eos-%d", round), processor.ExactlyOnce, 1, h.profileDir(round, ""))
-		}},
-		{"ceiling_plain", "ceiling", func(ctx context.Context, round int) (throughput, error) {
-			return h.ceiling(ctx, fmt.Sprintf("ceiling_plain-%d", round), false, h.profileDir(round, "ceiling_plain"))
-		}},
-		{"orderflow_alos", "alos", func(ctx context.Context, round int) (throughput, error) {
-			return h.orderflow(ctx, fmt.Sprintf("alos-%d", round), processor.AtLeastOnce, 1, h.profileDir(round, "alos"))
+		{"ceiling_plain", "ceiling", "ceiling_plain", func(ctx context.Context, name string) (throughput, error) { return h.ceiling(ctx, name, false) }},
+		{"orderflow_alos", "alos", "alos", func(ctx context.Context, name string) (throughput, error) {
+			return h.orderflow(ctx, name, processor.AtLeastOnce, 1)
 		}},
 	}
 	rounds := map[string][]throughput{}
@@ -227,19 +203,15 @@ func (h *harness) throughputs(ctx context.Context) error {
 			if !h.o.runs(m.step) {
 				continue
 			}
-			if h.cpu.findBroker(ctx) {
-				h.logf("cpu: %s", h.cpu.describe())
+			if h.cpu.FindBroker(ctx) {
+				h.logf("cpu: %s", h.cpu)
 			}
 			h.settle()
-			t, err := m.run(ctx, round)
+			t, err := m.run(ctx, fmt.Sprintf("%s-%d", m.name, round))
 			if err != nil {
 				return fmt.Errorf("%s, round %d: %w", m.key, round, err)
 			}
-			store := ""
-			if t.store != nil {
-				store = "; store in the window: " + t.store.String()
-			}
-			h.logf("round %d/%d: %s: %.0f records/s (wall %v); %v%s", round, h.o.Rounds, m.key, t.rate, t.wall.Round(time.Millisecond), t.cpu, store)
+			h.logf("round %d/%d: %s: %s", round, h.o.Rounds, m.key, t)
 			rounds[m.key] = append(rounds[m.key], t)
 		}
 	}
@@ -253,104 +225,102 @@ func (h *harness) throughputs(ctx context.Context) error {
 	return nil
 }
 
-// profileDir is where round's measurement writes its profiles (sub, inside
-// Options.Profile): only the last round is profiled, as round 1, the first
-// after the warm-up, is often disturbed. "" means no profile.
-func (h *harness) profileDir(round int, sub string) string {
-	if round != h.o.Rounds || h.o.Profile == "" {
-		return ""
+// String is the log's line on t.
+func (t throughput) String() string {
+	s := fmt.Sprintf("%.0f records/s (wall %v); %v", t.rate, t.wall.Round(time.Millisecond), t.cpu)
+	if t.store != nil {
+		s += "; store in the window: " + t.store.String()
 	}
-	return filepath.Join(h.o.Profile, sub)
+	return s
+}
+
+// processorConfig is the configuration of an orderflow instance of app,
+// with the harness's settings.
+func (h *harness) processorConfig(app, instance string, topics processor.Topics, g processor.Guarantee) processor.Config {
+	cfg := processor.DefaultConfig()
+	cfg.Brokers = h.o.Brokers
+	cfg.AppID, cfg.InstanceID = app, instance
+	cfg.Topics = topics
+	cfg.Guarantee = g
+	cfg.CommitInterval = h.o.commitInterval
+	cfg.MaxBatchRecords = h.o.maxBatchRecords
+	cfg.Threads = h.o.Threads
+	cfg.Partitions = h.o.partitions
+	cfg.StateDir = filepath.Join(h.work, app, instance)
+	cfg.Logger = h.plog.With("run", app)
+	return cfg
 }
 
 // orderflow measures n in-process orderflow instances on the preloaded
 // input, with a fresh app id and state dirs.
-func (h *harness) orderflow(ctx context.Context, name string, g processor.Guarantee, n int, profileDir string) (throughput, error) {
+func (h *harness) orderflow(ctx context.Context, name string, g processor.Guarantee, n int) (throughput, error) {
 	app := h.name(name)
-	base := processor.DefaultConfig()
-	base.Brokers = h.o.Brokers
-	base.AppID = app
-	base.Topics = h.outputTopics(app)
-	base.Guarantee = g
-	base.CommitInterval = h.o.CommitInterval
-	base.MaxBatchRecords = h.o.MaxBatchRecords
-	base.Threads = h.o.Threads
-	base.Partitions = h.o.Partitions
-	base.Logger = h.plog.With("run", name)
-	base.KafkaOpts = h.o.ClientOpts
-	if err := processor.EnsureTopics(ctx, h.adm, base); err != nil {
-		return throughput{}, err
-	}
-	defer h.deleteAtEnd(base.Topics.Status, base.Topics.Rejections, base.Topics.DLQ, processor.ChangelogTopic(app))
-	stateDir := filepath.Join(h.work, name)
-	defer os.RemoveAll(stateDir)
-
+	topics := outputTopics(app, h.input.topic)
 	procs := make([]*processor.Processor, n)
 	for i := range procs {
-		cfg := base
-		cfg.InstanceID = fmt.Sprintf("i%d", i)
-		cfg.StateDir = filepath.Join(stateDir, cfg.InstanceID)
+		cfg := h.processorConfig(app, fmt.Sprintf("i%d", i), topics, g)
+		if i == 0 {
+			if err := processor.EnsureTopics(ctx, h.adm, cfg); err != nil {
+				return throughput{}, err
+			}
+			h.deleteAtEnd(topics.Status, topics.Rejections, topics.DLQ, processor.ChangelogTopic(app))
+			defer os.RemoveAll(filepath.Dir(cfg.StateDir))
+		}
 		p, err := processor.New(cfg)
 		if err != nil {
 			return throughput{}, err
 		}
 		procs[i] = p
 	}
-	var prof *profile
-	if profileDir != "" {
-		var err error
-		if prof, err = startProfile(profileDir, ""); err != nil {
-			return throughput{}, err
+	t, err := h.runProcessors(ctx, procs)
+	if err != nil {
+		return t, err
+	}
+	h.checkCounts(name, procs)
+	return t, nil
+}
+
+// runProcessors runs procs until they have committed the preloaded input.
+func (h *harness) runProcessors(ctx context.Context, procs []*processor.Processor) (throughput, error) {
+	var store [2]storeWork // at the window's start and end
+	t, err := h.measure(ctx, func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make([]error, len(procs))
+		for i, p := range procs {
+			wg.Go(func() {
+				if errs[i] = p.Run(ctx); errs[i] != nil {
+					cancel()
+				}
+			})
 		}
-		defer prof.stop()
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for _, p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.Run(rctx); err != nil {
-				errs <- err
-				cancel()
-			}
-		}()
-	}
-	var store0, store1 storeWork
-	t, err := watch(rctx, h.input.records, h.cpu, func(end bool) {
+		wg.Wait()
+		return errors.Join(errs...)
+	}, func(end bool) {
+		i := 0
 		if end {
-			prof.window(true) // first: the sampling is not the window's work
-			store1 = sampleStores(procs)
-		} else {
-			store0 = sampleStores(procs)
-			prof.window(false)
+			i = 1
 		}
+		store[i] = sampleStores(procs)
 	}, func() (int64, bool) {
 		var events int64
-		owned := 0
-		ready := true
+		owned, ready := 0, true
 		for _, p := range procs {
 			events += p.Stats().Events
 			a := len(p.Assigned())
 			owned += a
-			ready = ready && p.Ready() && (a > 0 || n > int(h.o.Partitions))
+			ready = ready && p.Ready() && (a > 0 || len(procs) > int(h.o.partitions))
 		}
-		return events, ready && owned == int(h.o.Partitions)
+		return events, ready && owned == int(h.o.partitions)
 	})
-	cancel()
-	if err == nil {
-		t.store = store1.sub(store0)
-	}
-	wg.Wait()
-	close(errs)
-	for e := range errs {
-		err = errors.Join(err, e)
-	}
-	if err != nil {
-		return t, err
-	}
+	t.store = store[1].sub(store[0])
+	return t, err
+}
+
+// checkCounts adds a check of what procs counted against what the
+// workload should give.
+func (h *harness) checkCounts(name string, procs []*processor.Processor) {
 	var s processor.Stats
 	for _, p := range procs {
 		ps := p.Stats()
@@ -371,103 +341,23 @@ func (h *harness) orderflow(ctx context.Context, name string, g processor.Guaran
 		check += " — as expected"
 	}
 	h.rep.Checks = append(h.rep.Checks, check)
-	return t, nil
 }
 
-// profile writes a measurement's profiles into dir: the allocations
-// profile at its start (allocs-before.pprof, the baseline to diff with:
-// go tool pprof -diff_base allocs-before.pprof allocs.pprof) and at its
-// end (allocs.pprof), and a CPU profile (cpu.pprof). The CPU profile runs
-// from the start; window(false) starts it again, dropping what it had, and
-// window(true) ends it: a throughput measurement's CPU profile covers the
-// window its rate is taken over, not the start-up and the shutdown around
-// it (or, like the rate, the whole run when the window never starts).
-type profile struct {
-	dir, prefix string
-	cpu         *os.File // while the CPU profile runs
-}
-
-// startProfile writes the allocations baseline and starts the CPU profile;
-// stop ends it all.
-func startProfile(dir, prefix string) (*profile, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	p := &profile{dir: dir, prefix: prefix}
-	p.writeAllocs("allocs-before.pprof")
-	if err := p.startCPU(); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (p *profile) writeAllocs(name string) {
-	f, err := os.Create(filepath.Join(p.dir, p.prefix+name))
-	if err == nil {
-		runtime.GC()
-		_ = pprof.Lookup("allocs").WriteTo(f, 0)
-		f.Close()
-	}
-}
-
-// startCPU starts the CPU profile into a new (or truncated) cpu.pprof.
-func (p *profile) startCPU() error {
-	f, err := os.Create(filepath.Join(p.dir, p.prefix+"cpu.pprof"))
-	if err != nil {
-		return err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return err
-	}
-	p.cpu = f
-	return nil
-}
-
-func (p *profile) stopCPU() {
-	if p.cpu != nil {
-		pprof.StopCPUProfile()
-		p.cpu.Close()
-		p.cpu = nil
-	}
-}
-
-// window starts the CPU profile again at the window's start (end false)
-// and stops it at its end (end true). A nil profile does nothing.
-func (p *profile) window(end bool) {
-	if p == nil {
-		return
-	}
-	p.stopCPU()
-	if !end {
-		_ = p.startCPU() // on failure, no CPU profile: the round still runs
-	}
-}
-
-// stop ends the CPU profile if it runs and writes the allocations profile.
-func (p *profile) stop() {
-	if p == nil {
-		return
-	}
-	p.stopCPU()
-	p.writeAllocs("allocs.pprof")
-}
-
+// scaling measures exactly_once with 1, 2 and 4 instances; the 1-instance
+// figure is the exactly_once measurement's, where it ran.
 func (h *harness) scaling(ctx context.Context) error {
-	for _, n := range h.o.Scaling {
+	for _, n := range []int{1, 2, 4} {
 		key := fmt.Sprintf("scaling_%d", n)
-		if n == 1 {
-			if t, ok := h.rep.throughputs["orderflow_eos"]; ok {
-				h.rep.setThroughput(key, t)
-				continue
-			}
+		if t, ok := h.rep.throughputs["orderflow_eos"]; ok && n == 1 {
+			h.rep.setThroughput(key, t)
+			continue
 		}
 		h.settle()
-		t, err := h.orderflow(ctx, key, processor.ExactlyOnce, n, "")
+		t, err := h.orderflow(ctx, key, processor.ExactlyOnce, n)
 		if err != nil {
 			return fmt.Errorf("%d instances: %w", n, err)
 		}
-		h.logf("orderflow exactly_once x%d: %.0f records/s (wall %v); %v", n, t.rate, t.wall.Round(time.Millisecond), t.cpu)
+		h.logf("orderflow exactly_once x%d: %s", n, t)
 		h.rep.setThroughput(key, t)
 	}
 	return nil

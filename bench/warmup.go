@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/bench/internal/machine"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -36,47 +36,34 @@ type WarmupPass struct {
 
 // warmup runs the ceiling programs and orderflow on the preloaded input,
 // unmeasured, until the broker has compiled its hot paths: a fresh JVM
-// spends a third or more of its CPU in its JIT compiler for the first
-// minutes under load (measured: 1.3 of 2.9 µs per record in the first
-// transactional ceiling on a fresh broker, 2.6 of 5.9 µs in the first
-// latency run), and more for every code path it meets the first time. A
-// production broker has been running for days. Each pass runs what the
-// measurements make the broker do: the transactional and the plain
-// ceiling, orderflow exactly_once and at_least_once (with the ceilings
-// alone, the broker still spent 0.39 µs per record compiling in the first
-// two exactly_once rounds, against 0.05-0.12 in the later ones), and the
-// transactional ceiling at a fixed rate (small produce and fetch
-// requests); passes repeat until the broker's JIT share over a
-// pass falls under warmupJITShare, at most WarmupPasses times. A broker
-// whose threads cannot be read (a remote one) gets every pass.
-//
-// The passes also go on until the page cache has taken all but
-// warmupFreeShare of the machine's memory (where /proc/meminfo can be
-// read). On this project's VMs, memory the kernel takes from its free
-// lists costs several times what recycled page cache does: the VM hands
-// free memory back to its host (virtio-balloon free page reporting), and
-// each page is mapped again at first touch. Measured on a fresh broker,
-// the first throughput rounds, which took memory from the free lists, ran
-// at 30-60% of the later ones' rate, with the broker's CPU per record 2-4
-// times as high; 45% of its samples were the kernel zeroing new page cache
-// pages for its index files (memset under filemap_fault), against 9% once
-// kswapd recycled the page cache. A production broker's memory is full of
-// page cache.
+// spends a large share of its CPU in its JIT compiler for its first
+// minutes under load, and more for every code path it meets the first
+// time, where a production broker has been running for days. Each pass
+// runs what the measurements make the broker do: both ceilings, orderflow
+// exactly_once and at_least_once, and the transactional ceiling at a fixed
+// rate (small produce and fetch requests). Passes repeat, at most
+// WarmupPasses times, until the broker's JIT share over a pass falls under
+// warmupJITShare (a broker whose threads cannot be read, a remote one,
+// gets every pass) and the page cache has taken all but warmupFreeShare
+// of the memory: on a VM that hands free memory back to its host, memory
+// taken from the free lists is mapped again at first touch, which slows
+// the broker down until its page cache has filled the memory, as a
+// production broker's has.
 func (h *harness) warmup(ctx context.Context) error {
 	for pass := 1; pass <= h.o.WarmupPasses; pass++ {
-		start, a := time.Now(), h.cpu.snapshot()
+		start, a := time.Now(), h.cpu.Snapshot()
 		name := fmt.Sprintf("warmup-%d", pass)
-		eos, err := h.ceiling(ctx, name+"-ceiling_eos", true, "")
+		eos, err := h.ceiling(ctx, name+"-ceiling_eos", true)
 		if err != nil {
 			return err
 		}
-		if _, err := h.ceiling(ctx, name+"-ceiling_plain", false, ""); err != nil {
+		if _, err := h.ceiling(ctx, name+"-ceiling_plain", false); err != nil {
 			return err
 		}
-		if _, err := h.orderflow(ctx, name+"-eos", processor.ExactlyOnce, 1, ""); err != nil {
+		if _, err := h.orderflow(ctx, name+"-eos", processor.ExactlyOnce, 1); err != nil {
 			return err
 		}
-		if _, err := h.orderflow(ctx, name+"-alos", processor.AtLeastOnce, 1, ""); err != nil {
+		if _, err := h.orderflow(ctx, name+"-alos", processor.AtLeastOnce, 1); err != nil {
 			return err
 		}
 		// Below the latency measurement's rate (half of orderflow's, which
@@ -89,7 +76,7 @@ func (h *harness) warmup(ctx context.Context) error {
 		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate, d/3); err != nil {
 			return err
 		}
-		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: jitShare(a, h.cpu.snapshot()), FreeShare: freeShare()}
+		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: machine.JITShare(a, h.cpu.Snapshot()), FreeShare: machine.FreeShare()}
 		h.rep.Warmup = append(h.rep.Warmup, p)
 		h.logf("warm-up pass %d: %.1fs, broker JIT share %s, memory free %s", pass, p.Seconds, p.share(), p.free())
 		if p.settled() {
@@ -115,34 +102,12 @@ func (p WarmupPass) free() string {
 	return fmt.Sprintf("%.0f%%", 100**p.FreeShare)
 }
 
-// freeShare is the share of the machine's memory that is free; nil where
-// /proc/meminfo cannot be read.
-func freeShare() *float64 {
-	m, err := readMeminfo()
-	if err != nil || m["MemTotal"] == 0 {
-		return nil
-	}
-	s := float64(m["MemFree"]) / float64(m["MemTotal"])
-	return &s
-}
-
 // share is JITShare in percent, or "unknown".
 func (p WarmupPass) share() string {
 	if p.JITShare == nil {
 		return "unknown"
 	}
 	return fmt.Sprintf("%.0f%%", 100**p.JITShare)
-}
-
-// jitShare is the broker's JIT threads' share of its CPU between two
-// snapshots; nil if unknown.
-func jitShare(a, b cpuSnapshot) *float64 {
-	if !a.brokerOK || !b.brokerOK || !a.threadOK || !b.threadOK || !slices.Equal(a.brokers, b.brokers) ||
-		b.broker <= a.broker || b.jit < a.jit {
-		return nil
-	}
-	s := float64(b.jit-a.jit) / float64(b.broker-a.broker)
-	return &s
 }
 
 // describeWarmup is the report's line on the warm-up.

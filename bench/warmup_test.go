@@ -5,19 +5,6 @@ import (
 	"testing"
 )
 
-func TestParseMeminfo(t *testing.T) {
-	m := parseMeminfo([]byte("MemTotal:       24684096 kB\nMemFree:         1139100 kB\nHugePages_Total:       0\nHugepagesize:       2048 kB\n"))
-	want := map[string]uint64{"MemTotal": 24684096 << 10, "MemFree": 1139100 << 10, "Hugepagesize": 2048 << 10}
-	if len(m) != len(want) {
-		t.Errorf("got %v, want %v", m, want)
-	}
-	for k, v := range want {
-		if m[k] != v {
-			t.Errorf("%s: got %d, want %d", k, m[k], v)
-		}
-	}
-}
-
 func TestWarmupSettled(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	for _, c := range []struct {

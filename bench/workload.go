@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -41,13 +42,7 @@ type encoded struct {
 	finalIDs, finals arena
 	orders           int
 	bytes            int64
-	// outputs are real encoded outputs (states, status changes,
-	// rejections) end to end, the first few MiB of them: the ceiling cuts
-	// its values from them, so they compress as orderflow's do.
-	outputs []byte
 }
-
-const maxOutputs = 8 << 20
 
 func (e *encoded) len() int { return e.keys.len() }
 
@@ -89,64 +84,33 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 	finals := make(map[string][]byte)
 	for i := range items {
 		it := &items[i]
+		v := it.Malformed
+		if v == nil {
+			var err error
+			if v, err = codec.EncodeEvent(nil, &it.Event); err != nil {
+				return nil, fmt.Errorf("encoding event %d: %w", i, err)
+			}
+		}
 		e.keys.add([]byte(it.Key))
-		e.expect.events++
-		if it.Malformed != nil {
-			e.values.add(it.Malformed)
-			e.sizes[i] = outSizes{kind: kindDLQ, output: int32(len(it.Malformed))}
-			e.expect.dlq++
-			e.bytes += int64(len(it.Key) + len(it.Malformed))
-			continue
-		}
-		v, err := codec.EncodeEvent(nil, &it.Event)
-		if err != nil {
-			return nil, fmt.Errorf("encoding event %d: %w", i, err)
-		}
 		e.values.add(v)
 		e.bytes += int64(len(it.Key) + len(v))
-		// The processor applies the decoded event (times in ms).
-		var ev topology.Event
-		if err := codec.DecodeEvent(v, &ev); err != nil {
-			return nil, fmt.Errorf("decoding event %d: %w", i, err)
+		e.expect.events++
+		sz, next, sv, err := outcome(codec, m, states[it.Key], v, it.Malformed != nil, now)
+		if err != nil {
+			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
-		out := topology.Apply(m, states[it.Key], &ev)
-		if !out.Accepted {
-			rj := avro.RejectionFromOutcome(&ev, &out, now)
-			rv, err := codec.EncodeRejection(nil, &rj)
-			if err != nil {
-				return nil, err
-			}
-			e.sizes[i] = outSizes{kind: kindRejected, output: int32(len(rv))}
-			e.keepOutput(rv)
+		e.sizes[i] = sz
+		switch sz.kind {
+		case kindDLQ:
+			e.expect.dlq++
+		case kindRejected:
 			e.expect.rejections++
-			continue
+		default:
+			states[it.Key], finals[it.Key] = next, sv
+			e.expect.transitions++
 		}
-		next := out.Next
-		if next.ClosedAt == nil && m.IsTerminal(next.State) {
-			closed := now
-			next.ClosedAt = &closed
-		}
-		sv, err := codec.EncodeState(nil, &next)
-		if err != nil {
-			return nil, err
-		}
-		sc := avro.StatusChangeFromOutcome(&ev, &out, now)
-		cv, err := codec.EncodeStatusChange(nil, &sc)
-		if err != nil {
-			return nil, err
-		}
-		states[it.Key] = &next
-		finals[it.Key] = sv
-		e.sizes[i] = outSizes{kind: kindAccepted, changelog: int32(len(sv)), output: int32(len(cv))}
-		e.keepOutput(sv)
-		e.keepOutput(cv)
-		e.expect.transitions++
 	}
-	ids := make([]string, 0, len(finals))
-	for id := range finals {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(finals))
 	for _, id := range ids {
 		e.finalIDs.add([]byte(id))
 		e.finals.add(finals[id])
@@ -155,10 +119,36 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 	return e, nil
 }
 
-func (e *encoded) keepOutput(v []byte) {
-	if len(e.outputs) < maxOutputs {
-		e.outputs = append(e.outputs, v...)
+// outcome applies the encoded event v to the order's state as the
+// processor does (decoded, times in ms) and returns the sizes of what the
+// processor produces for it and, if accepted, the order's next state,
+// encoded too.
+func outcome(codec *avro.Codec, m *topology.Machine, state *topology.State, v []byte, malformed bool, now time.Time) (outSizes, *topology.State, []byte, error) {
+	if malformed {
+		return outSizes{kind: kindDLQ, output: int32(len(v))}, nil, nil, nil
 	}
+	var ev topology.Event
+	if err := codec.DecodeEvent(v, &ev); err != nil {
+		return outSizes{}, nil, nil, err
+	}
+	out := topology.Apply(m, state, &ev)
+	if !out.Accepted {
+		rj := avro.RejectionFromOutcome(&ev, &out, now)
+		rv, err := codec.EncodeRejection(nil, &rj)
+		return outSizes{kind: kindRejected, output: int32(len(rv))}, nil, nil, err
+	}
+	next := out.Next
+	if next.ClosedAt == nil && m.IsTerminal(next.State) {
+		closed := now
+		next.ClosedAt = &closed
+	}
+	sv, err := codec.EncodeState(nil, &next)
+	if err != nil {
+		return outSizes{}, nil, nil, err
+	}
+	sc := avro.StatusChangeFromOutcome(&ev, &out, now)
+	cv, err := codec.EncodeStatusChange(nil, &sc)
+	return outSizes{kind: kindAccepted, changelog: int32(len(sv)), output: int32(len(cv))}, &next, sv, err
 }
 
 // preloaded is the input topic after preloading: the out sizes of each

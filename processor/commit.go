@@ -50,10 +50,24 @@ type committer interface {
 }
 
 // awaitStoreWrites waits until every batch committed to Kafka so far is in
-// the store.
-func (p *Processor) awaitStoreWrites() {
-	p.commitMu.Lock()
-	p.commitMu.Unlock() //nolint:staticcheck // an empty critical section is the point
+// the store, or until ctx ends. It must give up with ctx: a batch end
+// read-holds commitMu while GroupTransactSession.End waits for a revoke
+// callback, and the revoke waits for this partition's restore, which
+// cancelling ctx is how it stops. The lock is taken in a goroutine, which
+// ends as soon as the batch ends let it.
+func (p *Processor) awaitStoreWrites(ctx context.Context) error {
+	written := make(chan struct{})
+	go func() {
+		p.commitMu.Lock()
+		p.commitMu.Unlock() //nolint:staticcheck // an empty critical section is the point
+		close(written)
+	}()
+	select {
+	case <-written:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // txnCommitter ends the batches of an exactly_once session.

@@ -2,9 +2,7 @@ package processor_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/topology"
@@ -54,19 +53,8 @@ func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 // testConfig is the base config of a new application on c, with unique
 // topics, that creates them with the given partitions.
 func testConfig(t *testing.T, c *kafkatest.Cluster, partitions int32) processor.Config {
-	cfg := processor.DefaultConfig()
-	cfg.Brokers = c.Brokers
-	cfg.AppID = kafkatest.Name(t, "app")
-	cfg.Topics = processor.Topics{
-		Events:     kafkatest.Name(t, "events"),
-		Status:     kafkatest.Name(t, "status"),
-		Rejections: kafkatest.Name(t, "rejections"),
-		DLQ:        kafkatest.Name(t, "dlq"),
-	}
-	cfg.Partitions = partitions
-	cfg.SessionTimeout = 6 * time.Second
+	cfg := testutil.AppConfig(t, c, partitions)
 	cfg.TransactionTimeout = 10 * time.Second
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return cfg
 }
 
@@ -122,24 +110,7 @@ func run(t *testing.T, cfg processor.Config) (p *processor.Processor, stop func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(2 * time.Minute):
-				runErr = errors.New("processor did not stop within 2 minutes")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return p, stop
+	return p, testutil.Background(t, "processor", p.Run)
 }
 
 // outcome is what the outputs say about one input event.

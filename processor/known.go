@@ -7,8 +7,9 @@ import (
 // knownOrders is the set of orders that may exist in one owned partition's
 // store, by 64-bit hash of the order id. An order not in the set does not
 // exist, so the loop skips the store read (a Pebble Get that finds nothing
-// still searches the memtables: in make bench it was the largest cost of a
-// new order's first event). An order in the set may not exist (a hash
+// still searches every memtable and consults the bloom filters of the
+// files that may hold the key, the largest part of a new order's first
+// event). An order in the set may not exist (a hash
 // collision, or an order deleted by retention, which stays in the set); the
 // loop then reads the store as before. The set is built from the store when
 // the partition's restore ends, and the owning thread adds every order it

@@ -7,12 +7,13 @@ import (
 
 // outputMemory is a thread's memory for the records a batch produces and
 // their values, handed out from slabs and reused batch after batch: a batch
-// produces two records per event, and allocating each record and value was
-// about a tenth of the processor's CPU (make bench profile). A committed
-// batch's records and values are no longer referenced once its store batch
-// is written (the client is done with them, the store copied the states),
-// so recycle then makes its slabs the next batch's; after an abort or a
-// failure the slabs are left to the garbage collector (drop).
+// produces two records per event, and allocating each record and value
+// would put four allocations per event, and the garbage collector's work
+// for them, on the loop's path. A committed batch's records and values are
+// no longer referenced once its store batch is written (the client is done
+// with them, the store copied the states), so recycle then makes its slabs
+// the next batch's; after an abort or a failure the slabs are left to the
+// garbage collector (drop).
 type outputMemory struct {
 	recs slab[kgo.Record]
 	hdrs slab[kgo.RecordHeader]
@@ -108,9 +109,8 @@ func (s *slab[T]) next() {
 // take returns n (<= size) elements, holding whatever they last held: the
 // caller overwrites them whole. Nothing zeroes a recycled chunk: its memory
 // has left the CPU's caches by the time it is reused, and zeroing it then
-// (or in take) and filling it after would fetch it twice (clearing whole
-// record chunks at recycle was 3-4% of the at_least_once profile, and
-// clearing each element in take 2-3%).
+// (or in take) and filling it after would fetch it twice, for no gain: no
+// reader looks at a field the caller has not written.
 func (s *slab[T]) take(n int) []T {
 	if len(s.cur) < n {
 		s.next()

@@ -102,7 +102,9 @@ func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps 
 
 	// A batch committed to Kafka before this partition came back to us may
 	// still be on its way to Pebble: let it land first.
-	p.awaitStoreWrites()
+	if p.awaitStoreWrites(ctx) != nil {
+		return // revoked
+	}
 
 	start := time.Now()
 	if err := p.waitStable(ctx, part); err != nil {

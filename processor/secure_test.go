@@ -1,35 +1,16 @@
 package processor_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
 )
-
-// lockedBuffer is a log sink for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSecureEndToEnd runs the processor against a real broker through a
 // SASL_SSL listener only (a CA the test made; SCRAM credentials created at
@@ -65,7 +46,7 @@ func TestSecureEndToEnd(t *testing.T) {
 	e := newEnv(t, &lc.Cluster, 3)
 	items := workload.Generate(workload.Options{Seed: 21, Orders: 1000})
 	e.produce(t, items)
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	for i, mech := range []string{processor.SASLScramSHA512, processor.SASLScramSHA256} {
 		conn := processor.Connection{CAFile: ca.CAFile, SASLMechanism: mech, SASLUser: user, SASLPassword: password}
 		opts, err := conn.Opts()

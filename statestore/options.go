@@ -8,12 +8,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// The defaults keep a processor holding 1,000,000 orders under 512 MiB of
-// RSS (make bench): Pebble can hold two memtables at once, and the
-// processor reads every key of a partition when it restores it (to learn
-// which orders exist), which fills the block cache. With 64 MiB each, the
-// peak was about 530 MiB; with 32 MiB each about 400 MiB, for about 3% more
-// CPU in flushes.
+// The defaults are sized so that a processor holding 1,000,000 orders stays
+// under 512 MiB of RSS, the target make bench checks (bench/results/ has the
+// peaks): Pebble can hold two memtables at once, and the processor reads
+// every key of a partition when it restores it (to learn which orders
+// exist), which fills the block cache. Larger memtables would mean fewer
+// flushes, but two of them and a full cache would leave no room under that
+// target for the rest of the process.
 const (
 	defaultCacheSize    = 32 << 20
 	defaultMemTableSize = 32 << 20

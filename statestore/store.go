@@ -76,9 +76,10 @@ func Open(o Options) (*Store, error) {
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
-	// Uncompressed blocks, as Kafka Streams runs RocksDB: compressing the
-	// small Avro states on every flush and compaction cost about 4% of the
-	// processor's CPU (make bench profile) for disk space it does not need.
+	// Uncompressed blocks, as Kafka Streams runs RocksDB: the small Avro
+	// states compress poorly, and compressing them again on every flush and
+	// compaction would spend the processor's CPU on disk space it does not
+	// need.
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	po.EnsureDefaults()
 	if err := checkSpace(o.FS, o.Dir); err != nil {

@@ -12,9 +12,6 @@ import (
 //go:embed default.yaml
 var defaultYAML []byte
 
-// DefaultYAML returns the source of the default machine (a copy).
-func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
-
 var loadDefault = sync.OnceValue(func() *Machine {
 	m, err := Parse(defaultYAML)
 	if err != nil {

@@ -30,7 +30,9 @@ func Parse(data []byte) (*Machine, error) {
 	return m, nil
 }
 
-// Load reads a machine file from r and parses it (see Parse).
+// Load reads a machine file from r and parses it (see Parse). Exported
+// with Parse and LoadFile for programs that load machines from elsewhere
+// than a file (an embedded file system, a request body).
 func Load(r io.Reader) (*Machine, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {

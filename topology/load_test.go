@@ -157,7 +157,7 @@ func TestLoadFileMissing(t *testing.T) {
 }
 
 func TestLoadReaderMatchesParse(t *testing.T) {
-	m, err := Load(strings.NewReader(string(DefaultYAML())))
+	m, err := Load(strings.NewReader(string(defaultYAML)))
 	if err != nil {
 		t.Fatal(err)
 	}

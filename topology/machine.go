@@ -6,6 +6,11 @@ import "time"
 // Parse, Load or LoadFile, or use Default. A Machine is safe for concurrent
 // use: nothing mutates it after loading.
 //
+// Its accessors (Name, States, Leaves, EventTypes, CreatingEvent,
+// InitialState, IsLeaf, IsTerminal, Parent) describe the machine to
+// programs built on this package, such as a traffic generator or an editor;
+// orderflow itself calls only some of them.
+//
 // Internally states and events are interned by index and the effective
 // transition of every (leaf, event) pair is precomputed, together with every
 // rejection detail string, so Apply does no allocation on the reject path.

@@ -11,7 +11,9 @@ import (
 const MaxEventNameBytes = 256
 
 // ProblemKind classifies what is wrong with a machine file. Each kind is one
-// validation rule (see README.md, "Validation").
+// validation rule (see README.md, "Validation"). The kinds are exported so
+// that a program loading machines (an editor, a CI check) can tell the
+// problems of a LoadError apart; `orderflow machine validate` prints them.
 type ProblemKind string
 
 // The validation rules.

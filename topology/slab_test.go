@@ -7,22 +7,22 @@ import (
 	"time"
 )
 
-// TestApplyWithSlab checks that ApplyWith with a Slab builds the states
-// Apply builds, each RecentEventIDs without spare capacity (appending to
-// one never writes into another state's), each LastSequence its own, and
-// that the slab saves allocations.
-func TestApplyWithSlab(t *testing.T) {
+// slabLifecycle returns the events of an order's whole lifecycle in the
+// default machine, every one accepted, and run, which applies them in turn
+// with ApplyWith and the given slab and returns the states it built.
+func slabLifecycle(t *testing.T) (events []Event, run func(*Slab) []State) {
+	t.Helper()
 	m := Default()
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	types := []string{"place_order", "confirm_payment", "hold_order", "release_hold", "pack_order",
 		"ship_order", "dispatch_order", "deliver_order", "complete_order"}
-	events := make([]Event, len(types))
+	events = make([]Event, len(types))
 	for i, typ := range types {
 		seq := int64(i + 1)
 		events[i] = Event{EventID: fmt.Sprintf("e%d", i), OrderID: "o", Type: typ, OccurredAt: at.Add(time.Duration(i) * time.Hour),
 			Sequence: &seq, Attributes: map[string]string{"tracking_number": "1Z"}}
 	}
-	run := func(slab *Slab) []State {
+	run = func(slab *Slab) []State {
 		var states []State
 		var st *State
 		for i := range events {
@@ -35,6 +35,14 @@ func TestApplyWithSlab(t *testing.T) {
 		}
 		return states
 	}
+	return events, run
+}
+
+// TestApplyWithSlab checks that ApplyWith with a Slab builds the states
+// Apply builds, each RecentEventIDs without spare capacity (appending to
+// one never writes into another state's), and each LastSequence its own.
+func TestApplyWithSlab(t *testing.T) {
+	_, run := slabLifecycle(t)
 	want, got := run(nil), run(&Slab{})
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("with a slab:\n%+v\nwithout:\n%+v", got, want)
@@ -54,9 +62,16 @@ func TestApplyWithSlab(t *testing.T) {
 			}
 		}
 	}
-	if testing.Short() || raceEnabled {
-		return
+}
+
+// TestApplyWithSlabAllocs checks that the slab saves the allocations it is
+// for: each accepted event's IDs and sequence. An allocation guard: it runs
+// in every test run but -race's (make test runs the guards on their own).
+func TestApplyWithSlabAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
 	}
+	events, run := slabLifecycle(t)
 	without := testing.AllocsPerRun(50, func() { run(nil) })
 	slab := &Slab{}
 	with := testing.AllocsPerRun(50, func() { run(slab) })

@@ -8,7 +8,7 @@ const RecentEventIDs = 32
 
 // Event is one order event as the machine sees it. Its fields mirror the
 // Avro OrderEvent record (package avro converts with a plain Go type
-// conversion, so keep field names and types in step with avro.OrderEvent).
+// conversion, so keep field names and types in step with avro/types.go).
 type Event struct {
 	EventID    string
 	OrderID    string
@@ -20,8 +20,9 @@ type Event struct {
 
 // State is everything orderflow keeps per order. It is persisted by the
 // statestore (as the Avro OrderState record) and written to the changelog.
-// Its fields mirror avro.OrderState (a plain Go type conversion between the
-// two must compile), so change both together.
+// Its fields mirror the OrderState record's Go type in avro/types.go (a
+// plain Go type conversion between the two must compile), so change both
+// together.
 //
 // A State is an immutable value once built. Apply builds the next state
 // copy-on-write, so the state it returns may share its Marks and History

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orderflow/orderflow/internal/testutil"
 )
 
 // The tests that need the process itself (its exit code as a shell sees it,
@@ -59,7 +61,7 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out
 // process is a running orderflow binary.
 type process struct {
 	cmd    *exec.Cmd
-	stderr syncBuffer
+	stderr testutil.SyncBuffer
 	done   chan struct{} // closed when it exited; code is then set
 	code   int
 }
@@ -69,7 +71,7 @@ type process struct {
 func startBinary(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(orderflowBinary(t), args...), done: make(chan struct{})}
-	p.cmd.Stdout = &syncBuffer{}
+	p.cmd.Stdout = &testutil.SyncBuffer{}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

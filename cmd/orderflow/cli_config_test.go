@@ -8,34 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // cliResult is what one in-process run of the orderflow command gave.
 type cliResult struct {
@@ -47,7 +29,7 @@ type cliResult struct {
 // cli runs the orderflow root command in-process with ctx, stdin and args.
 func cli(ctx context.Context, stdin io.Reader, args ...string) cliResult {
 	root := newRootCmd()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
 	if stdin == nil {

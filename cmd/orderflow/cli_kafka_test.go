@@ -15,6 +15,7 @@ import (
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/topology"
 )
@@ -435,7 +436,7 @@ func TestRunSignals(t *testing.T) {
 		cmd.SetArgs(append([]string{"--brokers", brokersArg(c), "--app-id", kafkatest.Name(t, "app"),
 			"--events-topic", kafkatest.Name(t, "ev"), "--state-dir", t.TempDir(), "--partitions", "1",
 			"--instance-id", "sig", "--log-level", "error"}, extra...))
-		cmd.SetErr(&syncBuffer{})
+		cmd.SetErr(&testutil.SyncBuffer{})
 		done := make(chan error, 1)
 		go func() { done <- cmd.ExecuteContext(context.Background()) }()
 		return done
@@ -467,7 +468,7 @@ func TestRunSignals(t *testing.T) {
 		deps, fp := newDeps()
 		release := make(chan struct{})
 		done := make(chan error, 1)
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		go func() {
 			done <- runUntilSignal(context.Background(), func(context.Context) error { <-release; return nil },
 				deps, time.Hour, slog.New(slog.DiscardHandler), &stderr)
@@ -489,7 +490,7 @@ func TestRunSignals(t *testing.T) {
 		deps, fp := newDeps()
 		release := make(chan struct{})
 		done := make(chan error, 1)
-		var stderr syncBuffer
+		var stderr testutil.SyncBuffer
 		cancelled := make(chan struct{})
 		go func() {
 			done <- runUntilSignal(context.Background(), func(ctx context.Context) error {
@@ -528,9 +529,9 @@ func TestTailFollows(t *testing.T) {
 		}
 
 		root := newRootCmd()
-		var out syncBuffer
+		var out testutil.SyncBuffer
 		root.SetOut(&out)
-		root.SetErr(&syncBuffer{})
+		root.SetErr(&testutil.SyncBuffer{})
 		root.SetArgs([]string{"tail", "--brokers", brokersArg(c), "--topic", topic, "--kind", "events"})
 		tailCtx, stopTail := context.WithCancel(ctx)
 		defer stopTail()

@@ -49,7 +49,7 @@ const (
 	DefaultPartitions   = 6
 	DefaultSeed         = 1
 	DefaultRate         = 2500
-	DefaultDrainTimeout = 2 * time.Minute
+	defaultDrainTimeout = 2 * time.Minute
 )
 
 // Options configure a demo run. The zero value is a valid default run.
@@ -127,7 +127,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = DefaultDrainTimeout
+		o.DrainTimeout = defaultDrainTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -160,19 +160,19 @@ func (o Options) validate() error {
 	return nil
 }
 
-// Names are the application id and topics of one run.
-type Names struct {
+// runNames are the application id and topics of one run.
+type runNames struct {
 	AppID  string
 	Topics processor.Topics
 }
 
 // Changelog is the run's changelog topic.
-func (n Names) Changelog() string { return processor.ChangelogTopic(n.AppID) }
+func (n runNames) Changelog() string { return processor.ChangelogTopic(n.AppID) }
 
 // names returns the default names on a private (embedded) cluster, and names
 // with a unique run suffix on a shared one.
-func names(shared bool) Names {
-	n := Names{AppID: "orderflow-demo", Topics: processor.DefaultConfig().Topics}
+func names(shared bool) runNames {
+	n := runNames{AppID: "orderflow-demo", Topics: processor.DefaultConfig().Topics}
 	if !shared {
 		return n
 	}
@@ -274,13 +274,13 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	s.Produced = f.producedCount()
 	s.Elapsed = time.Since(start)
 	s.Names = n
-	s.Print(o.Out)
+	s.print(o.Out)
 	return s, nil
 }
 
 // run is the part of Run between the topics and the summary: instances,
 // traffic, chaos, drain.
-func run(ctx context.Context, o Options, f *fleet, adm *kadm.Client, n Names, brokers []string, out *console) error {
+func run(ctx context.Context, o Options, f *fleet, adm *kadm.Client, n runNames, brokers []string, out *console) error {
 	// The instances start together; the group first gives every partition
 	// to the first to join, then rebalances: the first rebalance happens
 	// before the traffic starts. (Starting them one at a time, each once the

@@ -5,38 +5,20 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a bytes.Buffer safe for the demo's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runDemo(t *testing.T, o Options) (*Summary, string) {
 	t.Helper()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	o.Out = &out
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -255,7 +237,7 @@ func TestConsoleRedraw(t *testing.T) {
 // second neither collides with nor counts the first.
 func TestBrokers(t *testing.T) {
 	kafkatest.Both(t, func(t *testing.T, c *kafkatest.Cluster) {
-		var names []Names
+		var names []runNames
 		for range 2 {
 			s, out := runDemo(t, Options{Brokers: c.Brokers, Events: 1000, Chaos: c.Real})
 			checkSummary(t, s, 1000)

@@ -14,7 +14,7 @@ import (
 // monitor shows the progress and tells when the processors caught up.
 type monitor struct {
 	adm   *kadm.Client
-	names Names
+	names runNames
 	f     *fleet
 	p     *producer
 	o     Options
@@ -28,7 +28,7 @@ type sample struct {
 	produced, processed int64
 }
 
-func newMonitor(adm *kadm.Client, n Names, f *fleet, p *producer, o Options, out *console) *monitor {
+func newMonitor(adm *kadm.Client, n runNames, f *fleet, p *producer, o Options, out *console) *monitor {
 	return &monitor{adm: adm, names: n, f: f, p: p, o: o, out: out, samples: []sample{{at: time.Now()}}}
 }
 

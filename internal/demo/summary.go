@@ -17,7 +17,7 @@ import (
 // Produced is read from the topics with read_committed, not taken from the
 // processors' counters.
 type Summary struct {
-	Names Names
+	Names runNames // the run's application id and topics
 	// Produced is the number of records Kafka acknowledged to the demo's
 	// producer.
 	Produced int64
@@ -42,16 +42,16 @@ type Summary struct {
 	Elapsed time.Duration
 }
 
-// Adds reports whether events = transitions + rejections + dlq.
-func (s *Summary) Adds() bool { return s.Events == s.Transitions+s.Rejections+s.DLQ }
+// adds reports whether events = transitions + rejections + dlq.
+func (s *Summary) adds() bool { return s.Events == s.Transitions+s.Rejections+s.DLQ }
 
 // OK reports whether every check holds: the outputs add up to the input,
 // the input holds every produced record, and every event has exactly one
 // outcome.
-func (s *Summary) OK() bool { return s.Adds() && s.Events == s.Produced && s.Mismatched == 0 }
+func (s *Summary) OK() bool { return s.adds() && s.Events == s.Produced && s.Mismatched == 0 }
 
-// Print writes the summary.
-func (s *Summary) Print(w io.Writer) {
+// print writes the summary.
+func (s *Summary) print(w io.Writer) {
 	n := s.Names
 	fmt.Fprintf(w, "\nsummary, read from the topics with read_committed:\n")
 	fmt.Fprintf(w, "  events       %8d   %s (%d produced)\n", s.Events, n.Topics.Events, s.Produced)
@@ -66,7 +66,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "    %-20s %6d  %5.1f%%\n", c.name, c.n, 100*float64(c.n)/float64(max(1, s.Orders)))
 	}
 	fmt.Fprintf(w, "  check: events %d = transitions %d + rejections %d + dlq %d: %s\n",
-		s.Events, s.Transitions, s.Rejections, s.DLQ, okText(s.Adds()))
+		s.Events, s.Transitions, s.Rejections, s.DLQ, okText(s.adds()))
 	fmt.Fprintf(w, "  check: every produced record is in %s: %s\n", n.Topics.Events, okText(s.Events == s.Produced))
 	fmt.Fprintf(w, "  check: every event has exactly one outcome (by event id): %s\n", okText(s.Mismatched == 0))
 	fmt.Fprintf(w, "  took %v\n", s.Elapsed.Round(100*time.Millisecond))
@@ -80,7 +80,7 @@ func okText(ok bool) string {
 }
 
 // summarize reads the run's topics to their ends.
-func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n Names) (*Summary, error) {
+func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n runNames) (*Summary, error) {
 	codec, err := avro.NewCodec()
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ const (
 func newSource(o Options) *source {
 	s := &source{seed: o.Seed, orders: o.Orders, fixed: o.Orders > 0}
 	if !s.fixed {
-		// The default machine's lifecycles (workload.DefaultWeights)
+		// The default machine's lifecycles (the workload's default weights)
 		// average about 6.5 events; aim a little high so one chunk usually
 		// suffices.
 		s.orders = chunkOrders

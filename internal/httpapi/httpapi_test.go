@@ -4,23 +4,21 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/httpapi"
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/testutil"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/topology"
@@ -38,23 +36,8 @@ type env struct {
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 	t.Helper()
-	cfg := processor.DefaultConfig()
-	cfg.Brokers = c.Brokers
-	cfg.AppID = kafkatest.Name(t, "app")
-	cfg.Topics = processor.Topics{
-		Events:     kafkatest.Name(t, "events"),
-		Status:     kafkatest.Name(t, "status"),
-		Rejections: kafkatest.Name(t, "rejections"),
-		DLQ:        kafkatest.Name(t, "dlq"),
-	}
-	cfg.Partitions = partitions
-	cfg.SessionTimeout = 6 * time.Second
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := processor.EnsureTopics(ctx, c.Admin(t), cfg); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testutil.AppConfig(t, c, partitions)
+	testutil.EnsureTopics(t, c, cfg)
 	return &env{c: c, cfg: cfg}
 }
 
@@ -122,11 +105,9 @@ func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		// As orderflow run does: the API serves until the processor
-		// has stopped.
+	stop := testutil.Background(t, "instance", func(ctx context.Context) error {
+		// As orderflow run does: the API serves until the processor has
+		// stopped.
 		apiCtx, stopAPI := context.WithCancel(context.Background())
 		served := make(chan error, 1)
 		go func() { served <- api.Serve(apiCtx, ln) }()
@@ -135,22 +116,8 @@ func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.C
 		if serr := <-served; err == nil {
 			err = serr
 		}
-		done <- err
-	}()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(2 * time.Minute):
-				runErr = errors.New("instance did not stop within 2 minutes")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
+		return err
+	})
 	return &instance{p: p, url: url, stop: stop}
 }
 

@@ -30,14 +30,14 @@ type Options struct {
 	Machine *topology.Machine
 	// Weights are the relative chances of the accepted events at each step
 	// of a lifecycle, by event type; a type not listed weighs 10
-	// [DefaultWeights].
+	// [defaultWeights: the default machine's lifecycles, as a shop's].
 	Weights map[string]int
 }
 
-// DefaultWeights make lifecycles of the default machine look like a shop's:
+// defaultWeights make lifecycles of the default machine look like a shop's:
 // most orders are paid, shipped, delivered and completed; some are held,
 // cancelled, fail delivery, get lost or come back.
-var DefaultWeights = map[string]int{
+var defaultWeights = map[string]int{
 	"hold_order":       1,
 	"cancel_order":     1,
 	"fail_delivery":    2,
@@ -83,7 +83,7 @@ func (o Options) withDefaults() Options {
 		o.Machine = topology.Default()
 	}
 	if o.Weights == nil {
-		o.Weights = DefaultWeights
+		o.Weights = defaultWeights
 	}
 	return o
 }

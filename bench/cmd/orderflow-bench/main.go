@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/bench"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func main() {
@@ -26,75 +25,48 @@ func main() {
 	}
 }
 
-func run() error {
+// parseFlags returns the harness's options and the directory of the
+// result files ("" for a partial run that writes none).
+func parseFlags() (bench.Options, string, error) {
 	var (
 		o       bench.Options
 		brokers = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
-		out     = flag.String("out", "", "directory of the result files (default <module root>/bench/results; tiny: <work dir>; a partial -only run writes them only if -out is given)")
-		scaling = flag.String("scaling", "1,2,4", "instance counts of the scaling measurement")
-		compr   = flag.String("compression", "", "producer compression of orderflow and the ceiling, an experiment: none, snappy, lz4 or zstd (default: orderflow's own)")
+		out     = flag.String("out", "", "directory of the result files (default <module root>/bench/results; tiny: <module root>/bench/.work; a partial -only run writes them only if -out is given)")
 		only    = flag.String("only", "", "run only these measurements (comma-separated: warmup,ceiling,eos,alos,scaling,latency,restore,rss); the report is incomplete")
 	)
 	flag.BoolVar(&o.Tiny, "tiny", false, "tiny mode: every measurement on a small workload, in seconds (CI)")
-	flag.IntVar(&o.Orders, "orders", 0, "orders in the workload (default 200000; tiny 1000)")
-	flag.IntVar(&o.Events, "events", 0, "cap on the workload's events (default 0: every lifecycle in full, about 4 events per order)")
-	flag.Func("partitions", "partitions of every topic (default 12)", func(s string) error {
-		_, err := fmt.Sscan(s, &o.Partitions)
-		return err
-	})
-	flag.Uint64Var(&o.Seed, "seed", 0, "workload seed (default 1)")
-	flag.DurationVar(&o.CommitInterval, "commit-interval", 0, "commit interval of orderflow and the ceiling (default 100ms)")
-	flag.IntVar(&o.MaxBatchRecords, "max-batch-records", 0, "records per batch at most (default 10000)")
 	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the best round, and the median (default 5; tiny 1)")
 	flag.IntVar(&o.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default: the number of CPUs)")
 	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long the latency measurement produces (default 40s; tiny 3s)")
-	flag.Float64Var(&o.LatencyRate, "latency-rate", 0, "produce rate of the latency measurement in records/s, an experiment (default: half the exactly_once rate)")
 	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of the latency run left out of its percentiles (default 10s; tiny 500ms)")
 	flag.IntVar(&o.WarmupPasses, "warmup", 0, "passes of the broker warm-up at most, until its JIT compiler settles and the page cache fills the memory (default 10; tiny 1; -1: none)")
-	flag.IntVar(&o.StoreOrders, "store-orders", 0, "orders in the restored store (default 1000000; tiny 5000)")
-	flag.StringVar(&o.WorkDir, "work", "", "scratch directory (default <module root>/bench/.work)")
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the RSS measurement (default: go build ./cmd/orderflow)")
-	flag.StringVar(&o.TopicPrefix, "prefix", "", "prefix of every topic and group (default bench-<time>)")
-	flag.StringVar(&o.Profile, "profile", "", "write CPU and allocation profiles of the last round of exactly_once and at_least_once (in alos/) and the plain ceiling (in ceiling_plain/), and orderflow latency measurements into this directory (a throughput round's CPU profile covers its measured window only)")
-	flag.DurationVar(&o.Timeout, "timeout", 0, "bound on each measurement (default 10m; tiny 2m)")
 	flag.Parse()
 
-	o.Brokers = splitList(*brokers)
+	o.Brokers, o.Only = splitList(*brokers), splitList(*only)
 	if len(o.Brokers) == 0 {
-		return fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make bench starts a broker)")
+		return o, "", fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make bench starts a broker)")
 	}
-	for _, s := range splitList(*scaling) {
-		var n int
-		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
-			return fmt.Errorf("-scaling %q: want positive instance counts", *scaling)
-		}
-		o.Scaling = append(o.Scaling, n)
-	}
-	o.Only = splitList(*only)
-	if *compr != "" {
-		codecs := map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "snappy": kgo.SnappyCompression(),
-			"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
-		c, ok := codecs[*compr]
-		if !ok {
-			return fmt.Errorf("-compression %q: want none, snappy, lz4 or zstd", *compr)
-		}
-		o.ClientOpts = append(o.ClientOpts, kgo.ProducerBatchCompression(c))
-	}
-	outGiven := false // a partial run writes its files only into an -out given
-	flag.Visit(func(f *flag.Flag) { outGiven = outGiven || f.Name == "out" })
 	root := moduleRoot()
-	if o.WorkDir == "" {
-		o.WorkDir = filepath.Join(root, "bench", ".work")
-	}
-	if *out == "" {
-		*out = filepath.Join(root, "bench", "results")
-		if o.Tiny {
-			*out = o.WorkDir
-		}
-	}
+	o.WorkDir = filepath.Join(root, "bench", ".work")
 	o.KafkaVersion = bench.KafkaVersionFromPom(root)
 	o.Log = os.Stderr
+	switch {
+	case *out != "":
+	case len(o.Only) > 0:
+	case o.Tiny:
+		*out = o.WorkDir
+	default:
+		*out = filepath.Join(root, "bench", "results")
+	}
+	return o, *out, nil
+}
 
+func run() error {
+	o, out, err := parseFlags()
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -110,15 +82,16 @@ func run() error {
 	if err := rep.WriteFigures(os.Stdout); err != nil {
 		return err
 	}
-	if len(o.Only) > 0 && !outGiven {
-		fmt.Printf("\npartial run (-only %s): no result files written (give -out to write them); took %v\n", *only, time.Since(start).Round(time.Second))
+	took := time.Since(start).Round(time.Second)
+	if out == "" {
+		fmt.Printf("\npartial run (-only %s): no result files written (give -out to write them); took %v\n", strings.Join(o.Only, ","), took)
 		return nil
 	}
-	files, err := rep.WriteFiles(*out)
+	files, err := rep.WriteFiles(out)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nwrote %s (took %v)\n", strings.Join(files, ", "), time.Since(start).Round(time.Second))
+	fmt.Printf("\nwrote %s (took %v)\n", strings.Join(files, ", "), took)
 	return nil
 }
 
