@@ -79,7 +79,8 @@ func (c *Capacity) Markdown() string {
 	w("- Workload: %d orders, %d events (%.1f MiB) in %d partitions, %d accepted, %d rejected, %d\n",
 		c.Workload.Orders, c.Workload.Records, float64(c.Workload.Bytes)/(1<<20), c.Workload.Partitions,
 		c.Workload.Accepted, c.Workload.Rejected, c.Workload.DLQ)
-	w("  undecodable; %d of the broker's warm-up passes first; commit interval %s.\n\n", len(c.Warmup), c.Workload.CommitInterval)
+	w("  undecodable; commit interval %s. The broker was warmed up first with %d unmeasured pass(es) of\n", c.Workload.CommitInterval, len(c.Warmup))
+	w("  orderflow on that input (a fresh broker JVM spends much of its CPU compiling).\n\n")
 
 	w("## Measured inputs\n\n")
 	w("| symbol | input | value | how |\n|---|---|---:|---|\n")
@@ -163,25 +164,26 @@ func (c *Capacity) Markdown() string {
 	w("  workload with more events per order scales E, not O.\n\n")
 
 	w("## What the operator does at each tier\n\n")
-	for _, p := range plans {
+	for i, p := range plans {
 		w("- **Tier %s (%s orders/s, %s):** %d instance(s) of %d thread(s), %d partitions", p.Name, count(p.OrdersPerS), p.StateString, p.Instances, p.Threads, p.Partitions)
-		switch p.Name {
-		case "1", "2":
-			w(". Two instances only for availability: either takes the other's partitions in seconds, the\n")
-			w("  state being small (restore %s). Create the topics with the default 12 partitions; no standby\n", duration(p.RestoreSeconds))
-			w("  copies are needed. The same 12 partitions carry the deployment up to 6 threads × 2.\n")
-		case "3":
-			w(". Repartition (`orderflow repartition --partitions N`) before the deployment's threads\n")
-			w("  reach the partition count: a thread without a partition is idle. Restore takes %s; keep state\n", duration(p.RestoreSeconds))
-			w("  dirs on persistent volumes so a restarted instance restores only what it missed; no standby\n")
-			w("  copies needed.\n")
+		switch {
+		case p.Partitions <= modelMinPartitions:
+			w(". Two instances for availability: either takes the other's partitions within seconds,\n")
+			w("  the state being small (a full restore takes %s). The default 12 partitions serve up to 12\n", duration(p.RestoreSeconds))
+			w("  threads; no standby copies are needed.\n")
+		case p.DrivenBy != "restore" || p.RestoreSeconds < modelRestoreTarget/2:
+			w(". Repartition (`orderflow repartition --partitions %d`) on the way from tier %s, before the\n", p.Partitions, plans[i-1].Name)
+			w("  threads reach the partition count (a thread without a partition is idle), while producers\n")
+			w("  are paused. A full restore takes %s; keep state dirs on persistent volumes so that a\n", duration(p.RestoreSeconds))
+			w("  restarted instance restores only what it missed; no standby copies needed.\n")
 		default:
-			w(", and %d brokers for the log writes. Instances are sized by restore time, not CPU:\n", p.Brokers)
-			w("  plan partitions for the next doubling at once (repartitioning moves %s of state), keep state\n", human(p.ChangelogBytes))
-			w("  on persistent volumes, and raise `--restore-concurrency` to twice the threads. One standby copy\n")
-			w("  per partition (a second instance keeping a warm store, as Kafka Streams' num.standby.replicas=1)\n")
-			w("  would take restore out of failover; orderflow has no standby replicas yet, so failover here\n")
-			w("  costs a restore of %s.\n", duration(p.RestoreSeconds))
+			w(", %d brokers for the log writes. Instances are sized by restore time, not CPU.\n", p.Brokers)
+			w("  Repartition (`orderflow repartition --partitions %d`) on the way from tier %s, and plan the\n", p.Partitions, plans[i-1].Name)
+			w("  next doubling at once: a repartition rewrites the whole changelog (%s). Keep state on\n", human(p.ChangelogBytes))
+			w("  persistent volumes and `--restore-concurrency` at twice the threads. One standby copy per\n")
+			w("  partition (an instance keeping a warm copy of another's store, as Kafka Streams'\n")
+			w("  num.standby.replicas=1) would take the restore out of failover; orderflow has no standby\n")
+			w("  replicas yet, so a failover that loses a disk costs a restore of %s.\n", duration(p.RestoreSeconds))
 		}
 	}
 	w("\n")

@@ -95,6 +95,13 @@ func TestCapacityPlan(t *testing.T) {
 	if p := in.plan(Tiers[0]); p.Instances != 2 || p.Threads != 1 || p.Partitions != 12 || p.DrivenBy != "minimum" {
 		t.Errorf("tier 1: %+v", p)
 	}
+	// The document gives the plan and the operator's step to it.
+	md := (&Capacity{Inputs: in, Machine: Machine{Cores: 2}}).Markdown()
+	for _, want := range []string{"| 3 | 100 k | 200 k | 100 GB | 1.0 G | 2.8 h | 4.00 | 2 | 17 | restore | 72 |", "`orderflow repartition --partitions 72`"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the document lacks %q:\n%s", want, md)
+		}
+	}
 	// Without measured inputs nothing is sized.
 	if p := (CapacityInput{}).plan(Tiers[3]); p.Instances != 0 || p.EventsPerS != 20e6 {
 		t.Errorf("no inputs: %+v", p)
