@@ -20,10 +20,7 @@ func (c *Capacity) Plans() []TierPlan {
 // WriteFiles writes the capacity document to doc and the run's figures as
 // JSON to dir/<date>-<host>-capacity.json; it returns the paths.
 func (c *Capacity) WriteFiles(doc, dir string) ([]string, error) {
-	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(doc, []byte(c.Markdown()), 0o644); err != nil {
+	if err := c.WriteDoc(doc); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -41,6 +38,28 @@ func (c *Capacity) WriteFiles(doc, dir string) ([]string, error) {
 		return nil, err
 	}
 	return []string{doc, name}, nil
+}
+
+// WriteDoc writes the capacity document (Markdown) to doc.
+func (c *Capacity) WriteDoc(doc string) error {
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(doc, []byte(c.Markdown()), 0o644)
+}
+
+// ReadCapacity reads a capacity run's figures from the JSON WriteFiles
+// wrote.
+func ReadCapacity(path string) (*Capacity, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c := new(Capacity)
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
 }
 
 // Markdown is docs/capacity.md: the measured inputs, the model, the four
@@ -119,7 +138,8 @@ func (c *Capacity) Markdown() string {
 	w("  files before deleting the old ones)\n")
 	w("- changelog = S per replica (up to 2 × S before the log cleaner runs, at Kafka's default\n")
 	w("  min.cleanable.dirty.ratio 0.5), times %d replicas on the brokers\n", modelReplication)
-	w("- restore of one instance = N / I / (R_restore × t)\n\n")
+	w("- restore of one instance = N / I / (R_restore × t)\n")
+	w("- under at_least_once, R_alos replaces R_eos\n\n")
 
 	plans := c.Plans()
 	w("## Four tiers\n\n")
@@ -165,26 +185,36 @@ func (c *Capacity) Markdown() string {
 
 	w("## What the operator does at each tier\n\n")
 	for i, p := range plans {
-		w("- **Tier %s (%s orders/s, %s):** %d instance(s) of %d thread(s), %d partitions", p.Name, count(p.OrdersPerS), p.StateString, p.Instances, p.Threads, p.Partitions)
-		switch {
-		case p.Partitions <= modelMinPartitions:
-			w(". Two instances for availability: either takes the other's partitions within seconds,\n")
-			w("  the state being small (a full restore takes %s). The default 12 partitions serve up to 12\n", duration(p.RestoreSeconds))
-			w("  threads; no standby copies are needed.\n")
-		case p.DrivenBy != "restore" || p.RestoreSeconds < modelRestoreTarget/2:
-			w(". Repartition (`orderflow repartition --partitions %d`) on the way from tier %s, before the\n", p.Partitions, plans[i-1].Name)
-			w("  threads reach the partition count (a thread without a partition is idle), while producers\n")
-			w("  are paused. A full restore takes %s; keep state dirs on persistent volumes so that a\n", duration(p.RestoreSeconds))
-			w("  restarted instance restores only what it missed; no standby copies needed.\n")
-		default:
-			w(", %d brokers for the log writes. Instances are sized by restore time, not CPU.\n", p.Brokers)
-			w("  Repartition (`orderflow repartition --partitions %d`) on the way from tier %s, and plan the\n", p.Partitions, plans[i-1].Name)
-			w("  next doubling at once: a repartition rewrites the whole changelog (%s). Keep state on\n", human(p.ChangelogBytes))
-			w("  persistent volumes and `--restore-concurrency` at twice the threads. One standby copy per\n")
-			w("  partition (an instance keeping a warm copy of another's store, as Kafka Streams'\n")
-			w("  num.standby.replicas=1) would take the restore out of failover; orderflow has no standby\n")
-			w("  replicas yet, so a failover that loses a disk costs a restore of %s.\n", duration(p.RestoreSeconds))
+		w("- **Tier %s (%s orders/s, %s):** %d instances of %d thread(s), %d partitions, %d brokers.",
+			p.Name, count(p.OrdersPerS), p.StateString, p.Instances, p.Threads, p.Partitions, p.Brokers)
+		switch p.DrivenBy {
+		case "minimum":
+			w(" Two instances for availability: either takes the other's partitions within seconds.")
+		case "cpu":
+			w(" The instance count follows the CPU.")
+		case "restore":
+			w(" The instance count follows the restore time, not the CPU: fewer instances would each hold more\n  state than one restores in %.0f minutes.", modelRestoreTarget/60)
 		}
+		if i > 0 && p.Partitions > plans[i-1].Partitions {
+			w("\n  Repartition to %d (`orderflow repartition --partitions %d`, producers paused) on the way from tier %s,\n", p.Partitions, p.Partitions, plans[i-1].Name)
+			w("  before the threads reach the partition count (a thread without a partition is idle); plan the\n")
+			w("  next doubling at once: a repartition rewrites the whole changelog (%s).", human(p.ChangelogBytes))
+		} else {
+			w(" The default 12 partitions serve up to 12 threads.")
+		}
+		w("\n  A full restore of one instance takes %s", duration(p.RestoreSeconds))
+		if p.RestoreSeconds < 60 {
+			w(": no standby copies are needed.\n")
+			continue
+		}
+		w(": keep state dirs on persistent volumes, so that a restarted instance restores only what it\n")
+		w("  missed, and `--restore-concurrency` at twice the threads.")
+		if p.RestoreSeconds >= modelRestoreTarget/2 {
+			w(" A failover that loses a disk costs that restore: one standby\n")
+			w("  copy per partition (an instance keeping a warm copy of another's store, as Kafka Streams'\n")
+			w("  num.standby.replicas=1) would take it out of failover; orderflow has no standby replicas yet.")
+		}
+		w("\n")
 	}
 	w("\n")
 
@@ -199,22 +229,42 @@ func (c *Capacity) Markdown() string {
 	w("from the moment their group is stable with every instance owning partitions to the moment it has\n")
 	w("committed the input's end. Predicted: n × R_eos (at most one core per pinned instance), until the\n")
 	w("free cores are used up by orderflow, the broker and the kernel's networking: Cfree / (1/R_eos + u_broker + u_irq).\n\n")
-	w("| instances | events/s | ratio to 1 | predicted events/s | predicted ratio | cores the instances used | machine idle |\n")
-	w("|---:|---:|---:|---:|---:|---:|---:|\n")
+	w("The last two columns are the check of the per-core figure that holds whatever CPU the instances\n")
+	w("got: their events/s over the cores they used, and its ratio to R_eos (%.0f).\n\n", in.EOS.PerCore)
+	w("| instances | events/s | ratio to 1 | predicted events/s | predicted ratio | machine idle | cores the instances used | events/s per core used | of R_eos |\n")
+	w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	saturated := false
 	for _, r := range c.Scaling {
 		idle := "?"
 		if r.CPU != nil {
 			idle = fmt.Sprintf("%.0f%%", r.CPU.IdlePercent)
+			saturated = saturated || (r.CPU.IdlePercent < 5 && r.CPU.OtherCores != nil && *r.CPU.OtherCores > 0.5)
 		}
-		w("| %d | %.0f | %.2f | %.0f | %.2f | %.2f | %s |\n", r.Instances, r.Rate, r.Ratio, r.Predicted, r.PredictedRatio, r.ChildCores, idle)
+		perCore, of := 0.0, 0.0
+		if r.ChildCores > 0 {
+			perCore = r.Rate / r.ChildCores
+		}
+		if in.EOS.PerCore > 0 {
+			of = perCore / in.EOS.PerCore
+		}
+		w("| %d | %.0f | %.2f | %.0f | %.2f | %s | %.2f | %.0f | %.2f |\n", r.Instances, r.Rate, r.Ratio, r.Predicted, r.PredictedRatio, idle, r.ChildCores, perCore, of)
 	}
-	w("\nThis machine has %d cores, shared with the broker (u_broker %.2f µs per event, about %.0f%% of\n", m.Cores, in.EOS.BrokerUsPerEvent,
-		100*in.EOS.BrokerUsPerEvent/(in.EOS.BrokerUsPerEvent+1e6/max(in.EOS.PerCore, 1)))
-	w("orderflow's own) and, during this run, other processes. Two instances can at best use both cores,\n")
-	w("and then the broker competes with them; four instances put two on each core, so the model predicts\n")
-	w("no gain over two, and what the 4-instance row shows is the cost of more instances on the same cores\n")
-	w("(more producers, transactions and group members). A check of the per-core figure beyond two\n")
-	w("instances needs more cores than this machine has, with the broker elsewhere.\n\n")
+	uOF := 1e6 / max(in.EOS.PerCore, 1)
+	w("\nThis machine has %d cores, shared with the broker (u_broker %.2f µs per event, %.0f%% of orderflow's\n", m.Cores, in.EOS.BrokerUsPerEvent, 100*in.EOS.BrokerUsPerEvent/uOF)
+	w("own %.2f µs). On an idle machine two pinned instances can at best use both cores, and the broker\n", uOF)
+	w("competes with them; four instances put two on each core, so the model predicts no gain over two,\n")
+	w("and a 4-instance row would show the cost of more instances on the same cores (more producers,\n")
+	w("transactions and group members). A check of the scaling beyond two instances needs more cores\n")
+	w("than this machine has, with the broker elsewhere.\n")
+	if saturated {
+		w("\n**During this run the machine was saturated by other processes** (no idle time, see `uptime`\n")
+		w("above). The instances then got whatever share of the cores the scheduler gave them, and more\n")
+		w("processes get a larger share against the same competitors: the events/s and their ratios above\n")
+		w("measure that share, not scaling, and the prediction (from the cores others left free during the\n")
+		w("exactly_once measurement) cannot hold. What does hold is the per-core column: each row's\n")
+		w("events/s per core the instances used, beside R_eos measured in-process.\n")
+	}
+	w("\n")
 
 	if len(c.Checks) > 0 {
 		w("## Checks\n\n")

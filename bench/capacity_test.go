@@ -97,7 +97,7 @@ func TestCapacityPlan(t *testing.T) {
 	}
 	// The document gives the plan and the operator's step to it.
 	md := (&Capacity{Inputs: in, Machine: Machine{Cores: 2}}).Markdown()
-	for _, want := range []string{"| 3 | 100 k | 200 k | 100 GB | 1.0 G | 2.8 h | 4.00 | 2 | 17 | restore | 72 |", "`orderflow repartition --partitions 72`"} {
+	for _, want := range []string{"| 3 | 100 k | 200 k | 100 GB | 1.0 G | 2.8 h | 4.00 | 2 | 17 | restore | 72 |", "`orderflow repartition --partitions 72`", "| 1 | 10 | 20 | 10 MB |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the document lacks %q:\n%s", want, md)
 		}

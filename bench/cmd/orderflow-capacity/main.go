@@ -34,12 +34,27 @@ func run() error {
 		brokers = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
 		doc     = flag.String("doc", "", "the capacity document to write (default docs/capacity.md; tiny: bench/.work/capacity.md)")
 		out     = flag.String("out", "", "directory of the JSON figures (default bench/results; tiny: bench/.work)")
+		from    = flag.String("from", "", "write the document from this earlier run's JSON figures instead of measuring (no broker needed)")
 	)
 	flag.BoolVar(&o.Tiny, "tiny", false, "tiny mode: every measurement on a small workload, in seconds (CI); its figures size nothing")
 	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the exactly_once and at_least_once measurements, interleaved; the best counts (default 3; tiny 1)")
 	flag.IntVar(&o.WarmupPasses, "warmup", 0, "passes of the broker warm-up (default 2; tiny 1; -1: none)")
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the scaling run (default: go build ./cmd/orderflow)")
 	flag.Parse()
+	if *from != "" {
+		c, err := bench.ReadCapacity(*from)
+		if err != nil {
+			return err
+		}
+		if *doc == "" {
+			*doc = filepath.Join("docs", "capacity.md")
+		}
+		if err := c.WriteDoc(*doc); err != nil {
+			return err
+		}
+		fmt.Printf("wrote %s from %s\n", *doc, *from)
+		return nil
+	}
 	o.Brokers = strings.FieldsFunc(*brokers, func(r rune) bool { return r == ',' || r == ' ' })
 	if len(o.Brokers) == 0 {
 		return fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make capacity starts a broker)")
