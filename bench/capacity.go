@@ -120,6 +120,9 @@ type ScalingRun struct {
 	CPU        *machine.CPUUse `json:"cpu,omitempty"`
 }
 
+// capacityOrders are the orders of a capacity run's workload.
+const capacityOrders = 100_000
+
 // capacityInstances are the scaling run's instance counts.
 var capacityInstances = []int{1, 2, 4}
 
@@ -142,6 +145,11 @@ func RunCapacity(ctx context.Context, o Options) (*Capacity, error) {
 		return nil, err
 	}
 	defer h.close()
+	if !h.o.Tiny {
+		// Half the bench's workload: a single-threaded instance's window
+		// still lasts seconds, and the run stays within minutes.
+		h.o.orders = capacityOrders
+	}
 	c := &Capacity{Date: start, Tiny: h.o.Tiny, Machine: h.rep.Machine, UptimeBefore: up}
 	steps := []step{
 		{"preload", h.preload, true},
