@@ -363,10 +363,11 @@ func FromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Tim
 // DeadLetter is a record of the dead-letter topic as `orderflow tail` shows
 // it:
 //
-//	{"kind":"dlq","key":..,"error":..,"source_topic":..,"source_partition":N,"source_offset":N,"value_base64":".."}
+//	{"kind":"dlq","key":..,"error":..,"source_topic":..,"source_partition":N,"source_offset":N,"value_base64":"..","headers":{..}}
 //
 // Value holds the original (undecodable) bytes; it is rendered in standard
-// base64 (null when nil).
+// base64 (null when nil). Headers are the record's own headers, by name
+// (the member is left out when there are none).
 type DeadLetter struct {
 	Key             string
 	Error           string
@@ -374,16 +375,18 @@ type DeadLetter struct {
 	SourcePartition int32
 	SourceOffset    int64
 	Value           []byte
+	Headers         map[string]string
 }
 
 type deadLetterJSON struct {
-	Kind            string `json:"kind"`
-	Key             string `json:"key"`
-	Error           string `json:"error"`
-	SourceTopic     string `json:"source_topic"`
-	SourcePartition int32  `json:"source_partition"`
-	SourceOffset    int64  `json:"source_offset"`
-	Value           []byte `json:"value_base64"`
+	Kind            string            `json:"kind"`
+	Key             string            `json:"key"`
+	Error           string            `json:"error"`
+	SourceTopic     string            `json:"source_topic"`
+	SourcePartition int32             `json:"source_partition"`
+	SourceOffset    int64             `json:"source_offset"`
+	Value           []byte            `json:"value_base64"`
+	Headers         map[string]string `json:"headers,omitempty"`
 }
 
 // MarshalJSON renders a dlq line.
@@ -391,7 +394,7 @@ func (d DeadLetter) MarshalJSON() ([]byte, error) {
 	return marshalLine(deadLetterJSON{
 		Kind: KindDLQ, Key: d.Key, Error: d.Error,
 		SourceTopic: d.SourceTopic, SourcePartition: d.SourcePartition, SourceOffset: d.SourceOffset,
-		Value: d.Value,
+		Value: d.Value, Headers: d.Headers,
 	})
 }
 
@@ -407,7 +410,7 @@ func (d *DeadLetter) UnmarshalJSON(b []byte) error {
 	*d = DeadLetter{
 		Key: j.Key, Error: j.Error,
 		SourceTopic: j.SourceTopic, SourcePartition: j.SourcePartition, SourceOffset: j.SourceOffset,
-		Value: j.Value,
+		Value: j.Value, Headers: j.Headers,
 	}
 	return nil
 }
