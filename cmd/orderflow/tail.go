@@ -54,8 +54,8 @@ func newTailCmd() *cobra.Command {
 		Use:   "tail --brokers B --topic T [--from-beginning | --offset O | --since T] [--partition P]... [--count N] [--exit-at-end] [--meta] [--raw] [--kind K]",
 		Short: "Print the records of a topic as JSON lines",
 		Long: `Tail reads a topic with read_committed isolation (only committed
-transactions) and prints each record as one JSON line in the formats of
-The JSON formats: transitions (status topic), rejections, dead letters
+transactions) and prints each record as one JSON line. The formats:
+transitions (status topic), rejections, dead letters
 ({"kind":"dlq",...} with the error headers), events, and states or tombstones
 (the <app-id>-state-changelog topic).
 
