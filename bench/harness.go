@@ -37,6 +37,9 @@ type harness struct {
 	input   *preloaded
 	rep     *Report
 	cpu     *machine.Sampler // CPU of the throughput measurements
+	// fastest is the highest rate a ceiling reached in the warm-up (0
+	// without one), which sizes the throughput rounds' input.
+	fastest float64
 	// leftovers are the measurements' topics, deleted when the run ends.
 	leftovers []string
 }
@@ -81,7 +84,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return h.rep, err
 		}
 		runtime.GC()
-		sctx, cancel := context.WithTimeout(ctx, o.timeout)
+		timeout := o.timeout
+		if s.name == "latency" {
+			// Some 40 runs, each with its start-up and end.
+			timeout += time.Duration(len(curveLoads)*len(h.curveSettings())*2) * (o.LatencyDuration + 30*time.Second)
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
 		start := time.Now()
 		err := s.fn(sctx)
 		cancel()
