@@ -48,6 +48,10 @@ type Options struct {
 	// alos, scaling, latency, restore, rss), to compare two builds on a
 	// few figures; the report is then incomplete.
 	Only []string
+	// Orders is the workload's size, in orders [200,000] {1,000}: smaller
+	// for a quick look at the latency curve (the throughput rounds then
+	// read the workload many times over).
+	Orders int
 	// Curve, if not empty, runs only these settings of the latency curve
 	// (curveSettings' names); the report is then incomplete.
 	Curve []string
@@ -77,6 +81,9 @@ func (o Options) withDefaults() Options {
 	}
 	o.seed, o.partitions = 1, 12
 	o.orders, o.storeOrders = big(200_000, 1_000), big(1_000_000, 5_000)
+	if o.Orders > 0 {
+		o.orders = o.Orders
+	}
 	o.commitInterval, o.maxBatchRecords = 100*time.Millisecond, 10_000
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()

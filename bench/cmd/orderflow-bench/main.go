@@ -37,6 +37,7 @@ func parseFlags() (bench.Options, string, error) {
 	)
 	flag.BoolVar(&o.Tiny, "tiny", false, "tiny mode: every measurement on a small workload, in seconds (CI)")
 	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the verdict takes the median of each round's ratio to its ceiling's (default 7; tiny 1)")
+	flag.IntVar(&o.Orders, "orders", 0, "orders in the workload (default 200000; tiny 1000)")
 	flag.IntVar(&o.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default: the number of CPUs)")
 	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long each run of the latency curve produces (default 10s; tiny 1.5s)")
 	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of each latency run left out of its percentiles (default 3s; tiny 500ms)")
