@@ -23,8 +23,8 @@ type Options struct {
 	// one's median round, and its best [7] {1}.
 	Rounds int
 	// LatencyDuration is how long each run of the latency curve produces
-	// [10s] {1.5s}; LatencyWarmup the leading part of it left out of the
-	// percentiles [3s] {500ms}: the start-up of new topics, transactions
+	// [8s] {1.5s}; LatencyWarmup the leading part of it left out of the
+	// percentiles [2s] {500ms}: the start-up of new topics, transactions
 	// and clients, and the broker's JIT compiling what the run makes it
 	// do (the report gives the whole run's p99 too). The curve has about
 	// 40 runs (settings x loads x orderflow and the ceiling).
@@ -94,8 +94,8 @@ func (o Options) withDefaults() Options {
 	if o.WarmupPasses == 0 {
 		o.WarmupPasses = big(10, 1)
 	}
-	dur(&o.LatencyDuration, 10*time.Second, 1500*time.Millisecond)
-	dur(&o.LatencyWarmup, 3*time.Second, 500*time.Millisecond)
+	dur(&o.LatencyDuration, 8*time.Second, 1500*time.Millisecond)
+	dur(&o.LatencyWarmup, 2*time.Second, 500*time.Millisecond)
 	dur(&o.timeout, 10*time.Minute, 2*time.Minute)
 	if o.WorkDir == "" {
 		o.WorkDir = "bench/.work"
