@@ -69,3 +69,22 @@ func TestNotePaired(t *testing.T) {
 		t.Fatalf("ratio %v (met %v), want the median paired ratio %v, met (>= 0.70)", f.Ratio, f.Met, 764.0/972)
 	}
 }
+
+// TestHistogramQuantiles checks the breakdown's reading of orderflow's
+// histograms: a snapshot less an earlier one, its mean and its p99 (the
+// bound of the bucket holding it; the last bound past them all).
+func TestHistogramQuantiles(t *testing.T) {
+	before := histograms{"h": {count: 10, sum: 0.010, bounds: []float64{0.001, 0.002, 0.005}, buckets: []uint64{10, 10, 10}}}
+	after := histograms{"h": {count: 110, sum: 0.210, bounds: []float64{0.001, 0.002, 0.005}, buckets: []uint64{10, 108, 110}}}
+	q := after.sub(before).quantiles("h")
+	if math.Abs(q.Mean-2) > 1e-9 || q.P99 != 5 {
+		t.Fatalf("mean %v p99 %v, want 2 ms and 5 ms", q.Mean, q.P99)
+	}
+	past := histograms{"h": {count: 100, sum: 1, bounds: []float64{0.001}, buckets: []uint64{50}}}
+	if q := past.quantiles("h"); q.P99 != 1 {
+		t.Fatalf("p99 past the last bound: %v, want the last bound, 1 ms", q.P99)
+	}
+	if q := after.quantiles("missing"); q != (Quantiles{}) {
+		t.Fatalf("a missing histogram: %+v", q)
+	}
+}
