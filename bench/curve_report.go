@@ -75,7 +75,9 @@ func (r *Report) curveTable() string {
 	}
 	b.WriteString("\nWhere orderflow's time went (mean/p99 ms, after the warm-up; p99 is a histogram bucket's bound): " +
 		"fetch = first record's timestamp to orderflow taking the partition's records up; fill, flush, end, store = a batch's phases; " +
-		"committed = a record's timestamp to its batch's commit; after = the reader's mean less committed's mean (markers, last stable offset, the read).\n\n")
+		"committed = a record's timestamp to its batch's commit; after = the reader's mean less committed's mean (markers, last stable offset, the read): " +
+		"approximate, as committed counts the batches committed after the warm-up, whose first records may be older; " +
+		"negative when a backlog at the warm-up's end (a loaded machine) outweighs it.\n\n")
 	b.WriteString("| setting | load | batches | records/batch | fetch | fill | flush | end | store | committed | after |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range r.Curve {
