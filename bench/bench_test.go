@@ -46,7 +46,7 @@ func TestTiny(t *testing.T) {
 			t.Errorf("%s: ratio %v of %s", f.Key, f.Ratio, f.Baseline)
 		}
 	}
-	for _, k := range []string{"orderflow_eos", "orderflow_alos", "latency_p99", "restore", "rss_peak"} {
+	for _, k := range []string{"orderflow_eos", "orderflow_alos", "latency_p99", "lowlat_eos_p99_10", "lowlat_alos_p99_10", "lowlat_eos_p99_30", "restore", "rss_peak"} {
 		found := false
 		for _, f := range rep.Figures {
 			found = found || (f.Key == k && f.Met != nil && f.Target != "")
@@ -76,11 +76,24 @@ func TestTiny(t *testing.T) {
 	if rep.Machine.Cores == 0 || rep.Machine.MemoryGiB == 0 || rep.Machine.KafkaVersion == "" {
 		t.Errorf("machine incomplete: %+v", rep.Machine)
 	}
+	// The latency curve: every setting at every load, orderflow's and the
+	// ceiling's latencies, and where orderflow's time went.
+	if want := len(curveLoads) * 3; len(rep.Curve) != want {
+		t.Errorf("%d curve points, want %d", len(rep.Curve), want)
+	}
+	for _, p := range rep.Curve {
+		if !(p.Orderflow.P99 > 0) || !(p.Ceiling.P99 > 0) || p.Breakdown == nil || p.Breakdown.Batches == 0 || !(p.Breakdown.End.Mean > 0) {
+			t.Errorf("curve point %s at %.0f%%: %+v", p.Setting.Name, 100*p.Load, p)
+		}
+	}
 	files, err := rep.WriteFiles(work)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 2 {
+	if len(files) != 3 || !strings.HasSuffix(files[2], "-latency.png") {
 		t.Errorf("wrote %v", files)
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "## Latency curve") || !strings.Contains(md, "-latency.png)") {
+		t.Errorf("the report lacks the latency curve:\n%s", md)
 	}
 }

@@ -37,6 +37,9 @@ type harness struct {
 	input   *preloaded
 	rep     *Report
 	cpu     *machine.Sampler // CPU of the throughput measurements
+	// fastest is the highest rate a ceiling reached in the warm-up (0
+	// without one), which sizes the throughput rounds' input.
+	fastest float64
 	// leftovers are the measurements' topics, deleted when the run ends.
 	leftovers []string
 }
@@ -91,7 +94,12 @@ func (h *harness) runSteps(ctx context.Context, what string, steps []step) error
 			return err
 		}
 		runtime.GC()
-		sctx, cancel := context.WithTimeout(ctx, h.o.timeout)
+		timeout := h.o.timeout
+		if s.name == "latency" {
+			// Some 40 runs, each with its start-up and end.
+			timeout += time.Duration(len(curveLoads)*len(h.curveSettings())*2) * (h.o.LatencyDuration + 30*time.Second)
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
 		start := time.Now()
 		err := s.fn(sctx)
 		cancel()

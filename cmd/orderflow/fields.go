@@ -16,6 +16,7 @@ var fieldFlags = map[string]string{
 	"Config.Topics.DLQ":         "--dlq-topic",
 	"Config.Guarantee":          "--guarantee",
 	"Config.CommitInterval":     "--commit-interval",
+	"Config.EndIdleBatches":     "--end-idle-batches",
 	"Config.MaxBatchRecords":    "--max-batch-records",
 	"Config.Threads":            "--threads",
 	"Config.StateDir":           "--state-dir",

@@ -196,6 +196,7 @@ A configuration error exits with code 2.`,
 	fs.StringVar(&cfg.AppID, "app-id", d.AppID, "application id: the consumer group and the changelog topic's prefix (<app-id>-state-changelog)")
 	fs.StringVar(&guarantee, "guarantee", string(d.Guarantee), "processing guarantee: exactly_once or at_least_once")
 	fs.DurationVar(&cfg.CommitInterval, "commit-interval", d.CommitInterval, "upper bound of a batch (one transaction or offset commit)")
+	fs.BoolVar(&cfg.EndIdleBatches, "end-idle-batches", false, "end a batch as soon as no fetched input waits, not at --commit-interval: lower latency, more transactions")
 	fs.IntVar(&cfg.MaxBatchRecords, "max-batch-records", d.MaxBatchRecords, "input records per batch at most")
 	fs.IntVar(&cfg.RestoreConcurrency, "restore-concurrency", d.RestoreConcurrency, "partitions restored from the changelog at once (each holds a fetch in memory)")
 	fs.IntVar(&cfg.Threads, "threads", d.Threads, "consumer-group members (each with its own client and transaction) in this instance, sharing its store; about one per core")
