@@ -8,6 +8,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,6 +193,9 @@ func (r *repartitioner) run(ctx context.Context) (RepartitionResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if err := r.noOpenTransaction(ctx, oldEnds); err != nil {
+		return res, err
+	}
 	r.say("preconditions hold: group %s has no members and no unprocessed input", app)
 
 	if !nextExists {
@@ -293,6 +297,31 @@ func (r *repartitioner) checkIdle(ctx context.Context) error {
 		return fmt.Errorf("%w: group %s has not processed %d records of %s (partition: records %s): "+
 			"pause the producers, run the instances until the lag is 0, stop them, then run repartition again",
 			ErrRefused, app, lag, input, strings.Join(behind, ", "))
+	}
+	return nil
+}
+
+// noOpenTransaction refuses while a transaction is open on the old
+// changelog (ends are its high watermarks): a stopped instance's last
+// transaction ends at its timeout, and the copy reads committed records only.
+func (r *repartitioner) noOpenTransaction(ctx context.Context, ends map[int32]int64) error {
+	l, err := r.adm.ListCommittedOffsets(ctx, r.old)
+	if err == nil {
+		err = l.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("listing the last stable offsets of %s: %w", r.old, err)
+	}
+	var open []string
+	l.Each(func(o kadm.ListedOffset) {
+		if o.Offset < ends[o.Partition] {
+			open = append(open, strconv.Itoa(int(o.Partition)))
+		}
+	})
+	if len(open) > 0 {
+		sort.Strings(open)
+		return fmt.Errorf("%w: changelog %s has an open transaction in partitions %s (an instance stopped without ending it): "+
+			"run repartition again once the transaction timeout has passed", ErrRefused, r.old, strings.Join(open, ", "))
 	}
 	return nil
 }
