@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/internal/kread"
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,28 +26,16 @@ import (
 // layout in use was changed; the error says what to do.
 var ErrRefused = errors.New("repartition refused")
 
-// KeyPartitioner returns the partition a producer puts key in, in a topic
-// of partitions partitions.
-type KeyPartitioner func(key []byte, partitions int) int32
-
-// Murmur2 is the partitioner of Kafka's Java client, Kafka Streams and
-// franz-go for keyed records: murmur2 of the key, sign bit cleared, modulo
-// the partition count.
-func Murmur2(key []byte, partitions int) int32 {
-	return int32(murmur2Topic.Partition(&kgo.Record{Key: key}, partitions))
-}
-
-var murmur2Topic = kgo.StickyKeyPartitioner(nil).ForTopic("")
-
 // RepartitionOptions configure Repartition.
 type RepartitionOptions struct {
 	// Partitions is the new partition count: more than the state has now.
 	Partitions int
-	// Partitioner is where the producers of the input put an order's
-	// events. Default Murmur2. Repartition checks that every order's state
-	// is where it puts the order under the current count, and refuses if
-	// one is not.
-	Partitioner KeyPartitioner
+	// Partitioner is how the producers of the input choose an order's
+	// partition. Default partitioner.Murmur2 (Kafka's Java client, franz-go);
+	// partitioner.CRC32 for librdkafka's default. Repartition checks that
+	// every order's state is where it puts the order under the current
+	// count, and refuses if one is not.
+	Partitioner partitioner.Name
 	// Progress receives one line per step. Default: none.
 	Progress func(line string)
 	// Checkpoint, if set, is called at points where a crash must leave a
@@ -95,8 +84,8 @@ func Repartition(ctx context.Context, cfg Config, opts RepartitionOptions) (Repa
 	if len(cfg.Brokers) == 0 {
 		return RepartitionResult{}, fmt.Errorf("%w: Config.Brokers is empty: no brokers (HOST:PORT[,HOST:PORT])", ErrConfig)
 	}
-	if opts.Partitioner == nil {
-		opts.Partitioner = Murmur2
+	if opts.Partitioner == partitioner.None {
+		opts.Partitioner = partitioner.Murmur2
 	}
 	if opts.Progress == nil {
 		opts.Progress = func(string) {}
@@ -153,7 +142,7 @@ func (r *repartitioner) run(ctx context.Context) (RepartitionResult, error) {
 	if !ok {
 		if cur, cerr := st.current(app); cerr == nil {
 			if c, ok := st.find(cur); ok && c.partitions >= r.n {
-				return res, fmt.Errorf("%w: --partitions %d must be larger than the %d partitions of the state now (changelog %s): Kafka cannot take partitions away",
+				return res, fmt.Errorf("%w: RepartitionOptions.Partitions %d must be larger than the %d partitions of the state now (changelog %s): Kafka cannot take partitions away",
 					ErrConfig, r.n, c.partitions, cur)
 			}
 		}
@@ -165,11 +154,11 @@ func (r *repartitioner) run(ctx context.Context) (RepartitionResult, error) {
 	res.OldChangelog, res.From = r.old, r.m
 	switch {
 	case st.input > r.n:
-		return res, fmt.Errorf("%w: --partitions %d: input %s already has %d partitions; the state must have as many: use --partitions %d",
+		return res, fmt.Errorf("%w: RepartitionOptions.Partitions %d: input %s already has %d partitions; the state must have as many: use RepartitionOptions.Partitions %d",
 			ErrConfig, r.n, input, st.input, st.input)
 	case st.input != r.m && st.input != r.n:
-		return res, fmt.Errorf("%w: --partitions %d: input %s has %d partitions (grown outside orderflow repartition?) and the state %d; "+
-			"the state can only move to the input's count: use --partitions %d",
+		return res, fmt.Errorf("%w: RepartitionOptions.Partitions %d: input %s has %d partitions (grown outside orderflow repartition?) and the state %d; "+
+			"the state can only move to the input's count: use RepartitionOptions.Partitions %d",
 			ErrConfig, r.n, input, st.input, r.m, st.input)
 	case nextExists && next.partitions != r.n:
 		return res, fmt.Errorf("%w: topic %s exists with %d partitions, not %d: it is not one repartition wrote; delete it and run again",
@@ -441,10 +430,13 @@ func (r *repartitioner) copy(ctx context.Context) (map[string]uint64, int, error
 	records := 0
 	r.say("copying %s to %s", r.old, r.next)
 	err = kread.ReadCommitted(ctx, r.cfg.Brokers, r.cfg.KafkaOpts, r.old, func(rec *kgo.Record) error {
-		if p := r.opts.Partitioner(rec.Key, r.m); p != rec.Partition {
-			return fmt.Errorf("%w: order %q is in partition %d of %s, but the partitioner puts it in partition %d of %d: "+
-				"the input's producers partition by another function (librdkafka's default is CRC32), or by hand; nothing was changed",
-				ErrRefused, rec.Key, rec.Partition, r.old, p, r.m)
+		if p := r.opts.Partitioner.Partition(rec.Key, r.m); p != rec.Partition {
+			hint := "the input's producers partition by another function, or by hand"
+			if o := partitioner.Match(r.opts.Partitioner, rec.Key, rec.Partition, r.m); o != partitioner.None {
+				hint = fmt.Sprintf("it is where %s puts it: set RepartitionOptions.Partitioner %s if the input's producers use it", o, o)
+			}
+			return fmt.Errorf("%w: order %q is in partition %d of %s, but %s puts it in partition %d of %d: %s; nothing was changed",
+				ErrRefused, rec.Key, rec.Partition, r.old, r.opts.Partitioner, p, r.m, hint)
 		}
 		if rec.Value == nil {
 			delete(want, string(rec.Key))
@@ -452,7 +444,7 @@ func (r *repartitioner) copy(ctx context.Context) (map[string]uint64, int, error
 			want[string(rec.Key)] = maphash.Bytes(valueSeed, rec.Value)
 		}
 		out := &kgo.Record{
-			Topic: r.next, Partition: r.opts.Partitioner(rec.Key, r.n),
+			Topic: r.next, Partition: r.opts.Partitioner.Partition(rec.Key, r.n),
 			Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
 		}
 		cl.Produce(ctx, out, func(_ *kgo.Record, err error) {
@@ -491,7 +483,7 @@ func (r *repartitioner) verify(ctx context.Context, want map[string]uint64) erro
 		got := map[string]uint64{}
 		var misplaced error
 		err := kread.ReadCommitted(ctx, r.cfg.Brokers, r.cfg.KafkaOpts, r.next, func(rec *kgo.Record) error {
-			if p := r.opts.Partitioner(rec.Key, r.n); p != rec.Partition && misplaced == nil {
+			if p := r.opts.Partitioner.Partition(rec.Key, r.n); p != rec.Partition && misplaced == nil {
 				misplaced = fmt.Errorf("%w: order %q is in partition %d of %s, it belongs in %d; delete the topic and run again",
 					ErrTopology, rec.Key, rec.Partition, r.next, p)
 			}
@@ -547,7 +539,7 @@ func (r *repartitioner) tombstones(ctx context.Context, keys []string) error {
 	defer cl.Close()
 	recs := make([]*kgo.Record, 0, len(keys))
 	for _, k := range keys {
-		recs = append(recs, &kgo.Record{Topic: r.next, Partition: r.opts.Partitioner([]byte(k), r.n), Key: []byte(k)})
+		recs = append(recs, &kgo.Record{Topic: r.next, Partition: r.opts.Partitioner.Partition([]byte(k), r.n), Key: []byte(k)})
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("writing tombstones to %s: %w", r.next, err)

@@ -3,11 +3,13 @@ package processor_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -177,5 +179,48 @@ func TestRepartitionRefuses(t *testing.T) {
 			t.Fatalf("with a record produced meanwhile: %v, want a refusal to finish", err)
 		}
 		unchanged()
+	})
+}
+
+// TestRepartitionByTheProducersPartitioner writes states where librdkafka's
+// CRC32 partitioner puts their orders: repartition by murmur2 (the default)
+// refuses and names crc32; by CRC32 it moves each state to the partition
+// CRC32 gives under the new count.
+func TestRepartitionByTheProducersPartitioner(t *testing.T) {
+	realOnly(t, func(t *testing.T, c *kafkatest.Cluster) {
+		t.Parallel()
+		e := newEnv(t, c, 6)
+		old := processor.ChangelogTopic(e.cfg.AppID)
+		cl := e.c.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var recs []*kgo.Record
+		for i := range 200 {
+			key := []byte("order-" + strconv.Itoa(i))
+			recs = append(recs, &kgo.Record{Topic: old, Partition: partitioner.CRC32.Partition(key, 6), Key: key, Value: []byte("state " + strconv.Itoa(i))})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := processor.Repartition(ctx, e.cfg, processor.RepartitionOptions{Partitions: 12})
+		if !errors.Is(err, processor.ErrRefused) || !strings.Contains(err.Error(), "RepartitionOptions.Partitioner crc32") {
+			t.Fatalf("murmur2 over states placed by CRC32: %v, want a refusal that names crc32", err)
+		}
+		if n := partitionCount(t, c, e.cfg.Topics.Events); n != 6 {
+			t.Fatalf("input has %d partitions after a refusal, want 6", n)
+		}
+		res, err := processor.Repartition(ctx, e.cfg, processor.RepartitionOptions{Partitions: 12, Partitioner: partitioner.CRC32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := e.c.ReadCommitted(t, res.NewChangelog)
+		if len(got) != len(recs) {
+			t.Fatalf("%d records in %s, want %d", len(got), res.NewChangelog, len(recs))
+		}
+		for _, r := range got {
+			if want := partitioner.CRC32.Partition(r.Key, 12); r.Partition != want {
+				t.Fatalf("order %s in partition %d of %s, CRC32 puts it in %d", r.Key, r.Partition, res.NewChangelog, want)
+			}
+		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/processor"
 )
 
@@ -25,17 +26,21 @@ func newRepartitionCmd() *cobra.Command {
 	var (
 		k          kafkaFlags
 		partitions int
+		hash       string
 		yes        bool
 	)
 	d := processor.DefaultConfig()
 	cfg := d
 	cmd := &cobra.Command{
-		Use:   "repartition --brokers B [--app-id A] --partitions N [--yes]",
+		Use:   "repartition --brokers B [--app-id A] --partitions N [--partitioner murmur2|crc32] [--yes]",
 		Short: "Grow the input topic and the state to N partitions",
 		Long: `Repartition moves an application to more partitions: the input topic gets
 --partitions N partitions and every order's state moves to the changelog
-partition its order ID hashes to under N (murmur2, the partitioner of Kafka's
-Java client and franz-go). Afterwards instances can be as many as N.
+partition its order ID hashes to under N, by the partitioner the input's
+producers use (--partitioner: murmur2, the default of Kafka's Java client and
+franz-go, or crc32, librdkafka's default). It checks that every state is
+where that partitioner puts its order today, and refuses otherwise.
+Afterwards instances can be as many as N.
 
 Before it starts:
   - stop every instance of the application (it refuses while the consumer
@@ -70,6 +75,10 @@ configuration or topic layout error.`,
 			if partitions <= 0 {
 				return configError(errors.New("no partition count: give --partitions N (more than the input has now)"))
 			}
+			by, err := partitioner.Parse(hash)
+			if err != nil {
+				return configError(fmt.Errorf("--partitioner: %w", err))
+			}
 			cfg.Brokers, cfg.KafkaOpts = brokers, opts
 			out := cmd.OutOrStdout()
 			if !yes && !confirm(cmd.InOrStdin(), out, cfg, partitions) {
@@ -78,9 +87,10 @@ configuration or topic layout error.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			res, err := processor.Repartition(ctx, cfg, processor.RepartitionOptions{
-				Partitions: partitions,
-				Progress:   func(line string) { fmt.Fprintln(out, "repartition:", line) },
-				Checkpoint: haltAt(os.Getenv(haltEnv), cmd.ErrOrStderr()),
+				Partitions:  partitions,
+				Partitioner: by,
+				Progress:    func(line string) { fmt.Fprintln(out, "repartition:", line) },
+				Checkpoint:  haltAt(os.Getenv(haltEnv), cmd.ErrOrStderr()),
 			})
 			if err != nil {
 				return repartitionExit(err)
@@ -101,6 +111,8 @@ configuration or topic layout error.`,
 	fs.StringVar(&cfg.AppID, "app-id", d.AppID, "application id: the consumer group and the changelog topic's prefix")
 	fs.StringVar(&cfg.Topics.Events, "events-topic", d.Topics.Events, "input topic of order events")
 	fs.IntVar(&partitions, "partitions", 0, "the new partition count of the input and the state (required; more than now)")
+	fs.StringVar(&hash, "partitioner", "murmur2", "how the input's producers choose an order's partition: "+partitioner.Names+
+		" (murmur2: Kafka's Java client, franz-go; crc32: librdkafka's default, as kcat and confluent-kafka use)")
 	fs.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	return cmd
 }

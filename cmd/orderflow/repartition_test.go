@@ -66,9 +66,18 @@ func TestRepartitionSurvivesKills(t *testing.T) {
 	}
 	ids := n.produceOrders(t, ctx, c, "o", 600, nil)
 	n.waitOutcomes(t, ctx, c, ids, running(a))
-	a.stop(t)
 
 	repartition := []string{"repartition", "--brokers", brokersArg(c), "--app-id", n.app, "--events-topic", n.events, "--partitions", "12", "--yes"}
+	if r := cli(ctx, nil, repartition...); r.code != 1 || !strings.Contains(r.err.Error(), "stop every instance") {
+		t.Fatalf("repartition while an instance runs: exit %d, %v; want 1 and a refusal naming the members", r.code, r.err)
+	}
+	a.stop(t)
+	if r := cli(ctx, nil, append(repartition, "--partitions", "6")...); r.code != 2 || !strings.Contains(r.err.Error(), "--partitions 6 must be larger") {
+		t.Fatalf("repartition --partitions 6: exit %d, %v; want 2 and a configuration error", r.code, r.err)
+	}
+	if r := cli(ctx, nil, repartition[:len(repartition)-1]...); r.code != 1 || !strings.Contains(r.stdout, "Type yes") || !strings.Contains(r.err.Error(), "not confirmed") {
+		t.Fatalf("repartition without --yes and no answer: exit %d, %v; want 1 after asking", r.code, r.err)
+	}
 	old, next := processor.ChangelogTopic(n.app), processor.RepartitionedChangelogTopic(n.app, 12)
 
 	killAt(t, "copy", repartition)
