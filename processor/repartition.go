@@ -146,7 +146,7 @@ func (r *repartitioner) run(ctx context.Context) (RepartitionResult, error) {
 					ErrConfig, r.n, c.partitions, cur)
 			}
 		}
-		return res, fmt.Errorf("%w: application %s has no changelog topic (%s): nothing to repartition; is --app-id right? "+
+		return res, fmt.Errorf("%w: application %s has no changelog topic (%s): nothing to repartition; is Config.AppID right? "+
 			"An application that never ran has no state: grow its input with kafka-topics --alter --partitions instead",
 			ErrConfig, app, ChangelogTopic(app))
 	}
