@@ -49,7 +49,7 @@ func newRootCmd() *cobra.Command {
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
 		newRepartitionCmd(),
-		newDemoCmd(),
+		newDemoCmd(), newGenerateCmd(),
 	)
 	usageErrorsExit2(root)
 	return root
