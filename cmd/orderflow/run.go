@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/internal/httpapi"
@@ -57,6 +58,24 @@ func (k *kafkaFlags) check() ([]string, error) {
 		return nil, errors.New("no brokers: give --brokers HOST:PORT[,HOST:PORT] (or ORDERFLOW_BROKERS)")
 	}
 	return brokers, nil
+}
+
+// setup fills the flags of fs from the environment (applyConfig) and
+// returns the brokers and the connection options, or a configuration error
+// (exit 2).
+func (k *kafkaFlags) setup(fs *pflag.FlagSet) ([]string, []kgo.Opt, error) {
+	if _, err := applyConfig(fs, os.LookupEnv); err != nil {
+		return nil, nil, configError(err)
+	}
+	brokers, err := k.check()
+	if err != nil {
+		return nil, nil, configError(err)
+	}
+	opts, err := k.conn.Opts()
+	if err != nil {
+		return nil, nil, configError(err)
+	}
+	return brokers, opts, nil
 }
 
 // runDeps are what `run` takes from the process, so tests can replace them.
