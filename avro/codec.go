@@ -552,7 +552,8 @@ func writerOf[T any](c *Codec, rec *record[T], b []byte) (*writerSchema, int, *D
 			ws = rec.byFP[fp]
 		}
 		if ws == nil {
-			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint, Detail: fmt.Sprintf("%016x", fp)}
+			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint,
+				Detail: fingerprintOf(fp).String() + " (no known writer schema has it)"}
 		}
 		return ws, soeHeaderLen, nil
 	case b[0] == confluentMagic && c.reg.cl != nil:
