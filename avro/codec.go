@@ -554,7 +554,7 @@ func writerOf[T any](c *Codec, rec *record[T], b []byte) (*writerSchema, int, *D
 		}
 		if ws == nil {
 			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint,
-				Detail: fingerprintOf(fp).String() + " (no known writer schema has it)"}
+				Detail: fingerprintOf(fp).String() + " is the fingerprint of no writer schema the reader knows (give it the producer's schema)"}
 		}
 		return ws, soeHeaderLen, nil
 	case b[0] == confluentMagic && c.reg.cl != nil:

@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
 		newDemoCmd(),
+		newSchemaCmd(),
 	)
 	usageErrorsExit2(root)
 	return root
