@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	binenc "encoding/binary"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/kafkatest"
@@ -208,4 +212,56 @@ func TestRunWriterSchemas(t *testing.T) {
 		}
 		stop()
 	})
+}
+
+// produce and tail against a registry that refuses every POST (its ACLs
+// allow reading only): with --schema-registry-lookup-only they use the
+// schema registered beforehand, with its ID; without it, produce says to
+// use the flag (exit 2). tail decodes what produce wrote.
+func TestProduceTailRegistryLookupOnly(t *testing.T) {
+	clearEnv(t)
+	checkLeaks(t)
+	c := kafkatest.Fake(t)
+	topic := kafkatest.Name(t, "events")
+	c.CreateTopic(t, topic, 1, nil)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	text, err := avro.Schema(avro.RecordOrderEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := reg.RegisterSchema(topic+"-value", sr.Schema{Schema: text, Type: sr.TypeAvro})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet {
+			return false
+		}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error_code":40301,"message":"User is denied operation Write on Subject"}`))
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	line := eventLine("e1", "o1", "place_order", 1) + "\n"
+	args := []string{"produce", "--brokers", brokersArg(c), "--topic", topic, "--schema-registry-url", reg.URL()}
+
+	r := cli(ctx, strings.NewReader(line), args...)
+	if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), "--schema-registry-lookup-only") {
+		t.Fatalf("produce, registration refused: code %d err %v, want exit 2 suggesting --schema-registry-lookup-only", r.code, r.err)
+	}
+	args = append(args, "--schema-registry-lookup-only")
+	if r := cli(ctx, strings.NewReader(line), args...); r.err != nil {
+		t.Fatalf("produce --schema-registry-lookup-only: %v\n%s", r.err, r.stderr)
+	}
+	recs := c.ReadCommitted(t, topic)
+	if len(recs) != 1 || len(recs[0].Value) < 5 || recs[0].Value[0] != 0 || int(binenc.BigEndian.Uint32(recs[0].Value[1:5])) != id {
+		t.Fatalf("records %v: want one framed with schema id %d", recs, id)
+	}
+	args[0] = "tail"
+	r = cli(ctx, nil, append(args, "--from-beginning", "--exit-at-end", "--kind", "events")...)
+	if r.err != nil || !strings.Contains(r.stdout, `"event_id":"e1"`) {
+		t.Fatalf("tail: err %v out %q", r.err, r.stdout)
+	}
 }
