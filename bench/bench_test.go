@@ -10,23 +10,30 @@ import (
 	"github.com/orderflow/orderflow/internal/kafkatest"
 )
 
+// tinyOptions are the options of a tiny run against the real broker, in a
+// temporary work dir, logging into the returned builder.
+func tinyOptions(t *testing.T, prefix string) (Options, *strings.Builder) {
+	c := kafkatest.Real(t)
+	log := new(strings.Builder)
+	return Options{
+		Brokers:      c.Brokers,
+		Tiny:         true,
+		WorkDir:      t.TempDir(),
+		TopicPrefix:  kafkatest.Name(t, prefix),
+		KafkaVersion: KafkaVersionFromPom(filepath.Join("..")),
+		Log:          log,
+	}, log
+}
+
 // TestTiny runs the whole harness in tiny mode against the real broker, so
 // it cannot rot, and checks the report is complete: every figure present
 // and positive, the files written. It asserts no timing.
 func TestTiny(t *testing.T) {
-	c := kafkatest.Real(t)
-	work := t.TempDir()
-	var log strings.Builder
+	o, log := tinyOptions(t, "bench")
+	work := o.WorkDir
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{
-		Brokers:      c.Brokers,
-		Tiny:         true,
-		WorkDir:      work,
-		TopicPrefix:  kafkatest.Name(t, "bench"),
-		KafkaVersion: KafkaVersionFromPom(filepath.Join("..")),
-		Log:          &log,
-	})
+	rep, err := Run(ctx, o)
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)

@@ -169,15 +169,16 @@ func (p *preloaded) lookup(r *kgo.Record) (outSizes, bool) {
 // produceAll writes records to topic with a fast non-transactional producer,
 // keyed (the default partitioner: murmur2 of the key, as the Java client and
 // orderflow's outputs). onAck, if not nil, sees each acknowledged record
-// with its index; calls for one partition come in offset order.
-func produceAll(ctx context.Context, brokers []string, topic string, n int, record func(i int) (key, value []byte), onAck func(i int, r *kgo.Record)) error {
-	cl, err := kgo.NewClient(
+// with its index; calls for one partition come in offset order. opts are
+// added to the producer's options.
+func produceAll(ctx context.Context, brokers []string, topic string, n int, record func(i int) (key, value []byte), onAck func(i int, r *kgo.Record), opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DefaultProduceTopic(topic),
-		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
-		kgo.ProducerBatchMaxBytes(1<<20),
-	)
+		kgo.ProducerBatchMaxBytes(1 << 20),
+	}, opts...)...)
 	if err != nil {
 		return err
 	}
