@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -38,6 +37,7 @@ type options struct {
 	maxRecordSize   int
 	writerSchemas   []string
 	registryTimeout time.Duration
+	lookupOnly      bool
 }
 
 // WithMaxRecordSize bounds the size of a framed record, in bytes, both
@@ -55,10 +55,19 @@ func WithWriterSchemas(texts ...string) Option {
 	return func(o *options) { o.writerSchemas = append(o.writerSchemas, texts...) }
 }
 
-// WithRegistryTimeout bounds each schema registry request a decoder makes
-// to fetch a writer schema it has not seen. Default DefaultRegistryTimeout
-// (10s).
+// WithRegistryTimeout bounds each schema registry request of a Confluent
+// codec: those NewConfluentCodec makes to register (or look up) the
+// schemas, and those a decoder makes to fetch a writer schema it has not
+// seen. Default DefaultRegistryTimeout (10s).
 func WithRegistryTimeout(d time.Duration) Option { return func(o *options) { o.registryTimeout = d } }
+
+// WithRegistryLookupOnly makes NewConfluentCodec register nothing: it finds
+// each record's schema among the versions already registered under its
+// subject, with GET requests only, and fails with ErrNotRegistered if it is
+// not there. For registries whose ACLs refuse registration to the
+// processor's credentials: the schemas are registered beforehand by
+// someone who may.
+func WithRegistryLookupOnly() Option { return func(o *options) { o.lookupOnly = true } }
 
 // Codec encodes and decodes orderflow's records. It is safe for concurrent
 // use; encoders append to the caller's buffer and reuse internal buffers,
@@ -118,17 +127,9 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	eventV1, stateV1 := len(versions[RecordOrderEvent]) == 1, len(versions[RecordOrderState]) == 1
 	statusV1, rejectV1 := len(versions[RecordStatusChange]) == 1, len(versions[RecordRejection]) == 1
 	for _, text := range o.writerSchemas {
-		s, err := parseSchema(text)
+		rec, _, err := writerRecord(text)
 		if err != nil {
-			return nil, fmt.Errorf("avro: writer schema: %w", err)
-		}
-		name := ""
-		if n, ok := s.(hamba.NamedSchema); ok {
-			name = n.FullName()
-		}
-		rec, ok := strings.CutPrefix(name, namespace+".")
-		if !ok || versions[rec] == nil {
-			return nil, fmt.Errorf("avro: writer schema %q is none of the %s records", name, namespace)
+			return nil, err
 		}
 		// Insert before the reader (the embedded newest), which stays last.
 		v := versions[rec]
@@ -157,7 +158,7 @@ func NewCodec(opts ...Option) (*Codec, error) {
 		c.state.fast = decodeStateFast
 	}
 	c.state.fastEnc, c.status.fastEnc, c.reject.fastEnc = stateV1, statusV1, rejectV1
-	c.reg = &registry{timeout: o.registryTimeout}
+	c.reg = &registry{timeout: o.registryTimeout, lookupOnly: o.lookupOnly}
 	return c, nil
 }
 
@@ -552,7 +553,8 @@ func writerOf[T any](c *Codec, rec *record[T], b []byte) (*writerSchema, int, *D
 			ws = rec.byFP[fp]
 		}
 		if ws == nil {
-			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint, Detail: fmt.Sprintf("%016x", fp)}
+			return nil, 0, &DecodeError{Offset: 2, Kind: ErrUnknownFingerprint,
+				Detail: fingerprintOf(fp).String() + " is the fingerprint of no writer schema the reader knows (give it the producer's schema)"}
 		}
 		return ws, soeHeaderLen, nil
 	case b[0] == confluentMagic && c.reg.cl != nil:

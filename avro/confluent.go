@@ -31,8 +31,9 @@ const maxMissingIDs = 4096
 
 // registry fetches and caches writer schemas by Confluent schema ID.
 type registry struct {
-	cl      *sr.Client // nil: no registry
-	timeout time.Duration
+	cl         *sr.Client // nil: no registry
+	timeout    time.Duration
+	lookupOnly bool // never register: find the schemas among those registered
 
 	mu struct {
 		sync.Mutex
@@ -45,7 +46,9 @@ type registry struct {
 // (magic byte 0, 4-byte big-endian schema ID, Avro body) using the schema
 // registry client cl. It registers each record's current schema under
 // "<topic>-value" for every topic named in topics (a registry answers with
-// the existing ID when the schema is already there) and caches the IDs.
+// the existing ID when the schema is already there) and caches the IDs;
+// with WithRegistryLookupOnly it only looks them up, and fails with
+// ErrNotRegistered if one is not there.
 // Decoding fetches writer schemas it has not seen from the registry, once
 // per ID; it also reads single-object payloads.
 func NewConfluentCodec(ctx context.Context, cl *sr.Client, topics Topics, opts ...Option) (*Codec, error) {
@@ -79,12 +82,24 @@ func register[T any](ctx context.Context, c *Codec, rec *record[T], topic string
 		return nil
 	}
 	subject := topic + "-value"
-	ss, err := c.reg.cl.CreateSchema(ctx, subject, sr.Schema{Schema: rec.text, Type: sr.TypeAvro})
-	if err != nil {
-		return fmt.Errorf("avro: register %s under %s: %w: %w", rec.name, subject, ErrRegistry, err)
+	ctx, cancel := context.WithTimeout(ctx, c.reg.timeout)
+	defer cancel()
+	verb := "register"
+	var ss sr.SubjectSchema
+	var err error
+	if c.reg.lookupOnly {
+		verb = "look up"
+		ss, err = lookupSchema(ctx, c.reg.cl, subject, rec.reader)
+	} else {
+		ss, err = c.reg.cl.CreateSchema(ctx, subject, sr.Schema{Schema: rec.text, Type: sr.TypeAvro})
 	}
-	if ss.ID < 0 || int64(ss.ID) > int64(^uint32(0)) {
-		return fmt.Errorf("avro: register %s under %s: %w: schema id %d out of range", rec.name, subject, ErrRegistry, ss.ID)
+	switch {
+	case errors.Is(err, ErrNotRegistered):
+		return fmt.Errorf("avro: %s under %s: %w", rec.name, subject, err)
+	case err != nil:
+		return fmt.Errorf("avro: %s %s under %s: %w: %w", verb, rec.name, subject, ErrRegistry, err)
+	case ss.ID < 0 || int64(ss.ID) > int64(^uint32(0)):
+		return fmt.Errorf("avro: %s %s under %s: %w: schema id %d out of range", verb, rec.name, subject, ErrRegistry, ss.ID)
 	}
 	rec.idHeader[0] = confluentMagic
 	binary.BigEndian.PutUint32(rec.idHeader[1:], uint32(ss.ID))
@@ -100,6 +115,43 @@ func register[T any](ctx context.Context, c *Codec, rec *record[T], topic string
 	c.reg.mu.schemas[ss.ID] = rec.reader
 	c.reg.mu.Unlock()
 	return nil
+}
+
+// lookupSchema finds the version of subject whose schema is reader, with
+// GET requests only: the registry's own lookup (POST /subjects/{subject})
+// needs a permission that registries locked down by ACLs may not grant to
+// readers. The latest version is tried first, as it is usually the one; an
+// older one matches too. A subject that does not exist, or has no such
+// version, gives ErrNotRegistered.
+func lookupSchema(ctx context.Context, cl *sr.Client, subject string, reader hamba.Schema) (sr.SubjectSchema, error) {
+	same := func(ss sr.SubjectSchema) bool {
+		if ss.Type != sr.TypeAvro || len(ss.References) > 0 {
+			return false
+		}
+		s, err := parseSchema(ss.Schema.Schema)
+		return err == nil && s.Fingerprint() == reader.Fingerprint()
+	}
+	latest, err := cl.SchemaByVersion(ctx, subject, -1)
+	if err == nil && same(latest) {
+		return latest, nil
+	}
+	var all []sr.SubjectSchema
+	if err == nil {
+		all, err = cl.Schemas(ctx, subject)
+	}
+	var re *sr.ResponseError
+	if errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || sr.IsNotFoundError(re.ErrorCode)) {
+		return sr.SubjectSchema{}, fmt.Errorf("%w: the subject does not exist", ErrNotRegistered)
+	}
+	if err != nil {
+		return sr.SubjectSchema{}, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if same(all[i]) {
+			return all[i], nil
+		}
+	}
+	return sr.SubjectSchema{}, fmt.Errorf("%w: none of the subject's %d versions is this schema", ErrNotRegistered, len(all))
 }
 
 // lookupID returns the writer schema of ID id as seen by rec's reader,

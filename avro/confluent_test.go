@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	hamba "github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -223,5 +224,100 @@ func TestConfluentRegistrationRefused(t *testing.T) {
 	_, err := NewConfluentCodec(context.Background(), cl, testTopics)
 	if !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "orders.status-value") || !strings.Contains(err.Error(), "incompatible") {
 		t.Fatalf("err %v, want a registration error naming the subject", err)
+	}
+}
+
+// refusePOST makes reg answer every POST with 403, as a registry whose ACLs
+// let the caller read but not register, and counts the refusals.
+func refusePOST(reg *srfake.Registry) *atomic.Int64 {
+	var posts atomic.Int64
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet {
+			posts.Add(1)
+			w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"error_code":40301,"message":"User is denied operation Write on Subject"}`))
+			return true
+		}
+		return false
+	})
+	return &posts
+}
+
+// Lookup-only: against a registry that refuses every POST, the codec finds
+// the schemas registered beforehand (also when a newer version came after
+// them) and frames records with their IDs; without lookup-only it fails;
+// with a schema missing, it says which.
+func TestConfluentLookupOnly(t *testing.T) {
+	reg, cl, _ := newRegistry(t)
+	ids := map[string]int{}
+	for subject, record := range map[string]string{
+		"orders.events-value": RecordOrderEvent, "orders.status-value": RecordStatusChange,
+		"orders.rejections-value": RecordRejection, "app-state-changelog-value": RecordOrderState,
+	} {
+		text, err := Schema(record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The registry keeps its own rendering of the text; only the
+		// schema has to be the same.
+		text = strings.Join(strings.Fields(text), " ")
+		if ids[subject], _, err = reg.RegisterSchema(subject, sr.Schema{Schema: text, Type: sr.TypeAvro}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := reg.RegisterSchema("orders.events-value", sr.Schema{Schema: readFile(t, "testdata/order_event.v2.avsc"), Type: sr.TypeAvro}); err != nil {
+		t.Fatal(err)
+	}
+	posts := refusePOST(reg)
+
+	if _, err := NewConfluentCodec(context.Background(), cl, testTopics); !errors.Is(err, ErrRegistry) || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("registering against a registry that refuses it: err %v", err)
+	}
+	posts.Store(0)
+	c, err := NewConfluentCodec(context.Background(), cl, testTopics, WithRegistryLookupOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := posts.Load(); n != 0 {
+		t.Fatalf("lookup-only sent %d POST requests", n)
+	}
+	payloads := roundTrip(t, c, confluentMagic)
+	for name, subject := range map[string]string{"event": "orders.events-value", "status": "orders.status-value", "state": "app-state-changelog-value"} {
+		if got := int(binary.BigEndian.Uint32(payloads[name][1:5])); got != ids[subject] {
+			t.Errorf("%s: payload names schema id %d, want %d (registered under %s)", name, got, ids[subject], subject)
+		}
+	}
+
+	// A subject without our schema, or no subject at all.
+	_, err = NewConfluentCodec(context.Background(), cl, Topics{Events: "other.events"}, WithRegistryLookupOnly())
+	if !errors.Is(err, ErrNotRegistered) || !strings.Contains(err.Error(), "other.events-value") {
+		t.Fatalf("missing subject: err %v, want ErrNotRegistered naming the subject", err)
+	}
+	if _, _, err := reg.RegisterSchema("v2only-value", sr.Schema{Schema: readFile(t, "testdata/order_event.v2.avsc"), Type: sr.TypeAvro}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewConfluentCodec(context.Background(), cl, Topics{Events: "v2only"}, WithRegistryLookupOnly())
+	if !errors.Is(err, ErrNotRegistered) || !strings.Contains(err.Error(), "OrderEvent") {
+		t.Fatalf("subject without the schema: err %v, want ErrNotRegistered", err)
+	}
+}
+
+// WithRegistryTimeout bounds the requests of construction too: a registry
+// that never answers fails it with ErrRegistry rather than hang.
+func TestConfluentRegistryTimeout(t *testing.T) {
+	reg, cl, _ := newRegistry(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the registry closes
+	reg.Intercept(func(_ http.ResponseWriter, r *http.Request) bool {
+		select { // no answer while the client waits
+		case <-r.Context().Done():
+		case <-release:
+		}
+		return true
+	})
+	_, err := NewConfluentCodec(context.Background(), cl, testTopics, WithRegistryTimeout(100*time.Millisecond))
+	if !errors.Is(err, ErrRegistry) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want ErrRegistry from the deadline", err)
 	}
 }

@@ -10,7 +10,10 @@
 // resolves it to the reader's, so records written by other known schema
 // versions decode; a writer version that cannot be resolved is refused
 // (ErrIncompatible at construction, ErrIncompatibleWriter when it comes
-// from a registry).
+// from a registry). WithWriterSchemas adds writer versions beyond the
+// embedded ones (CheckWriterSchema and ReadWriterSchemas check them first,
+// naming what does not resolve); Fingerprint prints a fingerprint in wire
+// byte order, as other Avro libraries do.
 //
 // Every byte that comes in may be garbage. Before anything is decoded, the
 // body is walked against its writer schema: each length and count prefix is

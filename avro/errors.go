@@ -52,6 +52,11 @@ var (
 // writer schema that cannot be resolved to the reader schema of its record.
 var ErrIncompatible = errors.New("incompatible schema")
 
+// ErrNotRegistered is matched by the error of NewConfluentCodec with
+// WithRegistryLookupOnly when a record's schema is not registered under its
+// subject: someone who may register schemas has to register it.
+var ErrNotRegistered = errors.New("schema not registered")
+
 // ErrRegistry is matched by errors talking to the schema registry other than
 // "no such schema id" (which is ErrUnknownSchemaID). The record may be fine:
 // do not dead-letter it; retry or stop.

@@ -124,11 +124,11 @@ func parseSchema(text string) (s hamba.Schema, err error) {
 // it), which this package writes; then hamba's own (its canonical string
 // keeps logical types), which other hamba-based producers write.
 func fingerprints(text string, parsed hamba.Schema) ([]uint64, error) {
-	pcf, err := canonicalForm(text)
+	f, err := SchemaFingerprint(text)
 	if err != nil {
 		return nil, err
 	}
-	spec := crc64AvroLE(pcf)
+	spec := f.Uint64()
 	own, err := parsed.FingerprintUsing(hamba.CRC64AvroLE)
 	if err != nil {
 		return nil, err

@@ -103,6 +103,18 @@ type Config struct {
 	// Default "": Avro single-object encoding. The changelog always uses
 	// single-object encoding (it is orderflow's own).
 	SchemaRegistryURL string
+	// SchemaRegistry says how to reach and use the registry of
+	// SchemaRegistryURL: credentials, TLS, lookup-only, timeout. Setting
+	// any of it but the timeout without SchemaRegistryURL is an error.
+	SchemaRegistry SchemaRegistry
+	// WriterSchemas are Avro schema texts of further versions of the
+	// input's OrderEvent (or another orderflow record) that producers may
+	// write with, beyond those orderflow embeds: single-object payloads
+	// name their writer schema by fingerprint only, so an event written
+	// with a version the processor does not know is dead-lettered. Each is
+	// resolved to the reader schema at start (avro.CheckWriterSchema); one
+	// that cannot be is a configuration error. Default none.
+	WriterSchemas []string
 	// KafkaOpts are extra franz-go options for every client this processor
 	// makes (TLS, SASL, dialer). Connection options only.
 	KafkaOpts []kgo.Opt
@@ -247,6 +259,13 @@ func (c Config) validate() error {
 	}
 	if strings.ContainsAny(c.AppID, " /\\") || strings.ContainsAny(c.InstanceID, " /\\") {
 		add("Config.AppID %q and Config.InstanceID %q must not contain spaces or slashes", c.AppID, c.InstanceID)
+	}
+	if c.SchemaRegistryURL != "" {
+		if _, err := c.SchemaRegistry.registryURLs(c.SchemaRegistryURL); err != nil {
+			add("%v", err)
+		}
+	} else if c.SchemaRegistry.set() {
+		add("schema registry settings (credentials, TLS files, lookup-only) are set but Config.SchemaRegistryURL is empty")
 	}
 	names := map[string]string{}
 	for _, t := range []struct{ what, name string }{

@@ -135,35 +135,41 @@ func (c Connection) Opts() ([]kgo.Opt, error) {
 // tlsConfig builds the TLS configuration. franz-go sets ServerName from each
 // broker's host when it dials.
 func (c Connection) tlsConfig() (*tls.Config, error) {
+	return tlsConfig("Connection", c.CAFile, c.CertFile, c.KeyFile, c.InsecureSkipVerify)
+}
+
+// tlsConfig builds a TLS client configuration from PEM files; errors name
+// the fields that set them, as those of the struct named field.
+func tlsConfig(field, caFile, certFile, keyFile string, insecure bool) (*tls.Config, error) {
 	var problems []error
 	cfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // the user asked for it (InsecureSkipVerify)
+		InsecureSkipVerify: insecure, //nolint:gosec // the user asked for it (InsecureSkipVerify)
 	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("cannot read the CA file (Connection.CAFile): %w", err))
+			problems = append(problems, fmt.Errorf("cannot read the CA file (%s.CAFile): %w", field, err))
 		} else {
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				problems = append(problems, fmt.Errorf("the CA file %s (Connection.CAFile) holds no PEM certificate", c.CAFile))
+				problems = append(problems, fmt.Errorf("the CA file %s (%s.CAFile) holds no PEM certificate", caFile, field))
 			}
 			cfg.RootCAs = pool
 		}
 	}
 	switch {
-	case c.CertFile != "" && c.KeyFile != "":
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	case certFile != "" && keyFile != "":
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("cannot load the client certificate (Connection.CertFile %s, Connection.KeyFile %s): %w", c.CertFile, c.KeyFile, err))
+			problems = append(problems, fmt.Errorf("cannot load the client certificate (%[1]s.CertFile %[2]s, %[1]s.KeyFile %[3]s): %[4]w", field, certFile, keyFile, err))
 		} else {
 			cfg.Certificates = []tls.Certificate{cert}
 		}
-	case c.CertFile != "":
-		problems = append(problems, errors.New("Connection.CertFile is set without Connection.KeyFile: give both, or neither"))
-	case c.KeyFile != "":
-		problems = append(problems, errors.New("Connection.KeyFile is set without Connection.CertFile: give both, or neither"))
+	case certFile != "":
+		problems = append(problems, fmt.Errorf("%[1]s.CertFile is set without %[1]s.KeyFile: give both, or neither", field))
+	case keyFile != "":
+		problems = append(problems, fmt.Errorf("%[1]s.KeyFile is set without %[1]s.CertFile: give both, or neither", field))
 	}
 	if len(problems) > 0 {
 		return nil, problemList(problems)

@@ -16,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // Headers on dead-letter records (and, for at_least_once, the source offset
@@ -109,6 +108,11 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	p.codec = p.stateCodec
+	if len(cfg.WriterSchemas) > 0 {
+		if p.codec, err = avro.NewCodec(avro.WithWriterSchemas(cfg.WriterSchemas...)); err != nil {
+			return nil, fmt.Errorf("%w: Config.WriterSchemas: %w", ErrConfig, err)
+		}
+	}
 	p.leaves = cfg.Machine.Leaves()
 	p.terminal = make([]bool, len(p.leaves))
 	for i, l := range p.leaves {
@@ -219,15 +223,11 @@ func (p *Processor) run(ctx context.Context) (err error) {
 	}
 	p.layout = newLayout(p.cfg.Topics.Events, len(td[p.cfg.Topics.Events].Partitions))
 	if p.cfg.SchemaRegistryURL != "" {
-		rcl, err := sr.NewClient(sr.URLs(p.cfg.SchemaRegistryURL))
-		if err != nil {
-			return fmt.Errorf("%w: schema registry: %w", ErrConfig, err)
-		}
-		p.codec, err = avro.NewConfluentCodec(ctx, rcl, avro.Topics{
+		p.codec, err = NewRegistryCodec(ctx, p.cfg.SchemaRegistryURL, p.cfg.SchemaRegistry, avro.Topics{
 			Events: p.cfg.Topics.Events, Status: p.cfg.Topics.Status, Rejections: p.cfg.Topics.Rejections,
-		})
+		}, avro.WithWriterSchemas(p.cfg.WriterSchemas...))
 		if err != nil {
-			return fmt.Errorf("schema registry %s: %w", p.cfg.SchemaRegistryURL, err)
+			return err
 		}
 	}
 

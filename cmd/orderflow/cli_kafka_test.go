@@ -299,9 +299,10 @@ func TestTailKinds(t *testing.T) {
 // it by cancelling its context: a clean shutdown returns nil.
 // runCLI starts `orderflow run` on c, with topics and an application id of
 // its own (names: events, status, rejections, dlq, app) of 3 partitions,
-// and waits for the topics. stop cancels it and returns its result once it
-// has ended; a run that fails or does not stop within a minute fails t.
-func runCLI(ctx context.Context, t *testing.T, c *kafkatest.Cluster) (names map[string]string, ran <-chan cliResult, stop func() cliResult) {
+// and waits for the topics; extra are further arguments of run. stop
+// cancels it and returns its result once it has ended; a run that fails or
+// does not stop within a minute fails t.
+func runCLI(ctx context.Context, t *testing.T, c *kafkatest.Cluster, extra ...string) (names map[string]string, ran <-chan cliResult, stop func() cliResult) {
 	t.Helper()
 	names = map[string]string{}
 	for _, n := range []string{"events", "status", "rejections", "dlq", "app"} {
@@ -313,6 +314,7 @@ func runCLI(ctx context.Context, t *testing.T, c *kafkatest.Cluster) (names map[
 		"--state-dir", t.TempDir(), "--partitions", "3", "--instance-id", "test-1",
 		"--commit-interval", "50ms", "--session-timeout", "6s", "--log-format", "json",
 		"--http-addr", "127.0.0.1:0"} // no fixed port
+	args = append(args, extra...)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	t.Cleanup(stopRun)
 	res := make(chan cliResult, 1)

@@ -27,6 +27,7 @@ var fieldFlags = map[string]string{
 	"Config.SweepInterval":      "--sweep-interval",
 	"Config.SweepLimit":         "--sweep-limit",
 	"Config.SchemaRegistryURL":  "--schema-registry-url",
+	"Config.WriterSchemas":      "--writer-schemas",
 	"Config.SessionTimeout":     "--session-timeout",
 	"Config.RestoreConcurrency": "--restore-concurrency",
 	"Config.TransactionTimeout": "--transaction-timeout",
@@ -41,6 +42,15 @@ var fieldFlags = map[string]string{
 	"Connection.SASLUser":           "--sasl-user",
 	// The password belongs in the environment: a flag shows in ps.
 	"Connection.SASLPassword": "ORDERFLOW_SASL_PASSWORD (or --sasl-password)",
+
+	"Config.SchemaRegistry.Username":           "--schema-registry-user",
+	"Config.SchemaRegistry.Password":           "ORDERFLOW_SCHEMA_REGISTRY_PASSWORD (or --schema-registry-password)",
+	"Config.SchemaRegistry.CAFile":             "--schema-registry-ca",
+	"Config.SchemaRegistry.CertFile":           "--schema-registry-cert",
+	"Config.SchemaRegistry.KeyFile":            "--schema-registry-key",
+	"Config.SchemaRegistry.InsecureSkipVerify": "--schema-registry-insecure-skip-verify",
+	"Config.SchemaRegistry.LookupOnly":         "--schema-registry-lookup-only",
+	"Config.SchemaRegistry.Timeout":            "--schema-registry-timeout",
 
 	"PeersConfig.AdvertiseURL": "--advertise-url",
 

@@ -41,6 +41,7 @@ func runLimits(cfg *processor.Config, retention, shutdownTimeout time.Duration) 
 		{"transaction-timeout", cfg.TransactionTimeout > cfg.CommitInterval,
 			"longer than --commit-interval (a batch's transaction lasts about that long), and at most the brokers' transaction.max.timeout.ms (15m by default)"},
 		{"shutdown-timeout", shutdownTimeout > 0, "a positive duration (e.g. 30s)"},
+		{"schema-registry-timeout", cfg.SchemaRegistry.Timeout > 0, "a positive duration (e.g. 10s)"},
 	}
 }
 

@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 		newRunCmd(), newProduceCmd(), newTailCmd(),
 		newRepartitionCmd(),
 		newDemoCmd(), newGenerateCmd(),
+		newSchemaCmd(),
 	)
 	usageErrorsExit2(root)
 	return root

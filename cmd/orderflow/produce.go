@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/processor"
@@ -83,9 +82,9 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			codec, err := newCodec(ctx, k.schemaRegistryURL, avro.Topics{Events: topic})
+			codec, err := k.newCodec(ctx, avro.Topics{Events: topic})
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return err
 			}
 			opts = append([]kgo.Opt{
 				kgo.SeedBrokers(brokers...),
@@ -117,24 +116,6 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>
 	fs.StringArrayVar(&headers, "header", nil, "add header K=V to every record (repeatable)")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "exit 1 if no broker answers within this long")
 	return cmd
-}
-
-// newCodec returns the Avro codec: single-object encoding, or the Confluent
-// wire format with the schema registry at url (registering the schemas of
-// the record types topics names).
-func newCodec(ctx context.Context, url string, topics avro.Topics) (*avro.Codec, error) {
-	if url == "" {
-		return avro.NewCodec()
-	}
-	rcl, err := sr.NewClient(sr.URLs(url))
-	if err != nil {
-		return nil, configError(fmt.Errorf("--schema-registry-url: %w", err))
-	}
-	c, err := avro.NewConfluentCodec(ctx, rcl, topics)
-	if err != nil {
-		return nil, fmt.Errorf("schema registry %s: %w", url, err)
-	}
-	return c, nil
 }
 
 // produceResult counts the acknowledgements of a produce run.

@@ -30,11 +30,13 @@ type kafkaFlags struct {
 	brokers           []string
 	conn              processor.Connection
 	schemaRegistryURL string
+	registry          processor.SchemaRegistry
+	writerSchemas     string // --writer-schemas, of the commands that have it
 }
 
 func addKafkaFlags(fs *pflag.FlagSet, k *kafkaFlags) {
 	fs.StringSliceVar(&k.brokers, "brokers", nil, "seed brokers, HOST:PORT[,HOST:PORT...] (required)")
-	fs.StringVar(&k.schemaRegistryURL, "schema-registry-url", "", "Confluent schema registry URL: Avro in the Confluent wire format (default: Avro single-object encoding, no registry)")
+	fs.StringVar(&k.schemaRegistryURL, "schema-registry-url", "", "Confluent schema registry URL, http(s)://HOST:PORT[,...]: Avro in the Confluent wire format (default: Avro single-object encoding, no registry)")
 	fs.BoolVar(&k.conn.TLS, "tls", false, "connect to the brokers with TLS (implied by the other --tls-* flags)")
 	fs.StringVar(&k.conn.CAFile, "tls-ca", "", "PEM file of the CA certificates that sign the brokers' certificates (default: the system's)")
 	fs.StringVar(&k.conn.CertFile, "tls-cert", "", "PEM client certificate, for brokers that authenticate clients by TLS (with --tls-key)")
@@ -44,6 +46,7 @@ func addKafkaFlags(fs *pflag.FlagSet, k *kafkaFlags) {
 	fs.StringVar(&k.conn.SASLUser, "sasl-user", "", "SASL user name")
 	fs.StringVar(&k.conn.SASLPassword, "sasl-password", "", "SASL password; prefer the environment variable ORDERFLOW_SASL_PASSWORD (a flag shows in ps and shell history)")
 	markSecret(fs, "sasl-password")
+	addRegistryFlags(fs, &k.registry)
 }
 
 // check returns the brokers, or an error saying how to give them.
@@ -150,6 +153,7 @@ A configuration error exits with code 2.`,
 				_, err = cmd.OutOrStdout().Write(out)
 				return err
 			}
+			cfg.SchemaRegistryURL, cfg.SchemaRegistry = k.schemaRegistryURL, k.registry
 			if err := checkLimits(fs, sources, runLimits(&cfg, time.Duration(retention), shutdownTimeout)); err != nil {
 				return err
 			}
@@ -163,7 +167,9 @@ A configuration error exits with code 2.`,
 			if cfg.KafkaOpts, err = k.conn.Opts(); err != nil {
 				return configError(err)
 			}
-			cfg.SchemaRegistryURL = k.schemaRegistryURL
+			if cfg.WriterSchemas, err = readWriterSchemas(k.writerSchemas, log); err != nil {
+				return err
+			}
 			cfg.InstanceID = instanceID
 			if cfg.InstanceID == "" {
 				if cfg.InstanceID, err = os.Hostname(); err != nil || cfg.InstanceID == "" {
@@ -220,6 +226,7 @@ A configuration error exits with code 2.`,
 	fs.IntVar(&cfg.RestoreConcurrency, "restore-concurrency", d.RestoreConcurrency, "partitions restored from the changelog at once (each holds a fetch in memory)")
 	fs.IntVar(&cfg.Threads, "threads", d.Threads, "consumer-group members (each with its own client and transaction) in this instance, sharing its store; about one per core")
 	fs.StringVar(&machineFile, "machine", "", "order state machine file, YAML (default: the built-in machine)")
+	addWriterSchemasFlag(fs, &k.writerSchemas)
 	fs.StringVar(&cfg.Topics.Events, "events-topic", d.Topics.Events, "input topic of order events")
 	fs.StringVar(&cfg.Topics.Status, "status-topic", d.Topics.Status, "output topic of accepted transitions")
 	fs.StringVar(&cfg.Topics.Rejections, "rejections-topic", d.Topics.Rejections, "output topic of refused events")

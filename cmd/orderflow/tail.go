@@ -127,9 +127,9 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			codec, err := newCodec(ctx, k.schemaRegistryURL, avro.Topics{})
+			codec, err := k.newCodec(ctx, avro.Topics{})
 			if err != nil {
-				return &exitError{code: 1, err: err}
+				return err
 			}
 			t := &tailer{
 				brokers: brokers, opts: opts, topic: topic, kind: kind, codec: codec,
@@ -145,6 +145,7 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>.`,
 	fs := cmd.Flags()
 	fs.SortFlags = false
 	addKafkaFlags(fs, &k)
+	addWriterSchemasFlag(fs, &k.writerSchemas)
 	fs.StringVar(&topic, "topic", "", "topic to read (required)")
 	fs.Int32SliceVar(&partitions, "partition", nil, "read only this partition (repeatable; default: all)")
 	fs.BoolVar(&fromBeginning, "from-beginning", false, "start at the beginning of the topic (default: at its end)")
