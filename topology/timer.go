@@ -267,3 +267,22 @@ func (m *Machine) timersOn(l int32, fn func(t *transition)) {
 		}
 	}
 }
+
+// FireDue fires the timers of the order in st that are due before limit
+// (or at it, when inclusive), in due order, calling fn with each timer and
+// its outcome, and returns the order's state after them (st when none was
+// due). Before an event, limit is the event's occurred_at and inclusive
+// false (see Timer.FiresBefore); on a clock, limit is the clock's time and
+// inclusive true.
+func FireDue(m *Machine, st *State, limit time.Time, inclusive bool, fn func(tm *Timer, out *Outcome)) *State {
+	for {
+		tm, ok := NextTimer(m, st)
+		if !ok || !tm.FiresBefore(limit) && !(inclusive && tm.Due.Equal(limit)) {
+			return st
+		}
+		out := Fire(m, st, tm)
+		fn(&tm, &out)
+		next := out.Next
+		st = &next
+	}
+}
