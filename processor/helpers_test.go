@@ -258,18 +258,7 @@ func checkExactlyOnce(t *testing.T, items []workload.Item, o outputs) {
 func (e *env) checkChangelog(t *testing.T, items []workload.Item) {
 	t.Helper()
 	_, states := replay(items)
-	got := map[string]*topology.State{}
-	for _, r := range e.c.ReadCommitted(t, processor.ChangelogTopic(e.cfg.AppID)) {
-		if r.Value == nil {
-			delete(got, string(r.Key))
-			continue
-		}
-		var st topology.State
-		if err := e.codec.DecodeState(r.Value, &st); err != nil {
-			t.Fatal(err)
-		}
-		got[string(r.Key)] = &st
-	}
+	got := e.changelogStates(t)
 	if len(got) != len(states) {
 		t.Fatalf("changelog has %d orders, replay %d", len(got), len(states))
 	}
