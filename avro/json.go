@@ -373,6 +373,16 @@ func (d *DeadLetter) UnmarshalJSON(b []byte) error {
 type StateRecord struct {
 	OrderID string
 	State   *topology.State
+	// NextTimer, when set, is rendered as "next_timer":{"timer":"placed
+	// after 24h","due":".."}: the order's pending timer due first (an
+	// answer to a state query sets it; changelog lines do not). Parsing
+	// ignores it.
+	NextTimer *topology.Timer
+}
+
+type nextTimerJSON struct {
+	Timer string `json:"timer"`
+	Due   string `json:"due"`
 }
 
 type stateJSON struct {
@@ -388,6 +398,7 @@ type stateJSON struct {
 	History        map[string]string `json:"history"`
 	Timers         map[string]string `json:"timers,omitempty"`
 	ClosedAt       *string           `json:"closed_at"`
+	NextTimer      *nextTimerJSON    `json:"next_timer,omitempty"`
 }
 
 // tombstoneJSON keeps tombstone lines free of the state members.
@@ -423,6 +434,9 @@ func (r StateRecord) MarshalJSON() ([]byte, error) {
 	}
 	if len(st.Timers) > 0 {
 		j.Timers = formatMillisMap(st.Timers)
+	}
+	if r.NextTimer != nil {
+		j.NextTimer = &nextTimerJSON{Timer: r.NextTimer.String(), Due: formatTime(r.NextTimer.Due)}
 	}
 	if st.ClosedAt != nil {
 		s := formatTime(*st.ClosedAt)
