@@ -27,6 +27,8 @@ type env struct {
 	// sent holds the timestamps (Unix ms) of the input records of each
 	// event id (a duplicated event has two).
 	sent map[string][]int64
+	// machine is the YAML of the machine children run ("": the default).
+	machine string
 }
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {

@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -14,10 +15,8 @@ import (
 	"github.com/orderflow/orderflow/topology"
 )
 
-// timersMachine cancels an order left unpaid for a day.
-func timersMachine(t *testing.T) *topology.Machine {
-	t.Helper()
-	m, err := topology.Parse([]byte(`
+// timersYAML is a machine that cancels an order left unpaid for a day.
+const timersYAML = `
 initial: placed
 events: [{name: place_order, creates: true}, confirm_payment]
 states:
@@ -29,7 +28,11 @@ states:
     terminal: true
   - name: cancelled
     terminal: true
-`))
+`
+
+func timersMachine(t *testing.T) *topology.Machine {
+	t.Helper()
+	m, err := topology.Parse([]byte(timersYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,4 +178,88 @@ func (e *env) changelogStates(t *testing.T) map[string]*topology.State {
 		got[string(r.Key)] = &st
 	}
 	return got
+}
+
+// TestTimersUnderCrashes: timers fall due on the wall clock while an
+// instance is SIGKILLed and restarted and partitions move between it and a
+// second instance: each fires exactly once (one status change per order and
+// entry), and the changelog equals replay --now of the input.
+func TestTimersUnderCrashes(t *testing.T) {
+	realOnly(t, func(t *testing.T, c *kafkatest.Cluster) {
+		e := newEnv(t, c, 4)
+		e.machine = timersYAML
+		m := timersMachine(t)
+		const orders, spread = 400, 24 * time.Second
+		// Order i's timer falls due spread*i/orders after t0 (but see
+		// below); every third order is paid in time, every third pays a
+		// millisecond late (its timer fires first, by the event or by the
+		// clock: the same).
+		t0 := time.Now().Add(6 * time.Second).UTC().Truncate(time.Millisecond)
+		var items []workload.Item
+		unpaid := 0 // orders whose timer fires
+		for i := range orders {
+			id := fmt.Sprintf("t%03d", i)
+			placed := t0.Add(-24*time.Hour + spread*time.Duration(i)/orders)
+			if i%3 == 1 {
+				// Paid in time, and due long after the test: a payment the
+				// processor reads only after the wall clock passed the
+				// deadline (it was down) would meet a cancelled order.
+				placed = t0.Add(-time.Hour)
+			}
+			items = append(items, workload.Item{Key: id, Event: topology.Event{EventID: id + "-p", OrderID: id, Type: "place_order", OccurredAt: placed}})
+			if i%3 != 1 {
+				unpaid++
+			}
+			switch i % 3 {
+			case 1:
+				items = append(items, workload.Item{Key: id, Event: topology.Event{EventID: id + "-c", OrderID: id, Type: "confirm_payment", OccurredAt: placed.Add(time.Hour)}})
+			case 2:
+				items = append(items, workload.Item{Key: id, Event: topology.Event{EventID: id + "-c", OrderID: id, Type: "confirm_payment", OccurredAt: placed.Add(24*time.Hour + time.Millisecond)}})
+			}
+		}
+		produced := e.produceSlowly(t, items, spread)
+		steady := e.startChild(t, "steady", t.TempDir(), processor.ExactlyOnce)
+		dir := t.TempDir()
+		rng := rand.New(rand.NewPCG(9, 10))
+		adm := c.Admin(t)
+		var at int64
+		for i := 0; i < 3; i++ {
+			ch := e.startChild(t, "crashy", dir, processor.ExactlyOnce)
+			at = e.killBusy(t, ch, adm, rng, at)
+			t.Logf("SIGKILL %d at %d committed input records", i+1, at)
+		}
+		<-produced
+		for time.Now().Before(t0.Add(spread + time.Second)) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		want := replayNow(m, items, time.Now())
+		timers := 0
+		for _, st := range want {
+			if st.State == "cancelled" {
+				timers++
+			}
+		}
+		if timers != unpaid {
+			t.Fatalf("the test's input makes %d timers fire, want %d", timers, unpaid)
+		}
+		ch := e.startChild(t, "crashy", dir, processor.ExactlyOnce)
+		e.waitOutputs(t, len(items)+timers, 90*time.Second, ch, steady)
+		ch.term(t)
+		steady.term(t)
+
+		fired := e.timerStatus(t)
+		for id, st := range want {
+			n := len(fired[id])
+			if st.State == "cancelled" && n != 1 || st.State != "cancelled" && n != 0 {
+				t.Errorf("order %s (%s): its timer fired %d times", id, st.State, n)
+			}
+		}
+		got := e.changelogStates(t)
+		for id, w := range want {
+			g := got[id]
+			if g == nil || g.State != w.State || g.Version != w.Version || !g.UpdatedAt.Equal(w.UpdatedAt) {
+				t.Errorf("order %s: changelog %+v, replay --now %+v", id, g, w)
+			}
+		}
+	})
 }
