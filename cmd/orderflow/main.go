@@ -48,7 +48,7 @@ func newRootCmd() *cobra.Command {
 		newMachineCmd(),
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
-		newDemoCmd(),
+		newDemoCmd(), newGenerateCmd(),
 	)
 	usageErrorsExit2(root)
 	return root
