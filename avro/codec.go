@@ -122,10 +122,11 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The fast decoders and encoders know version 1 of their records; a
-	// newer embedded reader schema must come with newer fast ones.
-	eventV1, stateV1 := len(versions[RecordOrderEvent]) == 1, len(versions[RecordOrderState]) == 1
-	statusV1, rejectV1 := len(versions[RecordStatusChange]) == 1, len(versions[RecordRejection]) == 1
+	// The fast decoders and encoders know one version of their records
+	// (OrderState and StatusChange: 2, the others: 1); a newer embedded
+	// reader schema must come with newer fast ones.
+	eventFast, stateFast := len(versions[RecordOrderEvent]) == 1, len(versions[RecordOrderState]) == 2
+	statusFast, rejectFast := len(versions[RecordStatusChange]) == 2, len(versions[RecordRejection]) == 1
 	for _, text := range o.writerSchemas {
 		rec, _, err := writerRecord(text)
 		if err != nil {
@@ -148,16 +149,16 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	if c.state, err = newRecord(c.api, RecordOrderState, versions[RecordOrderState], missingState, normalizeState); err != nil {
 		return nil, err
 	}
-	if eventV1 {
+	if eventFast {
 		c.event.fast = decodeEventFast
 		c.event.strict = decodeEventStrict
 		c.event.reset = resetEvent
 		c.event.keep = keepEvent
 	}
-	if stateV1 {
+	if stateFast {
 		c.state.fast = decodeStateFast
 	}
-	c.state.fastEnc, c.status.fastEnc, c.reject.fastEnc = stateV1, statusV1, rejectV1
+	c.state.fastEnc, c.status.fastEnc, c.reject.fastEnc = stateFast, statusFast, rejectFast
 	c.reg = &registry{timeout: o.registryTimeout, lookupOnly: o.lookupOnly}
 	return c, nil
 }
@@ -667,5 +668,8 @@ func normalizeState(s *orderState) {
 	}
 	if len(s.History) == 0 {
 		s.History = nil
+	}
+	if len(s.Timers) == 0 {
+		s.Timers = nil
 	}
 }

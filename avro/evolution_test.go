@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	hamba "github.com/hamba/avro/v2"
+
 	"github.com/orderflow/orderflow/topology"
 )
 
@@ -170,4 +172,87 @@ func TestFastDecodersEnabled(t *testing.T) {
 			t.Fatal("the reader's own version is not marked exact")
 		}
 	}
+}
+
+// Records written before timers existed (OrderState and StatusChange
+// version 1) still decode: the timers of a state are empty, a status
+// change has no timer, and closed_at is still found.
+func TestEvolutionPreTimerRecords(t *testing.T) {
+	c := newTestCodec(t)
+	st := sampleState()
+	st.Timers = nil
+	type stateV1 struct {
+		State          string            `avro:"state"`
+		Version        int64             `avro:"version"`
+		CreatedAt      time.Time         `avro:"created_at"`
+		UpdatedAt      time.Time         `avro:"updated_at"`
+		LastSequence   *int64            `avro:"last_sequence"`
+		RecentEventIDs []string          `avro:"recent_event_ids"`
+		Marks          map[string]int64  `avro:"marks"`
+		History        map[string]string `avro:"history"`
+		ClosedAt       *time.Time        `avro:"closed_at"`
+	}
+	b := frameV1(t, "schemas/order_state.v1.avsc", stateV1{st.State, st.Version, st.CreatedAt, st.UpdatedAt,
+		st.LastSequence, st.RecentEventIDs, st.Marks, st.History, st.ClosedAt})
+	var got topology.State
+	if err := c.DecodeState(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, st) {
+		t.Fatalf("v1 state decoded as %#v, want %#v", got, st)
+	}
+	if ms, closed, err := c.StateClosedAt(b); err != nil || !closed || ms != st.ClosedAt.UnixMilli() {
+		t.Fatalf("v1 closed_at: %d %v %v", ms, closed, err)
+	}
+
+	sc := sampleStatus()
+	type statusV1 struct {
+		OrderID     string    `avro:"order_id"`
+		EventID     string    `avro:"event_id"`
+		EventType   string    `avro:"event_type"`
+		FromState   *string   `avro:"from_state"`
+		ToState     string    `avro:"to_state"`
+		Version     int64     `avro:"version"`
+		OccurredAt  time.Time `avro:"occurred_at"`
+		ProcessedAt time.Time `avro:"processed_at"`
+	}
+	b = frameV1(t, "schemas/status_change.v1.avsc", statusV1{sc.OrderID, sc.EventID, sc.EventType, sc.FromState,
+		sc.ToState, sc.Version, sc.OccurredAt, sc.ProcessedAt})
+	var gotSC StatusChange
+	if err := c.DecodeStatusChange(b, &gotSC); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotSC, sc) {
+		t.Fatalf("v1 status change decoded as %#v, want %#v", gotSC, sc)
+	}
+
+	// And the current version carries the timer.
+	sc.EventType, sc.Timer = TimerEventType, ptr("placed after 24h")
+	if b, err := c.EncodeStatusChange(nil, &sc); err != nil {
+		t.Fatal(err)
+	} else if gotSC = (StatusChange{}); c.DecodeStatusChange(b, &gotSC) != nil || !reflect.DeepEqual(gotSC, sc) {
+		t.Fatalf("v2 status change decoded as %#v, want %#v", gotSC, sc)
+	}
+}
+
+// frameV1 encodes v with the schema file of this package's testdata or
+// schemas, framed as single-object encoding, as a writer of that version did.
+func frameV1(t *testing.T, file string, v any) []byte {
+	t.Helper()
+	text := readFile(t, file)
+	s, err := parseSchema(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := hamba.Marshal(s, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := fingerprints(text, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte{soeMagic0, soeMagic1, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.LittleEndian.PutUint64(b[2:], fp[0])
+	return append(b, body...)
 }

@@ -252,7 +252,7 @@ func (r *strictReader) str() (string, bool) {
 	return s, true
 }
 
-// decodeStateFast decodes an orderflow.v1.OrderState (version 1) body into
+// decodeStateFast decodes an orderflow.v1.OrderState (version 2) body into
 // a zeroed s; str holds body's bytes (bodyOf).
 func decodeStateFast(body []byte, str string, s *orderState) {
 	r := fastReader{s: str}
@@ -288,6 +288,15 @@ func decodeStateFast(body []byte, str string, s *orderState) {
 		for range n {
 			k := r.str()
 			s.History[k] = r.str()
+		}
+	}
+	for n := r.blockCount(); n != 0; n = r.blockCount() {
+		if s.Timers == nil {
+			s.Timers = make(map[string]int64, n)
+		}
+		for range n {
+			k := r.str()
+			s.Timers[k] = r.long()
 		}
 	}
 	if r.long() == 1 {
@@ -359,7 +368,7 @@ func appendMillis(b []byte, t time.Time) []byte {
 }
 
 // encodeStatusFast appends the body of an orderflow.v1.StatusChange
-// (version 1) to b; statusSize is its length.
+// (version 2) to b; statusSize is its length.
 func encodeStatusFast(b []byte, s *StatusChange) []byte {
 	b = appendStr(b, s.OrderID)
 	b = appendStr(b, s.EventID)
@@ -368,13 +377,15 @@ func encodeStatusFast(b []byte, s *StatusChange) []byte {
 	b = appendStr(b, s.ToState)
 	b = appendLong(b, s.Version)
 	b = appendMillis(b, s.OccurredAt)
-	return appendMillis(b, s.ProcessedAt)
+	b = appendMillis(b, s.ProcessedAt)
+	return appendOptStr(b, s.Timer)
 }
 
 // statusSize is the length of the body encodeStatusFast writes for s.
 func statusSize(s *StatusChange) int {
 	return strLen(s.OrderID) + strLen(s.EventID) + strLen(s.EventType) + optStrLen(s.FromState) +
-		strLen(s.ToState) + longLen(s.Version) + longLen(unixMillis(s.OccurredAt)) + longLen(unixMillis(s.ProcessedAt))
+		strLen(s.ToState) + longLen(s.Version) + longLen(unixMillis(s.OccurredAt)) + longLen(unixMillis(s.ProcessedAt)) +
+		optStrLen(s.Timer)
 }
 
 // encodeRejectionFast appends the body of an orderflow.v1.Rejection
@@ -397,7 +408,7 @@ func rejectionSize(r *Rejection) int {
 }
 
 // encodeStateFast appends the body of an orderflow.v1.OrderState (version
-// 1) to b; stateSizeHint bounds its length.
+// 2) to b; stateSizeHint bounds its length.
 func encodeStateFast(b []byte, s *orderState, hc *HistoryCache) []byte {
 	b = appendStr(b, s.State)
 	b = appendLong(b, s.Version)
@@ -416,18 +427,12 @@ func encodeStateFast(b []byte, s *orderState, hc *HistoryCache) []byte {
 		}
 	}
 	b = append(b, 0)
-	if n := len(s.Marks); n > 0 {
-		b = appendLong(b, int64(n))
-		for k, v := range s.Marks {
-			b = appendStr(b, k)
-			b = appendLong(b, v)
-		}
-	}
-	b = append(b, 0)
+	b = appendLongMap(b, s.Marks)
 	if len(s.History) > 0 {
 		b = hc.appendHistory(b, s.History)
 	}
 	b = append(b, 0)
+	b = appendLongMap(b, s.Timers)
 	if s.ClosedAt == nil {
 		b = append(b, 0)
 	} else {
@@ -435,6 +440,18 @@ func encodeStateFast(b []byte, s *orderState, hc *HistoryCache) []byte {
 		b = appendMillis(b, *s.ClosedAt)
 	}
 	return b
+}
+
+// appendLongMap appends a map<long>: one block and the end marker.
+func appendLongMap(b []byte, m map[string]int64) []byte {
+	if n := len(m); n > 0 {
+		b = appendLong(b, int64(n))
+		for k, v := range m {
+			b = appendStr(b, k)
+			b = appendLong(b, v)
+		}
+	}
+	return append(b, 0)
 }
 
 // stateSizeHint is an upper bound of the encoded size of s, short of
@@ -450,11 +467,14 @@ func stateSizeHint(s *orderState) int {
 	for k, v := range s.History {
 		n += len(k) + len(v) + 4
 	}
+	for k := range s.Timers {
+		n += len(k) + 12
+	}
 	return n
 }
 
 // stateClosedAt reads closed_at, the last field, off an OrderState
-// (version 1) body without decoding the rest: it skips the fields before
+// (version 2) body without decoding the rest: it skips the fields before
 // it. ok is false if the body ends early, has bytes after closed_at, or
 // holds a negative length or count.
 func stateClosedAt(body []byte) (ms int64, closed, ok bool) {
@@ -486,6 +506,12 @@ func stateClosedAt(body []byte) (ms int64, closed, ok bool) {
 		for range n {
 			r.skipStr()
 			r.skipStr()
+		}
+	}
+	for n := r.blockCount(); n != 0; n = r.blockCount() { // timers
+		for range n {
+			r.skipStr()
+			r.long()
 		}
 	}
 	if r.long() == 1 {

@@ -29,7 +29,7 @@ func fastStates() []topology.State {
 		{State: "x", Version: -1 << 62, CreatedAt: neg, UpdatedAt: time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
 			LastSequence: ptr(int64(-5)), ClosedAt: ptr(neg)},
 		{State: "delivered", Version: 1 << 40, LastSequence: ptr(int64(0)), RecentEventIDs: []string{""},
-			Marks: map[string]int64{"": -1}, History: map[string]string{"a": ""}, ClosedAt: ptr(time.Time{})},
+			Marks: map[string]int64{"": -1}, History: map[string]string{"a": ""}, Timers: map[string]int64{"": math.MinInt64}, ClosedAt: ptr(time.Time{})},
 	}
 }
 

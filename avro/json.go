@@ -193,13 +193,15 @@ type statusChangeJSON struct {
 	Version     int64   `json:"version"`
 	OccurredAt  string  `json:"occurred_at"`
 	ProcessedAt string  `json:"processed_at,omitempty"`
+	Timer       *string `json:"timer,omitempty"`
 }
 
 // MarshalJSON renders a transition line:
 //
 //	{"kind":"transition","order_id":..,"event_id":..,"event_type":..,"from":null|"..","to":..,"version":N,"occurred_at":".."}
 //
-// followed by "processed_at" only when ProcessedAt is not zero.
+// followed by "processed_at" only when ProcessedAt is not zero, and by
+// "timer" only when a timer made the transition.
 func (s StatusChange) MarshalJSON() ([]byte, error) {
 	return marshalLine(statusChangeJSON{
 		Kind:        KindTransition,
@@ -211,6 +213,7 @@ func (s StatusChange) MarshalJSON() ([]byte, error) {
 		Version:     s.Version,
 		OccurredAt:  formatTime(s.OccurredAt),
 		ProcessedAt: formatOptTime(s.ProcessedAt),
+		Timer:       s.Timer,
 	})
 }
 
@@ -241,7 +244,7 @@ func (s *StatusChange) UnmarshalJSON(b []byte) error {
 	*s = StatusChange{
 		OrderID: j.OrderID, EventID: j.EventID, EventType: j.EventType,
 		FromState: j.From, ToState: j.To, Version: j.Version,
-		OccurredAt: occ, ProcessedAt: proc,
+		OccurredAt: occ, ProcessedAt: proc, Timer: j.Timer,
 	}
 	return nil
 }
@@ -327,6 +330,24 @@ func StatusChangeFromOutcome(ev *topology.Event, out *topology.Outcome, processe
 		s.FromState = &out.From
 	}
 	return s
+}
+
+// StatusChangeFromTimer builds the status record of a fired timer of
+// order orderID (out is Fire's outcome): its event_id is the timer's ID,
+// its event_type TimerEventType, its occurred_at the time it was due.
+func StatusChangeFromTimer(orderID string, tm *topology.Timer, out *topology.Outcome, processedAt time.Time) StatusChange {
+	name := tm.String()
+	return StatusChange{
+		OrderID:     orderID,
+		EventID:     tm.ID(),
+		EventType:   TimerEventType,
+		FromState:   &out.From,
+		ToState:     out.To,
+		Version:     out.Next.Version,
+		OccurredAt:  tm.Due,
+		ProcessedAt: processedAt,
+		Timer:       &name,
+	}
 }
 
 // RejectionFromOutcome builds the rejection record of a refused event.
@@ -422,7 +443,7 @@ func (d *DeadLetter) UnmarshalJSON(b []byte) error {
 // when State is nil.
 //
 //	{"kind":"state","order_id":"o1","state":"placed","version":1,"created_at":"..","updated_at":"..",
-//	 "last_sequence":null|N,"recent_event_ids":[..],"marks":{"type":".."},"history":{"super":"child"},"closed_at":null|".."}
+//	 "last_sequence":null|N,"recent_event_ids":[..],"marks":{"type":".."},"history":{"super":"child"},["timers":{"state":".."},]"closed_at":null|".."}
 //	{"kind":"tombstone","order_id":"o1"}
 //
 // Marks (Unix milliseconds in topology.State) are rendered as RFC 3339
@@ -431,6 +452,16 @@ func (d *DeadLetter) UnmarshalJSON(b []byte) error {
 type StateRecord struct {
 	OrderID string
 	State   *topology.State
+	// NextTimer, when set, is rendered as "next_timer":{"timer":"placed
+	// after 24h","due":".."}: the order's pending timer due first (an
+	// answer to a state query sets it; changelog lines do not). Parsing
+	// ignores it.
+	NextTimer *topology.Timer
+}
+
+type nextTimerJSON struct {
+	Timer string `json:"timer"`
+	Due   string `json:"due"`
 }
 
 type stateJSON struct {
@@ -444,7 +475,9 @@ type stateJSON struct {
 	RecentEventIDs []string          `json:"recent_event_ids"`
 	Marks          map[string]string `json:"marks"`
 	History        map[string]string `json:"history"`
+	Timers         map[string]string `json:"timers,omitempty"`
 	ClosedAt       *string           `json:"closed_at"`
+	NextTimer      *nextTimerJSON    `json:"next_timer,omitempty"`
 }
 
 // tombstoneJSON keeps tombstone lines free of the state members.
@@ -469,7 +502,7 @@ func (r StateRecord) MarshalJSON() ([]byte, error) {
 		UpdatedAt:      formatTime(st.UpdatedAt),
 		LastSequence:   st.LastSequence,
 		RecentEventIDs: st.RecentEventIDs,
-		Marks:          make(map[string]string, len(st.Marks)),
+		Marks:          formatMillisMap(st.Marks),
 		History:        st.History,
 	}
 	if j.RecentEventIDs == nil {
@@ -478,14 +511,42 @@ func (r StateRecord) MarshalJSON() ([]byte, error) {
 	if j.History == nil {
 		j.History = map[string]string{}
 	}
-	for k, ms := range st.Marks {
-		j.Marks[k] = formatTime(time.UnixMilli(ms))
+	if len(st.Timers) > 0 {
+		j.Timers = formatMillisMap(st.Timers)
+	}
+	if r.NextTimer != nil {
+		j.NextTimer = &nextTimerJSON{Timer: r.NextTimer.String(), Due: formatTime(r.NextTimer.Due)}
 	}
 	if st.ClosedAt != nil {
 		s := formatTime(*st.ClosedAt)
 		j.ClosedAt = &s
 	}
 	return marshalLine(j)
+}
+
+// formatMillisMap renders a map of Unix milliseconds as RFC 3339 times.
+func formatMillisMap(m map[string]int64) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, ms := range m {
+		out[k] = formatTime(time.UnixMilli(ms))
+	}
+	return out
+}
+
+// parseMillisMap is the inverse of formatMillisMap; nil when m is empty.
+func parseMillisMap(field string, m map[string]string) (map[string]int64, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		t, err := parseTime(field+"."+k, v)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = t.UnixMilli()
+	}
+	return out, nil
 }
 
 // UnmarshalJSON parses a state or tombstone line. A state line needs
@@ -526,15 +587,11 @@ func (r *StateRecord) UnmarshalJSON(b []byte) error {
 	if len(j.History) > 0 {
 		st.History = j.History
 	}
-	if len(j.Marks) > 0 {
-		st.Marks = make(map[string]int64, len(j.Marks))
-		for k, v := range j.Marks {
-			t, err := parseTime("marks."+k, v)
-			if err != nil {
-				return err
-			}
-			st.Marks[k] = t.UnixMilli()
-		}
+	if st.Marks, err = parseMillisMap("marks", j.Marks); err != nil {
+		return err
+	}
+	if st.Timers, err = parseMillisMap("timers", j.Timers); err != nil {
+		return err
 	}
 	if j.ClosedAt != nil {
 		t, err := parseTime("closed_at", *j.ClosedAt)

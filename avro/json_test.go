@@ -233,6 +233,48 @@ func TestStateLine(t *testing.T) {
 	}
 }
 
+// A state line shows an order's timers (entry times) and, when the caller
+// sets it, the pending timer due first; parsing keeps the timers.
+func TestStateLineTimers(t *testing.T) {
+	m, err := topology.Parse([]byte(`
+initial: placed
+events: [{name: place_order, creates: true}, pay]
+states:
+  - name: placed
+    transitions: [{after: 24h, to: cancelled}, {event: pay, to: cancelled}]
+  - name: cancelled
+    terminal: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := topology.Event{EventID: "e1", OrderID: "o1", Type: "place_order", OccurredAt: t0}
+	out := topology.Apply(m, nil, &ev)
+	tm, ok := topology.NextTimer(m, &out.Next)
+	if !ok {
+		t.Fatal("no pending timer")
+	}
+	b, err := json.Marshal(StateRecord{OrderID: "o1", State: &out.Next, NextTimer: &tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"timers":{"placed":"2026-01-02T03:04:05.678Z"}`,
+		`"next_timer":{"timer":"placed after 24h","due":"2026-01-03T03:04:05.678Z"}`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("state line lacks %s: %s", want, b)
+		}
+	}
+	var back StateRecord
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.State.Timers, out.Next.Timers) {
+		t.Errorf("timers parsed as %v, want %v", back.State.Timers, out.Next.Timers)
+	}
+}
+
 // An event line's errors speak of the line's fields and JSON types, never of
 // Go's (a user writes JSON, not Go).
 func TestEventFromJSONErrorsNameFields(t *testing.T) {

@@ -30,6 +30,7 @@ type orderState struct {
 	RecentEventIDs []string          `avro:"recent_event_ids"`
 	Marks          map[string]int64  `avro:"marks"`
 	History        map[string]string `avro:"history"`
+	Timers         map[string]int64  `avro:"timers"`
 	ClosedAt       *time.Time        `avro:"closed_at"` // ["null", timestamp-millis]
 }
 
@@ -49,7 +50,15 @@ type StatusChange struct {
 	// ProcessedAt is the processor's wall clock. In JSON it is omitted when
 	// zero; in Avro (a plain timestamp-millis) the zero time round-trips.
 	ProcessedAt time.Time `avro:"processed_at"`
+	// Timer is set when a timer made the transition (EventType is then
+	// TimerEventType): the timer as the machine declares it, e.g. "placed
+	// after 24h". Records written before timers existed decode with nil.
+	Timer *string `avro:"timer"`
 }
+
+// TimerEventType is the event_type of a status change a timer made; its
+// event_id is the timer's topology.Timer.ID.
+const TimerEventType = "timer"
 
 // Rejection is the Avro record orderflow.v1.Rejection: one refused event, as
 // written to the rejections topic.

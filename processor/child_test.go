@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/topology"
 )
 
 // The crash and rebalance tests run processors as child processes (so they
@@ -32,6 +33,7 @@ type childConfig struct {
 	Guarantee  processor.Guarantee
 	Partitions int32
 	Threads    int
+	Machine    string // a machine file's YAML; "" for the default machine
 }
 
 func runChild(js string) int {
@@ -49,6 +51,14 @@ func runChild(js string) int {
 	cfg.Guarantee = cc.Guarantee
 	cfg.Partitions = cc.Partitions
 	cfg.Threads = cc.Threads
+	if cc.Machine != "" {
+		m, err := topology.Parse([]byte(cc.Machine))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		cfg.Machine = m
+	}
 	cfg.SessionTimeout = 6 * time.Second
 	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	p, err := processor.New(cfg)
@@ -78,6 +88,7 @@ func (e *env) startChild(t *testing.T, name, stateDir string, g processor.Guaran
 	js, err := json.Marshal(childConfig{
 		Brokers: e.c.Brokers, AppID: e.cfg.AppID, Instance: name, StateDir: stateDir,
 		Topics: e.cfg.Topics, Guarantee: g, Partitions: e.cfg.Partitions, Threads: e.cfg.Threads,
+		Machine: e.machine,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderflow/orderflow/internal/ksession"
 	"github.com/orderflow/orderflow/statestore"
+	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -333,6 +334,11 @@ func (b *batch) commitStore(s *statestore.Store) error {
 					at = closedAt.UnixMilli()
 				}
 				err = sb.PutClosed(part, []byte(w.id), w.e.value, at, closedAt != nil)
+				if b.timers != nil && err == nil {
+					if tm, ok := topology.NextTimer(b.timers, &w.e.state); ok {
+						err = sb.IndexDue(part, []byte(w.id), tm.Due.UnixMilli())
+					}
+				}
 			}
 			// The batch copied the value; its slab is recycled below (and
 			// the next batch's warm states must not point into it).

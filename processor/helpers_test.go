@@ -27,6 +27,8 @@ type env struct {
 	// sent holds the timestamps (Unix ms) of the input records of each
 	// event id (a duplicated event has two).
 	sent map[string][]int64
+	// machine is the YAML of the machine children run ("": the default).
+	machine string
 }
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
@@ -265,18 +267,7 @@ func (e *env) checkChangelog(t *testing.T, items []workload.Item) {
 func (e *env) checkChangelogTopic(t *testing.T, items []workload.Item, topic string) {
 	t.Helper()
 	_, states := replay(items)
-	got := map[string]*topology.State{}
-	for _, r := range e.c.ReadCommitted(t, topic) {
-		if r.Value == nil {
-			delete(got, string(r.Key))
-			continue
-		}
-		var st topology.State
-		if err := e.codec.DecodeState(r.Value, &st); err != nil {
-			t.Fatal(err)
-		}
-		got[string(r.Key)] = &st
-	}
+	got := e.changelogStates(t, topic)
 	if len(got) != len(states) {
 		t.Fatalf("changelog has %d orders, replay %d", len(got), len(states))
 	}

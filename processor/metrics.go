@@ -235,6 +235,7 @@ var (
 	descEvents      = desc("events_consumed_total", "Input records processed in committed batches (including dead letters).")
 	descTransitions = desc("transitions_total", "Accepted events, by the order's state before (from; \"none\" for a new order) and after (to).", "from", "to")
 	descRejections  = desc("rejections_total", "Refused events, by reason.", "reason")
+	descTimersFired = desc("timers_fired_total", "Fired timers, by the state declaring them.", "state")
 	descDLQ         = desc("dlq_records_total", "Undecodable input records sent to the dead-letter topic.")
 	descBatches     = desc("batches_total", "Batches ended, by result (committed or aborted).", "result")
 	descRestores    = desc("restores_total", "Partition restores completed.")
@@ -261,7 +262,7 @@ var (
 	descCacheMisses = desc("store_block_cache_misses_total", "Block cache misses of the state store.")
 
 	allDescs = []*prometheus.Desc{
-		descEvents, descTransitions, descRejections, descDLQ, descBatches, descRestores, descRestoredAll,
+		descEvents, descTransitions, descRejections, descTimersFired, descDLQ, descBatches, descRestores, descRestoredAll,
 		descOwned, descRestoring, descStalled, descReady, descRestored, descRemaining,
 		descDisk, descMemTable, descCompactions, descCompacting, descFlushes, descFlushed, descCompacted, descDebt, descReadAmp, descStalls, descStallTime,
 		descCacheHits, descCacheMisses,
@@ -292,6 +293,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRestoredAll, float64(st.Restored))
 	for reason, n := range st.Rejected {
 		counter(descRejections, float64(n), reason)
+	}
+	for state, n := range st.TimersFired {
+		counter(descTimersFired, float64(n), state)
 	}
 	for mv, n := range p.stats.movesSnapshot() {
 		from := mv.from

@@ -44,6 +44,7 @@ type Processor struct {
 	m          *metrics // Prometheus metrics and the store for readers (metrics.go)
 
 	leaves   []string // the machine's leaves, which Outcome.FromLeaf and ToLeaf index
+	timers   bool     // the machine has timers (Machine.HasTimers)
 	terminal []bool   // by leaf index
 
 	store  *statestore.Store // open while Run runs
@@ -114,6 +115,7 @@ func New(cfg Config) (*Processor, error) {
 		}
 	}
 	p.leaves = cfg.Machine.Leaves()
+	p.timers = cfg.Machine.HasTimers()
 	p.terminal = make([]bool, len(p.leaves))
 	for i, l := range p.leaves {
 		p.terminal[i] = cfg.Machine.IsTerminal(l)
@@ -169,11 +171,15 @@ func (p *Processor) connOpts() []kgo.Opt {
 
 // run is Run on one state store, opened at its start and closed at its end.
 func (p *Processor) run(ctx context.Context) (err error) {
-	store, err := statestore.Open(statestore.Options{
+	so := statestore.Options{
 		Dir:      p.cfg.StateDir,
 		ClosedAt: p.closedAt,
 		Logger:   p.log,
-	})
+	}
+	if p.cfg.Machine.HasTimers() {
+		so.DueAt = p.dueAt
+	}
+	store, err := statestore.Open(so)
 	if err != nil {
 		return fmt.Errorf("opening the state store in %s: %w", p.cfg.StateDir, err)
 	}
@@ -316,16 +322,17 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 	// store (its states are the batch's, already decoded). It is dropped
 	// when partitions move.
 	var (
-		warm      overlay
-		warmGen   uint64
-		lastSweep time.Time
+		warm       overlay
+		warmGen    uint64
+		lastSweep  time.Time
+		lastTimers time.Time
 	)
 	for {
-		fs, err := p.poll(ctx, cl, lastSweep)
+		fs, err := p.poll(ctx, cl, lastSweep, lastTimers)
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
-		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval {
+		if fs.Empty() && time.Since(lastSweep) < p.cfg.SweepInterval && !p.timersDue(lastTimers) {
 			continue
 		}
 		gen := p.rebalances.Load()
@@ -337,7 +344,10 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 		}
 		b := newBatch(p.changelog, c.memory(), p.leaves, warm)
 		b.limits, cur = limits, b
-		if lastSweep, err = p.processBatch(ctx, c, cl, i, b, fs, lastSweep); err != nil {
+		if p.timers {
+			b.timers = p.cfg.Machine
+		}
+		if lastSweep, lastTimers, err = p.processBatch(ctx, c, cl, i, b, fs, lastSweep, lastTimers); err != nil {
 			return err
 		}
 		ok, err := c.end(ctx, b)
@@ -377,16 +387,26 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // poll waits for the records of the next batch, at most until the retention
 // sweep is due. It returns nothing when the session is to end: an error, or
 // nil once ctx is done.
-func (p *Processor) poll(ctx context.Context, cl *kgo.Client, lastSweep time.Time) (kgo.Fetches, error) {
+func (p *Processor) poll(ctx context.Context, cl *kgo.Client, lastSweep, lastTimers time.Time) (kgo.Fetches, error) {
 	select {
 	case err := <-p.fatal:
 		return nil, err
 	default:
 	}
 	pollCtx, cancel := ctx, context.CancelFunc(func() {})
+	var wake time.Time
 	if p.cfg.Retention > 0 {
 		// Wake up for the retention sweep even when no records come.
-		pollCtx, cancel = context.WithDeadline(ctx, lastSweep.Add(p.cfg.SweepInterval))
+		wake = lastSweep.Add(p.cfg.SweepInterval)
+	}
+	if p.timers {
+		// And for the timers' clock pass.
+		if t := lastTimers.Add(p.cfg.CommitInterval); wake.IsZero() || t.Before(wake) {
+			wake = t
+		}
+	}
+	if !wake.IsZero() {
+		pollCtx, cancel = context.WithDeadline(ctx, wake)
 	}
 	fs := cl.PollRecords(pollCtx, p.cfg.MaxBatchRecords)
 	cancel()
@@ -403,18 +423,22 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client, lastSweep time.Tim
 	return fs, nil
 }
 
-// processBatch begins batch b, runs the retention sweep in it if due
-// (lastSweep is when the last one ran; it returns when this one did),
-// processes fs, the batch's first poll, then polls and processes more
-// until the commit interval has passed, the batch is full or it is to
-// abort (or, with Config.EndIdleBatches, no fetched input is waiting).
-func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Client, i int, b *batch, fs kgo.Fetches, lastSweep time.Time) (time.Time, error) {
+// processBatch begins batch b, runs the retention sweep and the timers'
+// clock pass in it if due (lastSweep and lastTimers are when the last ones
+// ran; it returns when these did), processes fs, the batch's first poll,
+// then polls and processes more until the commit interval has passed, the
+// batch is full or it is to abort (or, with Config.EndIdleBatches, no
+// fetched input is waiting).
+func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Client, i int, b *batch, fs kgo.Fetches, lastSweep, lastTimers time.Time) (time.Time, time.Time, error) {
 	if err := c.begin(); err != nil {
-		return lastSweep, err
+		return lastSweep, lastTimers, err
 	}
 	lastSweep, err := p.sweepIfDue(ctx, c, cl, i, b, lastSweep)
 	if err != nil {
-		return lastSweep, err
+		return lastSweep, lastTimers, err
+	}
+	if lastTimers, err = p.fireDueIfDue(ctx, c, cl, i, b, lastTimers); err != nil {
+		return lastSweep, lastTimers, err
 	}
 	started := time.Now()
 	defer func() { p.m.phase(phaseFill, started) }()
@@ -430,14 +454,14 @@ func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Clien
 		fs := cl.PollRecords(pctx, p.cfg.MaxBatchRecords-b.records)
 		cancel()
 		if err := fetchErr(fs); err != nil {
-			return lastSweep, err
+			return lastSweep, lastTimers, err
 		}
 		p.processFetches(cl, i, b, fs)
 		if time.Now().After(deadline) {
 			break
 		}
 	}
-	return lastSweep, nil
+	return lastSweep, lastTimers, nil
 }
 
 // sweepIfDue runs the retention sweep in batch b when it is due (last is
@@ -622,6 +646,14 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 		p.storeFailed(err) // a corrupt or full store fails every retry: stop
 		return
 	}
+	if p.timers {
+		// Timers due strictly before the event fire first.
+		if tm, ok := topology.NextTimer(p.cfg.Machine, e.current()); ok && tm.FiresBefore(ev.OccurredAt) {
+			if !p.fireTimers(b, r.Partition, r.Key, e, ev.OccurredAt, false, r.Timestamp, now) {
+				return
+			}
+		}
+	}
 	out := &b.out // in the batch: the records built below point into it
 	*out = topology.ApplyWith(p.cfg.Machine, e.current(), ev, &b.slab)
 	if !out.Accepted {
@@ -635,49 +667,28 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	// Both records are built and checked against their topics' limits
 	// before either is produced or the order's entry changes: an outcome
 	// that cannot be written becomes a rejection.
-	state, err := p.stateCodec.EncodeStateCached(b.mem.space(), next, &b.mem.hist)
-	if errors.Is(err, avro.ErrOversize) {
-		p.rejectTooLarge(b, r, ev, out, topology.ReasonStateTooLarge, fmt.Sprintf("the order's new state does not encode: %v", err), now)
-		return
-	}
-	if err != nil {
-		p.log.Error("encoding a state", "err", err)
-		b.abort = true
-		return
-	}
-	state = b.mem.keep(state)
 	var hdrs []kgo.RecordHeader
 	if p.cfg.Guarantee == AtLeastOnce {
 		hdrs = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
 	}
-	clRec := b.mem.record(kgo.Record{Topic: p.changelog, Partition: r.Partition, Key: r.Key, Value: state, Headers: hdrs, Timestamp: r.Timestamp})
-	if !b.limits.fits(clRec) {
-		p.rejectTooLarge(b, r, ev, out, topology.ReasonStateTooLarge, b.limits.detail("the order's new state", clRec), now)
-		return
-	}
 	sc := avro.StatusChangeFromOutcome(ev, out, now)
-	val, err := p.codec.EncodeStatusChange(b.mem.space(), &sc)
-	if errors.Is(err, avro.ErrOversize) {
-		p.rejectTooLarge(b, r, ev, out, topology.ReasonStatusTooLarge, fmt.Sprintf("the status change does not encode: %v", err), now)
-		return
-	}
+	recs, err := p.transitionRecords(b, r.Partition, r.Key, next, &sc, hdrs, r.Timestamp)
 	if err != nil {
-		p.log.Error("encoding a status change", "err", err)
+		p.log.Error("building a transition's records", "err", err)
 		b.abort = true
 		return
 	}
-	stRec := b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp})
-	if !b.limits.fits(stRec) {
-		p.rejectTooLarge(b, r, ev, out, topology.ReasonStatusTooLarge, b.limits.detail("the status change", stRec), now)
+	if recs.reason != "" {
+		p.rejectTooLarge(b, r, ev, out, recs.reason, recs.detail, now)
 		return
 	}
 	b.counts.moved(out.FromLeaf, out.ToLeaf)
 	if !e.exists {
 		b.known.add(ev.OrderID)
 	}
-	e.state, e.exists, e.value, e.dirty = *next, true, state, true
-	b.produce(clRec)
-	b.produce(stRec)
+	e.state, e.exists, e.value, e.dirty = *next, true, recs.state, true
+	b.produce(recs.changelog)
+	b.produce(recs.status)
 }
 
 // load returns the batch's entry for an order of the batch's current

@@ -82,3 +82,6 @@ func (p *Processor) Order(part int32, orderID string) (*topology.State, error) {
 
 // InstanceID is this instance's id.
 func (p *Processor) InstanceID() string { return p.cfg.InstanceID }
+
+// Machine returns the state machine the processor runs.
+func (p *Processor) Machine() *topology.Machine { return p.cfg.Machine }

@@ -12,6 +12,7 @@ type Stats struct {
 	Transitions int64            // accepted events
 	Rejections  int64            // refused events
 	Rejected    map[string]int64 // refused events by reason
+	TimersFired map[string]int64 // fired timers by the state declaring them (also counted in Transitions)
 	DLQ         int64            // undecodable records sent to the dead-letter topic
 	Batches     int64            // committed batches
 	Aborts      int64            // aborted batches
@@ -22,6 +23,7 @@ type Stats struct {
 type counts struct {
 	events, transitions, rejections, dlq int64
 	rejected                             map[string]int64
+	timersFired                          map[string]int64 // nil until a timer fires
 	// moves counts accepted events by (from, to) leaf, dense: index
 	// (from+1)*leaves+to with the leaf indices of topology.Outcome (from -1:
 	// a new order): the indices come with the outcome, so counting a move
@@ -66,6 +68,14 @@ func newMoveCounts(n int) *moveCounts {
 	}
 	m.n = m.n[:n]
 	return m
+}
+
+// timerFired counts a fired timer of state.
+func (c *counts) timerFired(state string) {
+	if c.timersFired == nil {
+		c.timersFired = make(map[string]int64)
+	}
+	c.timersFired[state]++
 }
 
 // event counts an input record with its Kafka timestamp.
@@ -133,6 +143,12 @@ func (st *stats) add(c *counts) {
 	for r, n := range c.rejected {
 		st.s.Rejected[r] += n
 	}
+	if len(c.timersFired) > 0 && st.s.TimersFired == nil {
+		st.s.TimersFired = make(map[string]int64)
+	}
+	for s, n := range c.timersFired {
+		st.s.TimersFired[s] += n
+	}
 }
 
 func (st *stats) update(fn func(s *Stats)) {
@@ -146,6 +162,7 @@ func (st *stats) snapshot() Stats {
 	defer st.mu.Unlock()
 	s := st.s
 	s.Rejected = maps.Clone(st.s.Rejected)
+	s.TimersFired = maps.Clone(st.s.TimersFired)
 	return s
 }
 

@@ -25,6 +25,7 @@ type Batch struct {
 	b         *pebble.Batch
 	key       []byte // scratch for order keys
 	index     indexBuckets
+	due       indexBuckets
 	done      bool
 	writeOnly bool
 }
@@ -126,6 +127,20 @@ func (b *Batch) PutClosed(p int32, id, value []byte, at int64, closed bool) erro
 	return nil
 }
 
+// IndexDue records in the due-time index that order id of partition p,
+// written in this batch, has a pending timer due at dueAt (Unix ms): what
+// the store's DueAt returns for its value. A store without DueAt ignores it.
+func (b *Batch) IndexDue(p int32, id []byte, dueAt int64) error {
+	if err := b.check(p); err != nil {
+		return err
+	}
+	if b.s.dueAt != nil {
+		b.due.prefix = dueIndexPrefix
+		b.due.add(p, dueAt, id)
+	}
+	return nil
+}
+
 // Delete deletes order id in partition p. Its retention index entry, if it
 // had one, is left to Expired, which drops entries that no longer match
 // their order: Delete reads nothing.
@@ -183,6 +198,9 @@ func (b *Batch) Commit() error {
 		return err
 	}
 	if err := b.index.write(b.b); err != nil {
+		return err
+	}
+	if err := b.due.write(b.b); err != nil {
 		return err
 	}
 	if b.b.Empty() {

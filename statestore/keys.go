@@ -8,9 +8,13 @@ import (
 
 // Reserved top prefixes. Kafka partitions are non-negative int32s, so they
 // can never collide with order keys.
+// The due-time index of timers uses the retention index's layout under its
+// own prefix. lowestReserved is the lowest of them: order keys sort below it.
 const (
-	indexPrefix uint32 = 0xFFFFFFFE
-	metaPrefix  uint32 = 0xFFFFFFFF
+	dueIndexPrefix uint32 = 0xFFFFFFFD
+	indexPrefix    uint32 = 0xFFFFFFFE
+	metaPrefix     uint32 = 0xFFFFFFFF
+	lowestReserved        = dueIndexPrefix
 )
 
 const (
@@ -59,7 +63,12 @@ func closedFromKey(u uint64) int64 { return int64(u ^ (1 << 63)) }
 // the key of the index bucket that starts at closedAt (see indexBuckets);
 // with an id, an entry of format 1, which kept one key per closed order.
 func appendIndexKey(dst []byte, p int32, closedAt int64, id []byte) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, indexPrefix)
+	return appendIndexKeyOf(dst, indexPrefix, p, closedAt, id)
+}
+
+// appendIndexKeyOf is appendIndexKey for the index under prefix.
+func appendIndexKeyOf(dst []byte, prefix uint32, p int32, closedAt int64, id []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, prefix)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(p))
 	dst = binary.BigEndian.AppendUint64(dst, closedKey(closedAt))
 	return append(dst, id...)
@@ -127,9 +136,14 @@ func parseBucket(dst []indexEntry, start int64, v []byte) ([]indexEntry, error) 
 var errCorruptBucket = errors.New("statestore: corrupt retention index bucket")
 
 // indexBounds returns the index range [lo, hi) of partition p.
-func indexBounds(p int32) (lo, hi []byte) {
-	lo = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, indexPrefix), uint32(p))
-	hi = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, indexPrefix), uint32(p)+1)
+func indexBounds(p int32) (lo, hi []byte) { return indexBoundsOf(indexPrefix, p) }
+
+// dueIndexBounds returns the due-time index range [lo, hi) of partition p.
+func dueIndexBounds(p int32) (lo, hi []byte) { return indexBoundsOf(dueIndexPrefix, p) }
+
+func indexBoundsOf(prefix uint32, p int32) (lo, hi []byte) {
+	lo = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, prefix), uint32(p))
+	hi = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, prefix), uint32(p)+1)
 	return lo, hi
 }
 

@@ -89,7 +89,7 @@ func (s *Store) HoldsOrders() (bool, error) {
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: binary.BigEndian.AppendUint32(nil, 0),
-		UpperBound: binary.BigEndian.AppendUint32(nil, indexPrefix),
+		UpperBound: binary.BigEndian.AppendUint32(nil, lowestReserved),
 	})
 	if err != nil {
 		return false, s.classify(fmt.Errorf("statestore: holds orders: %w", err))

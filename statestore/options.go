@@ -39,6 +39,13 @@ type Options struct {
 	// and Expired returns ErrRetentionDisabled.
 	ClosedAt func(value []byte) (closedAtUnixMs int64, closed bool)
 
+	// DueAt reports whether an order value has a pending timer and when
+	// the first is due (Unix milliseconds). A restore calls it on every
+	// value it writes, to rebuild the due-time index; a Batch indexes what
+	// its caller passes to IndexDue. Default (nil): no due-time index is
+	// kept and Due returns ErrTimersDisabled.
+	DueAt func(value []byte) (dueUnixMs int64, pending bool)
+
 	// Logger receives Pebble's log lines (its informational ones at debug
 	// level), write stalls and restore summaries. Default: slog.Default().
 	Logger *slog.Logger

@@ -257,6 +257,7 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 		pos     = from
 		key     []byte
 		index   indexBuckets
+		due     = indexBuckets{prefix: dueIndexPrefix}
 	)
 	defer func() { _ = batch.Close() }()
 	// commit writes the pending records and the offset reached in one
@@ -282,8 +283,16 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 					index.add(p, at, rec.Key)
 				}
 			}
+			if s.dueAt != nil {
+				if at, pending := s.dueAt(rec.Value); pending {
+					due.add(p, at, rec.Key)
+				}
+			}
 		}
 		if err := index.write(batch); err != nil {
+			return err
+		}
+		if err := due.write(batch); err != nil {
 			return err
 		}
 		if err := batch.Set(metaOffsetKey(p), encodeOffset(pos), nil); err != nil {

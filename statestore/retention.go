@@ -28,18 +28,50 @@ var ErrRetentionDisabled = errors.New("statestore: retention index disabled (Opt
 // order by at most one call. An index bucket that Expired reads to its end
 // is rewritten without them, or deleted once none is left.
 func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) {
+	if s.closedAt == nil {
+		return nil, ErrRetentionDisabled
+	}
+	return s.scanIndex(indexPrefix, s.closedAt, p, cutoff.UnixMilli(), limit)
+}
+
+// ErrTimersDisabled is returned by Due when the store was opened without
+// Options.DueAt.
+var ErrTimersDisabled = errors.New("statestore: due-time index disabled (Options.DueAt is nil)")
+
+// Due returns the IDs of up to limit orders of partition p (all of them if
+// limit <= 0) whose first pending timer is due at or before now, earliest
+// first, from the due-time index: as Expired does for closed orders, it
+// reads about as many index entries as it returns, checks each against the
+// order's current value (Options.DueAt) and drops entries that no longer
+// match. The caller fires the timers and writes the new states, indexing
+// their next due times with Batch.IndexDue.
+func (s *Store) Due(p int32, now time.Time, limit int) ([][]byte, error) {
+	if s.dueAt == nil {
+		return nil, ErrTimersDisabled
+	}
+	return s.scanIndex(dueIndexPrefix, s.dueAt, p, satInc(now.UnixMilli()), limit)
+}
+
+// satInc is ms+1, saturated.
+func satInc(ms int64) int64 {
+	if ms == 1<<63-1 {
+		return ms
+	}
+	return ms + 1
+}
+
+// scanIndex returns up to limit orders of partition p whose entry in the
+// index under prefix is before end (Unix ms) and still matches the order's
+// value (at(value)), dropping the entries that do not.
+func (s *Store) scanIndex(prefix uint32, at func([]byte) (int64, bool), p int32, end int64, limit int) ([][]byte, error) {
 	if err := checkPartition(p); err != nil {
 		return nil, err
 	}
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	if s.closedAt == nil {
-		return nil, ErrRetentionDisabled
-	}
-	lo, _ := indexBounds(p)
-	end := cutoff.UnixMilli()
-	hi := appendIndexKey(nil, p, end, nil)
+	lo, _ := indexBoundsOf(prefix, p)
+	hi := appendIndexKeyOf(nil, prefix, p, end, nil)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, s.classify(fmt.Errorf("statestore: expired: %w", err))
@@ -54,14 +86,14 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 	defer stale.Close()
 	full := func() bool { return limit > 0 && len(out) >= limit }
 	// live reports whether order id still has the closing time at.
-	live := func(at int64, id []byte) (bool, error) {
+	live := func(t int64, id []byte) (bool, error) {
 		key = appendOrderKey(key[:0], p, id)
 		v, found, err := s.get(key)
 		if err != nil || !found {
 			return false, err
 		}
-		cur, closed := s.closedAt(v)
-		return closed && cur == at, nil
+		cur, ok := at(v)
+		return ok && cur == t, nil
 	}
 	fail := func(err error) ([][]byte, error) {
 		_ = it.Close()
@@ -152,10 +184,11 @@ func (s *Store) Expired(p int32, cutoff time.Time, limit int) ([][]byte, error) 
 // writing an order that closes: most of a write's cost is per key, in the
 // memtable and in every flush and compaction.
 type indexBuckets struct {
-	bs   []indexBucket
-	last int              // the bucket added to last
-	find map[bucketID]int // index into bs, once it holds more than a few
-	key  []byte           // scratch
+	bs     []indexBucket
+	prefix uint32           // the index's key prefix; 0: the retention index
+	last   int              // the bucket added to last
+	find   map[bucketID]int // index into bs, once it holds more than a few
+	key    []byte           // scratch
 }
 
 type bucketID struct {
@@ -215,7 +248,11 @@ func (x *indexBuckets) index(b bucketID) int {
 // write merges each bucket's entries into pb and empties x.
 func (x *indexBuckets) write(pb *pebble.Batch) error {
 	for _, b := range x.bs {
-		x.key = appendIndexKey(x.key[:0], b.p, b.start, nil)
+		prefix := x.prefix
+		if prefix == 0 {
+			prefix = indexPrefix
+		}
+		x.key = appendIndexKeyOf(x.key[:0], prefix, b.p, b.start, nil)
 		if err := pb.Merge(x.key, b.val, nil); err != nil {
 			return fmt.Errorf("statestore: index: %w", err)
 		}

@@ -32,6 +32,7 @@ type Store struct {
 	db       *pebble.DB
 	dir      string
 	closedAt func([]byte) (int64, bool)
+	dueAt    func([]byte) (int64, bool)
 	log      *slog.Logger
 	closed   atomic.Bool
 	health   health
@@ -52,7 +53,7 @@ func Open(o Options) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store{dir: o.Dir, closedAt: o.ClosedAt, log: o.Logger, failed: make(chan struct{})}
+	s := &Store{dir: o.Dir, closedAt: o.ClosedAt, dueAt: o.DueAt, log: o.Logger, failed: make(chan struct{})}
 	po := &pebble.Options{
 		FS:                 o.FS,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -291,7 +292,7 @@ func (s *Store) dropPartition(p int32) error {
 }
 
 func deletePartition(b *pebble.Batch, p int32) error {
-	for _, bounds := range []func(int32) ([]byte, []byte){partitionBounds, indexBounds, metaBounds} {
+	for _, bounds := range []func(int32) ([]byte, []byte){partitionBounds, indexBounds, dueIndexBounds, metaBounds} {
 		lo, hi := bounds(p)
 		if err := b.DeleteRange(lo, hi, nil); err != nil {
 			return fmt.Errorf("statestore: delete range of partition %d: %w", p, err)

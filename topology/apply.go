@@ -215,6 +215,7 @@ func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map
 	}
 
 	next.History = m.nextHistory(prevHistory, source, target, memo)
+	next.Timers = m.nextTimers(st, source, target, -1, unixMilli(ev.OccurredAt))
 	fromLeaf := -1
 	if source >= 0 {
 		fromLeaf = int(m.leafOf[source])

@@ -77,12 +77,30 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 				continue
 			}
 			ev := h.parseEvent(t, d, line)
+			h.fireTimers(t, ev.OrderID, ev.OccurredAt, false, &out)
 			st := h.orders[ev.OrderID]
 			out.WriteString(h.applyChecked(t, st, ev))
 			out.WriteByte('\n')
 		}
 		if err := h.frozen.check(); err != nil {
 			t.Fatal(err)
+		}
+		return out.String()
+	case "advance":
+		// Fire every timer due at or before to=TIME, order by order, as
+		// replay --now does at the end of its input.
+		var to string
+		d.ScanArgs(t, "to", &to)
+		h.clock = h.parseTime(t, d, to)
+		var out strings.Builder
+		for _, order := range slices.Sorted(maps.Keys(h.orders)) {
+			h.fireTimers(t, order, h.clock, true, &out)
+		}
+		if err := h.frozen.check(); err != nil {
+			t.Fatal(err)
+		}
+		if out.Len() == 0 {
+			return "no timer due"
 		}
 		return out.String()
 	case "state":
@@ -140,13 +158,7 @@ func (h *harness) parseEvent(t *testing.T, d *datadriven.TestData, line string) 
 		case "id":
 			ev.EventID = v
 		case "at":
-			if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				at = ts
-			} else if dur, err := time.ParseDuration(v); err == nil {
-				at = testEpoch.Add(dur)
-			} else {
-				d.Fatalf(t, "bad at=%q", v)
-			}
+			at = h.parseTime(t, d, v)
 		case "seq":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -163,6 +175,50 @@ func (h *harness) parseEvent(t *testing.T, d *datadriven.TestData, line string) 
 	ev.OccurredAt = at
 	h.clock = at
 	return ev
+}
+
+// parseTime parses a TIME argument: RFC 3339, or a duration (days allowed)
+// after testEpoch.
+func (h *harness) parseTime(t *testing.T, d *datadriven.TestData, v string) time.Time {
+	if ts, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return ts
+	}
+	if dur, err := ParseDuration(v); err == nil {
+		return testEpoch.Add(dur)
+	}
+	d.Fatalf(t, "bad time %q", v)
+	return time.Time{}
+}
+
+// fireTimers fires the timers of order due before until (or at it, when
+// inclusive), in due order, checking what Fire promises, and prints one
+// line per timer: its ID, the order, the timer, the move and when it was due.
+func (h *harness) fireTimers(t *testing.T, order string, until time.Time, inclusive bool, out *strings.Builder) {
+	t.Helper()
+	var last time.Time
+	for {
+		st := h.orders[order]
+		tm, ok := NextTimer(h.m, st)
+		if !ok || !tm.FiresBefore(until) && !(inclusive && tm.Due.Equal(until)) {
+			return
+		}
+		if tm.Due.Before(last) {
+			t.Fatalf("%s: timer %s due %v fired after one due %v", order, tm, tm.Due, last)
+		}
+		last = tm.Due
+		before := cloneState(st)
+		o := Fire(h.m, st, tm)
+		if !reflect.DeepEqual(before, st) {
+			t.Fatalf("%s: Fire modified the state", order)
+		}
+		if !o.Accepted || o.Next.Version != st.Version+1 || !o.Next.UpdatedAt.Equal(tm.Due) || o.To != o.Next.State {
+			t.Fatalf("%s: Fire outcome %+v", order, o)
+		}
+		next := o.Next
+		h.orders[order] = &next
+		h.frozen.add(&next)
+		fmt.Fprintf(out, "%s %s %s: accepted %s -> %s v%d at %s\n", tm.ID(), order, tm, o.From, o.To, next.Version, tm.Due.Format(time.RFC3339Nano))
+	}
 }
 
 // applyChecked applies ev, checks the invariants every outcome must hold,
@@ -205,6 +261,9 @@ func formatState(st *State) string {
 	fmt.Fprintf(&b, "recent_event_ids: %s\n", strings.Join(st.RecentEventIDs, " "))
 	fmt.Fprintf(&b, "marks:%s\n", formatMap(st.Marks, func(v int64) string { return time.UnixMilli(v).UTC().Format(time.RFC3339Nano) }))
 	fmt.Fprintf(&b, "history:%s\n", formatMap(st.History, func(v string) string { return v }))
+	if len(st.Timers) > 0 {
+		fmt.Fprintf(&b, "timers:%s\n", formatMap(st.Timers, func(v int64) string { return time.UnixMilli(v).UTC().Format(time.RFC3339Nano) }))
+	}
 	if st.ClosedAt != nil {
 		fmt.Fprintf(&b, "closed_at: %s\n", st.ClosedAt.Format(time.RFC3339Nano))
 	}
@@ -361,6 +420,7 @@ func cloneState(st *State) *State {
 	c.RecentEventIDs = slices.Clone(st.RecentEventIDs)
 	c.Marks = maps.Clone(st.Marks)
 	c.History = maps.Clone(st.History)
+	c.Timers = maps.Clone(st.Timers)
 	if st.LastSequence != nil {
 		v := *st.LastSequence
 		c.LastSequence = &v

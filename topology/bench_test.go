@@ -81,21 +81,21 @@ func BenchmarkApply(b *testing.B) {
 // (14 events each, 13 accepted, one explicit rejection), storing every new
 // state.
 func BenchmarkApplyLifecycle(b *testing.B) {
-	m := Default()
-	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	types := []string{"place_order", "confirm_payment", "hold_order", "release_hold", "pack_order",
-		"ship_order", "cancel_order", "dispatch_order", "fail_delivery", "dispatch_order",
-		"deliver_order", "request_return", "decline_return", "complete_order"}
-	events := make([]Event, len(types))
-	for i, typ := range types {
-		events[i] = Event{EventID: fmt.Sprintf("e%d", i), OrderID: "o", Type: typ, OccurredAt: at.Add(time.Duration(i) * time.Hour),
-			Attributes: map[string]string{"tracking_number": "1Z"}}
-	}
+	runLifecycle(b, Default(), nil)
+}
+
+// runLifecycle runs benchLifecycle's order through m over and over, calling
+// before (if not nil) with the order's state before each event.
+func runLifecycle(b *testing.B, m *Machine, before func(st *State, ev *Event)) {
+	events := benchLifecycle()
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
 		var st *State
 		for i := range events {
+			if before != nil {
+				before(st, &events[i])
+			}
 			out := Apply(m, st, &events[i])
 			if out.Accepted {
 				next := out.Next
@@ -108,6 +108,21 @@ func BenchmarkApplyLifecycle(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+}
+
+// benchLifecycle returns the events of one order of BenchmarkApplyLifecycle,
+// an hour apart.
+func benchLifecycle() []Event {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	types := []string{"place_order", "confirm_payment", "hold_order", "release_hold", "pack_order",
+		"ship_order", "cancel_order", "dispatch_order", "fail_delivery", "dispatch_order",
+		"deliver_order", "request_return", "decline_return", "complete_order"}
+	events := make([]Event, len(types))
+	for i, typ := range types {
+		events[i] = Event{EventID: fmt.Sprintf("e%d", i), OrderID: "o", Type: typ, OccurredAt: at.Add(time.Duration(i) * time.Hour),
+			Attributes: map[string]string{"tracking_number": "1Z"}}
+	}
+	return events
 }
 
 // TestApplyRejectPathAllocs: every rejection reason, zero

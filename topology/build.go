@@ -1,6 +1,9 @@
 package topology
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // build validates a parsed file and, if it has no problems, builds the
 // Machine. Problems go to p.problems; every rule runs even after earlier
@@ -27,6 +30,7 @@ func (p *parser) build(f *rawFile) *Machine {
 	if len(p.problems) > 0 {
 		return nil
 	}
+	m.indexTimers()
 	m.precomputeDetails()
 	m.stateIx, m.eventIx = newNames(m.states), newNames(m.eventIdx)
 	m.precomputeHistory()
@@ -151,10 +155,13 @@ func (p *parser) buildTransitions(m *Machine, raws []*rawState) {
 	for si, rs := range raws {
 		src := &m.nodes[si]
 		declared := map[string]int{} // event -> line of first declaration here
+		declaredAfter := map[time.Duration]int{}
 		for _, rt := range rs.transitions {
 			t := transition{line: rt.line, source: int32(si), event: -1, target: -1}
-			ok := rt.targets == 1 && rt.event != ""
-			if rt.event != "" {
+			ok := rt.targets == 1 && (rt.event != "") != (rt.after != "")
+			if rt.after != "" && rt.event == "" {
+				ok = p.buildTimer(rs.name, rt, &t, declaredAfter) && ok
+			} else if rt.event != "" {
 				if first, dup := declared[rt.event]; dup {
 					p.add(ProblemDuplicateTransition, rt.line, rs.name, rt.event,
 						"second transition for this event on this state (first on line %d); declare it once, or on a deeper state", first)
@@ -174,7 +181,12 @@ func (p *parser) buildTransitions(m *Machine, raws []*rawState) {
 					}
 				}
 			}
-			if src.terminal {
+			switch {
+			case src.terminal && t.after > 0:
+				p.add(ProblemTerminalTransition, rt.line, rs.name, "",
+					"timer on a terminal state never fires: an order never leaves a terminal state")
+				ok = false
+			case src.terminal:
 				p.add(ProblemTerminalTransition, rt.line, rs.name, rt.event,
 					"transition on a terminal state is never taken: terminal states accept no events")
 				ok = false
@@ -218,7 +230,10 @@ func (p *parser) buildTransitions(m *Machine, raws []*rawState) {
 					ok = false
 				}
 			}
-			if rt.guard != nil {
+			if t.after > 0 && t.target >= 0 && !p.checkTimerTarget(m, int32(si), rt, &t) {
+				ok = false
+			}
+			if rt.guard != nil && t.after == 0 {
 				if !p.buildGuard(m, rs.name, rt, &t.guard) {
 					ok = false
 				}
@@ -359,7 +374,9 @@ func effectiveTable(m *Machine) []int32 {
 		declared[i] = -1
 	}
 	for ti, t := range m.transitions {
-		declared[int(t.source)*ne+int(t.event)] = int32(ti)
+		if t.event >= 0 {
+			declared[int(t.source)*ne+int(t.event)] = int32(ti)
+		}
 	}
 	table := make([]int32, len(m.nodes)*ne)
 	for i := range m.nodes {
@@ -395,32 +412,34 @@ func (p *parser) checkReachable(m *Machine) {
 	}
 	mark(m.initialLeaf)
 	ne := len(m.events)
-	for changed := true; changed; {
+	changed := true
+	follow := func(t *transition) {
+		switch t.kind {
+		case toState:
+			changed = mark(m.nodes[t.target].initialLeaf) || changed
+		case toHistory:
+			changed = mark(m.nodes[t.target].initialLeaf) || changed
+			// A slot holds a child the order was in; entering it
+			// enters that child's initial leaf.
+			for _, c := range m.nodes[t.target].children {
+				if reached[c] {
+					changed = mark(m.nodes[c].initialLeaf) || changed
+				}
+			}
+		}
+	}
+	for changed {
 		changed = false
 		for l := range m.nodes {
 			if !reached[l] || !m.nodes[l].leaf() || m.nodes[l].terminal {
 				continue
 			}
 			for e := 0; e < ne; e++ {
-				ti := m.table[l*ne+e]
-				if ti < 0 {
-					continue
-				}
-				t := &m.transitions[ti]
-				switch t.kind {
-				case toState:
-					changed = mark(m.nodes[t.target].initialLeaf) || changed
-				case toHistory:
-					changed = mark(m.nodes[t.target].initialLeaf) || changed
-					// A slot holds a child the order was in; entering it
-					// enters that child's initial leaf.
-					for _, c := range m.nodes[t.target].children {
-						if reached[c] {
-							changed = mark(m.nodes[c].initialLeaf) || changed
-						}
-					}
+				if ti := m.table[l*ne+e]; ti >= 0 {
+					follow(&m.transitions[ti])
 				}
 			}
+			m.timersOn(int32(l), follow)
 		}
 		for _, be := range p.brokenEdges {
 			if reached[be.source] {
@@ -464,6 +483,11 @@ func (p *parser) checkWayOut(m *Machine) {
 				out = true
 			}
 		}
+		m.timersOn(int32(l), func(t *transition) {
+			// A timer always leaves the state declaring it (the loader
+			// refuses targets inside it), so l too.
+			out = out || t.kind != toReject
+		})
 		if !out {
 			p.add(ProblemNoWayOut, n.line, n.name, "", "non-terminal leaf has no way out: no transition leads to another state (mark it terminal, or add one)")
 		}

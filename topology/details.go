@@ -50,6 +50,9 @@ func (m *Machine) precomputeDetails() {
 	}
 	for i := range m.transitions {
 		t := &m.transitions[i]
+		if t.event < 0 {
+			continue // a timer: never refused, no guard
+		}
 		ev, src := m.events[t.event].name, m.nodes[t.source].name
 		if t.kind == toReject {
 			t.detailReject = fmt.Sprintf("%s is refused in %s", ev, src)

@@ -138,6 +138,9 @@ func (m *Machine) firstLeaf(i int32) int32 {
 
 // edgeLabel is the event, with the guard in brackets.
 func (m *Machine) edgeLabel(t *transition) string {
+	if t.event < 0 {
+		return "after " + t.afterText
+	}
 	ev := m.events[t.event].name
 	switch t.guard.kind {
 	case guardAttributePresent:

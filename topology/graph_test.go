@@ -148,3 +148,48 @@ func TestMermaidStructure(t *testing.T) {
 		t.Errorf("confirmed --> shipped should be a top-level transition")
 	}
 }
+
+// Timed transitions are drawn like event transitions, labelled with their
+// delay, from the state that declares them (a superstate's from its cluster).
+func TestGraphTimers(t *testing.T) {
+	m, err := Parse([]byte(`
+initial: s
+events: [{name: create, creates: true}, go]
+states:
+  - name: s
+    initial: a
+    transitions: [{after: 14d, to: lost}]
+    states:
+      - name: a
+        transitions: [{after: 24h, to: b}, {event: go, to: b}]
+      - name: b
+        transitions: [{after: 1h, history: s}, {event: go, to: lost}]
+  - name: done
+    terminal: true
+    states: [lost]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dot, mmd bytes.Buffer
+	if err := m.WriteDOT(&dot); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteMermaid(&mmd); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"a" -> "b" [label="after 24h"]`,
+		`"a" -> "lost" [label="after 14d", ltail="cluster_s"]`,
+		`"b" -> "__history_s" [label="after 1h"]`,
+	} {
+		if !strings.Contains(dot.String(), want) {
+			t.Errorf("DOT lacks %s:\n%s", want, dot.String())
+		}
+	}
+	for _, want := range []string{"a --> b : after 24h", "s --> lost : after 14d", "b --> "} {
+		if !strings.Contains(mmd.String(), want) {
+			t.Errorf("Mermaid lacks %s:\n%s", want, mmd.String())
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,8 @@ type rawState struct {
 
 type rawTransition struct {
 	event       string
+	after       string // a timed transition: its delay as written
+	afterLine   int
 	to          string
 	history     string
 	reject      string
@@ -303,13 +306,16 @@ func (p *parser) transition(state string, n *yaml.Node) *rawTransition {
 	}
 	t := &rawTransition{line: n.Line}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "event" {
+		switch n.Content[i].Value {
+		case "event":
 			t.event = p.str(n.Content[i+1], state, "", "event")
+		case "after":
+			t.after, t.afterLine = p.str(n.Content[i+1], state, "", "after"), n.Content[i+1].Line
 		}
 	}
 	p.fields(n, "transition", func(key string, k, v *yaml.Node) {
 		switch key {
-		case "event":
+		case "event", "after":
 		case "to":
 			t.to = p.str(v, state, t.event, "to")
 			t.targets++
@@ -324,11 +330,14 @@ func (p *parser) transition(state string, n *yaml.Node) *rawTransition {
 		case "guard":
 			t.guard = p.guard(state, t.event, v)
 		default:
-			p.unknownField(k, state, t.event, key, "event, to, history, reject, guard, description")
+			p.unknownField(k, state, t.event, key, "event or after, to, history, reject, guard, description")
 		}
 	})
-	if t.event == "" {
-		p.add(ProblemSyntax, n.Line, state, "", "transition has no event")
+	switch {
+	case t.event != "" && t.after != "":
+		p.add(ProblemSyntax, n.Line, state, t.event, "a transition has an event or an after delay, not both")
+	case t.event == "" && t.after == "":
+		p.add(ProblemSyntax, n.Line, state, "", "transition has no event (or after, for a timed one)")
 	}
 	if t.targets != 1 {
 		p.add(ProblemSyntax, n.Line, state, t.event, "a transition needs exactly one of to, history, reject (has %d)", t.targets)
@@ -345,6 +354,29 @@ func (p *parser) guard(state, ev string, n *yaml.Node) *rawGuard {
 	g := &rawGuard{kind: k.Value, line: k.Line}
 	g.value = p.str(v, state, ev, "guard "+k.Value)
 	return g
+}
+
+// ParseDuration parses a delay as machine files write it: a Go duration
+// ("36h", "90m") optionally preceded by a whole number of days ("30d",
+// "1d12h"), as the CLI's --retention takes it.
+func ParseDuration(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.ParseUint(days, 10, 16)
+	if err != nil || (rest != "" && rest[0] == '-') {
+		return 0, fmt.Errorf("invalid duration %q (use e.g. 30d, 1d12h or 36h)", s)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, err
+		}
+		d += r
+	}
+	return d, nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)

@@ -42,6 +42,12 @@ type Machine struct {
 	// that a move through a history superstate allocates no map.
 	historyMemo []map[string]string
 
+	// hasTimers reports whether any state declares a timer; timedPath[l]
+	// lists the states on leaf l's path (l and its ancestors) that declare
+	// timers, innermost first (nil when the machine has none).
+	hasTimers bool
+	timedPath [][]int32
+
 	leafNames  []string // leaves in file order
 	leafOf     []int32  // node index -> index into leafNames, -1 for a superstate
 	eventNames []string // events in file order
@@ -64,6 +70,9 @@ type node struct {
 	// historyTarget reports whether some transition targets this
 	// superstate's history; only such superstates get a history slot.
 	historyTarget bool
+	// timers are the timed transitions declared on this state, shortest
+	// delay first.
+	timers []int32
 
 	detailOrderExists string
 	detailTerminal    string
@@ -90,15 +99,20 @@ const (
 	toReject                    // explicit rejection
 )
 
-// transition is one declared transition.
+// transition is one declared transition: on an event, or a timer (after).
 type transition struct {
 	line   int
 	source int32 // the state it is declared on (leaf or superstate)
-	event  int32
-	kind   targetKind
-	target int32  // toState: the state; toHistory: the superstate
-	reason string // toReject: the reason code
-	guard  guard
+	event  int32 // -1 for a timer
+	// A timer: the delay after entering source (0 for an event), as
+	// written, and in milliseconds.
+	after     time.Duration
+	afterText string
+	afterMS   int64
+	kind      targetKind
+	target    int32  // toState: the state; toHistory: the superstate
+	reason    string // toReject: the reason code
+	guard     guard
 
 	detailReject string // toReject
 }

@@ -44,9 +44,13 @@ const (
 	// ProblemCreatingEvent: no creating event, more than one, or a
 	// transition declared for it (an existing order refuses it).
 	ProblemCreatingEvent ProblemKind = "creating_event"
-	// ProblemTerminalTransition: a transition declared on a terminal state,
-	// which accepts no events.
+	// ProblemTerminalTransition: a transition or timer declared on a
+	// terminal state, which accepts no events and is never left.
 	ProblemTerminalTransition ProblemKind = "terminal_transition"
+	// ProblemBadTimer: a timed transition (after) with a malformed or
+	// non-positive delay, a second timer of the same delay on one state, a
+	// reject or a guard, or a target inside the state declaring it.
+	ProblemBadTimer ProblemKind = "bad_timer"
 )
 
 // Problem is one thing wrong with a machine file.

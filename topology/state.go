@@ -54,6 +54,11 @@ type State struct {
 	// History maps a superstate onto the child the order last left
 	// (shallow history).
 	History map[string]string
+	// Timers maps every state on the order's path that declares timed
+	// transitions onto when the order entered it (Unix milliseconds, event
+	// time): its timers are due that long after. Nil when no such state is
+	// on the path.
+	Timers map[string]int64
 	// ClosedAt is the processor's wall clock when the transition into a
 	// terminal state was processed; nil while the order is open. Apply never
 	// sets it (it has no clock): the processor does, and retention reads it.

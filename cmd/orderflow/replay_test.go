@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/orderflow/orderflow/topology"
 )
@@ -134,7 +135,7 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk ful
 
 func TestReplayWriteError(t *testing.T) {
 	in := strings.NewReader(`{"event_id":"e1","order_id":"o1","type":"place_order","occurred_at":"2026-01-01T00:00:00Z"}` + "\n")
-	err := replay(topology.Default(), in, failingWriter{})
+	err := replay(topology.Default(), in, failingWriter{}, time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("want the write error, got %v", err)
 	}
@@ -143,8 +144,47 @@ func TestReplayWriteError(t *testing.T) {
 func TestReplayReadError(t *testing.T) {
 	in := io.MultiReader(strings.NewReader(`{"event_id":"e1","order_id":"o1","type":"place_order","occurred_at":"2026-01-01T00:00:00Z"}`+"\n"), iotest.ErrReader(errors.New("connection reset")))
 	var out strings.Builder
-	err := replay(topology.Default(), in, &out)
+	err := replay(topology.Default(), in, &out, time.Time{})
 	if err == nil || !strings.Contains(err.Error(), "connection reset") {
 		t.Fatalf("want the read error, got %v", err)
+	}
+}
+
+// Timers fire before the event that reveals them; --now fires the rest at
+// the end, in due order; without it, replay fires only what events reveal.
+func TestReplayTimers(t *testing.T) {
+	in := `{"event_id":"a1","order_id":"a","type":"place_order","occurred_at":"2026-01-01T00:00:00Z"}
+{"event_id":"b1","order_id":"b","type":"place_order","occurred_at":"2026-01-01T01:00:00Z"}
+{"event_id":"b2","order_id":"b","type":"confirm_payment","occurred_at":"2026-01-02T01:00:00.001Z"}
+{"event_id":"c1","order_id":"c","type":"place_order","occurred_at":"2026-01-01T00:30:00Z"}
+{"event_id":"c2","order_id":"c","type":"confirm_payment","occurred_at":"2026-01-02T00:30:00Z"}
+`
+	events := `{"kind":"transition","order_id":"a","event_id":"a1","event_type":"place_order","from":null,"to":"placed","version":1,"occurred_at":"2026-01-01T00:00:00Z"}
+{"kind":"transition","order_id":"b","event_id":"b1","event_type":"place_order","from":null,"to":"placed","version":1,"occurred_at":"2026-01-01T01:00:00Z"}
+{"kind":"transition","order_id":"b","event_id":"timer:placed:24h:1767229200000","event_type":"timer","from":"placed","to":"cancelled","version":2,"occurred_at":"2026-01-02T01:00:00Z","timer":"placed after 24h"}
+{"kind":"rejection","order_id":"b","event_id":"b2","event_type":"confirm_payment","state":"cancelled","reason":"terminal_state","detail":"state cancelled is terminal: the order accepts no further events","occurred_at":"2026-01-02T01:00:00.001Z"}
+{"kind":"transition","order_id":"c","event_id":"c1","event_type":"place_order","from":null,"to":"placed","version":1,"occurred_at":"2026-01-01T00:30:00Z"}
+{"kind":"transition","order_id":"c","event_id":"c2","event_type":"confirm_payment","from":"placed","to":"confirmed","version":2,"occurred_at":"2026-01-02T00:30:00Z"}
+`
+	atEnd := `{"kind":"transition","order_id":"a","event_id":"timer:placed:24h:1767225600000","event_type":"timer","from":"placed","to":"cancelled","version":2,"occurred_at":"2026-01-02T00:00:00Z","timer":"placed after 24h"}
+`
+	for _, tc := range []struct {
+		now, want string
+	}{
+		{"", events},
+		{"2026-01-01T23:59:59.999Z", events},
+		{"2026-01-02T00:00:00Z", events + atEnd},
+	} {
+		args := []string{"replay", "--machine", "testdata/machine_timers.yaml"}
+		if tc.now != "" {
+			args = append(args, "--now", tc.now)
+		}
+		out, err, code := runCmd(t, in, args...)
+		if err != nil || code != 0 || out != tc.want {
+			t.Errorf("--now %q: code %d err %v\n got %s\nwant %s", tc.now, code, err, out, tc.want)
+		}
+	}
+	if _, err, code := runCmd(t, in, "replay", "--now", "tomorrow"); code != 2 || err == nil || !strings.Contains(err.Error(), "--now") {
+		t.Errorf("bad --now: code %d err %v", code, err)
 	}
 }

@@ -3,7 +3,8 @@
 //	GET /metrics          Prometheus metrics (orderflow_*, the Kafka client's orderflow_kafka_*, Go and process)
 //	GET /healthz          200 while the process serves HTTP (liveness)
 //	GET /readyz           200 when every assigned partition is restored and consuming, else 503 (readiness)
-//	GET /orders/{id}      the order's committed state as JSON (avro.StateRecord), from this
+//	GET /orders/{id}      the order's committed state as JSON (avro.StateRecord, with its
+//	                      pending timer due first as next_timer, if any), from this
 //	                      instance's store when it owns the order's partition, otherwise
 //	                      forwarded to the owner; 404 unknown order, 503 while the owning
 //	                      partition restores or moves
@@ -31,6 +32,7 @@ import (
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/topology"
 )
 
 // Paths of the API.
@@ -162,7 +164,11 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		w.Header().Set(HeaderInstance, p.InstanceID())
 		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
-		body, err := json.Marshal(avro.StateRecord{OrderID: id, State: st})
+		rec := avro.StateRecord{OrderID: id, State: st}
+		if tm, ok := topology.NextTimer(p.Machine(), st); ok {
+			rec.NextTimer = &tm
+		}
+		body, err := json.Marshal(rec)
 		if err != nil {
 			text(w, http.StatusInternalServerError, err.Error())
 			return
