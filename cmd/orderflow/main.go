@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
 		newDemoCmd(),
+		newResetCmd(),
 	)
 	usageErrorsExit2(root)
 	return root
