@@ -112,6 +112,11 @@ func Reset(ctx context.Context, c ResetConfig) error {
 	if len(c.Brokers) == 0 {
 		return fmt.Errorf("%w: no brokers", ErrConfig)
 	}
+	if c.StateDir != "" {
+		if err := checkStateDir(c.StateDir); err != nil {
+			return err
+		}
+	}
 	say := func(format string, args ...any) { fmt.Fprintf(c.Out, format+"\n", args...) }
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.MetadataMinAge(adminMetadataAge),
 		kgo.ClientID(c.AppID + "-reset"), kgo.RecordPartitioner(kgo.ManualPartitioner())}, c.KafkaOpts...)...)
@@ -177,11 +182,6 @@ func Reset(ctx context.Context, c ResetConfig) error {
 	}
 	say("- other instances' state directories: each discards its state when its instance starts (it sees the reset); delete them to save the time")
 	say("- output topics: kept. The second pass appends one new outcome per reprocessed event after the first pass's; give run other --status-topic, --rejections-topic and --dlq-topic to write it elsewhere")
-	if c.StateDir != "" {
-		if err := checkStateDir(c.StateDir); err != nil {
-			return err
-		}
-	}
 	if c.DryRun {
 		say("Dry run: nothing changed.")
 		return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/topology"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // outcomeKey describes an outcome line of tail or replay as the processor
@@ -237,5 +238,58 @@ func TestResetReprocesses(t *testing.T) {
 		if st.State != w.State || st.Version != w.Version || fmt.Sprint(st.RecentEventIDs) != fmt.Sprint(w.RecentEventIDs) {
 			t.Fatalf("order %s: changelog has %s v%d %v, replay %s v%d %v", id, st.State, st.Version, st.RecentEventIDs, w.State, w.Version, w.RecentEventIDs)
 		}
+	}
+}
+
+// TestResetConfigErrors: a command line reset cannot act on exits 2 before
+// anything changes.
+func TestResetConfigErrors(t *testing.T) {
+	clearEnv(t)
+	notStore := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--to-earliest", "--to-latest"}, "one of --to-earliest"},
+		{[]string{"--to-datetime", "yesterday"}, "RFC 3339"},
+		{[]string{"--state-dir", notStore}, "does not hold a state store"},
+	} {
+		args := append([]string{"reset", "--brokers", "127.0.0.1:1", "--yes"}, tc.args...)
+		r := cli(context.Background(), nil, args...)
+		if r.code != 2 || !strings.Contains(fmt.Sprint(r.err), tc.want) {
+			t.Errorf("%v: exit %d, err %v; want 2 and %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+}
+
+// TestResetRefusesOpenTransaction: a transaction left open on the changelog
+// (a stopped instance's, until it times out) would commit after the reset
+// replaced the changelog; reset refuses until it ends.
+func TestResetRefusesOpenTransaction(t *testing.T) {
+	clearEnv(t)
+	c := kafkatest.Real(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	app, events := kafkatest.Name(t, "app"), kafkatest.Name(t, "events")
+	changelog := processor.ChangelogTopic(app)
+	c.CreateTopic(t, events, 2, nil)
+	c.CreateTopic(t, changelog, 2, kafkatest.CompactConfigs())
+	txn := c.Client(t, kgo.TransactionalID(kafkatest.Name(t, "txn")), kgo.DefaultProduceTopic(changelog))
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(ctx, &kgo.Record{Key: []byte("o1"), Value: []byte("x"), Partition: 1}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r := cli(ctx, nil, "reset", "--brokers", brokersArg(c), "--app-id", app, "--events-topic", events, "--yes")
+	if r.code != 1 || !strings.Contains(fmt.Sprint(r.err), "transaction is still open") {
+		t.Fatalf("reset with an open transaction: exit %d, err %v; want 1 saying so", r.code, r.err)
+	}
+	if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	r = cli(ctx, nil, "reset", "--brokers", brokersArg(c), "--app-id", app, "--events-topic", events, "--yes")
+	if r.code != 0 {
+		t.Fatalf("reset once the transaction ended: exit %d, err %v\n%s", r.code, r.err, r.stdout)
 	}
 }
