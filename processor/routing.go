@@ -28,12 +28,13 @@ type routing struct {
 	configured partitioner.Name // Config.Partitioner (None: detect)
 	inUse      atomic.Uint32    // a partitioner.Name
 
-	mu         sync.Mutex
-	placed     [3]int64 // committed input records by the partitioner that placed them (None: neither)
-	mismatched int64    // committed input records the partitioner in use (then) did not place
-	logged     bool     // the producers' partitioner was logged
-	warned     bool     // a contradiction of Config.Partitioner was logged
-	verdict    partitioner.Name
+	mu            sync.Mutex
+	placed        [3]int64 // committed input records by the partitioner that placed them (None: neither)
+	mismatched    int64    // committed input records the partitioner in use (then) did not place
+	logged        bool     // the producers' partitioner was logged
+	warned        bool     // a contradiction of Config.Partitioner was logged
+	warnedNeither bool     // records placed by neither partitioner were logged
+	verdict       partitioner.Name
 }
 
 func newRouting(configured partitioner.Name) *routing {
@@ -78,6 +79,11 @@ func (rt *routing) add(c *counts) (msg string, args []any, warn bool) {
 	}
 	rt.verdict = shown
 	counts := []any{"murmur2_records", m, "crc32_records", crc, "neither_records", rt.placed[partitioner.None]}
+	if neither := rt.placed[partitioner.None]; neither > m+crc && !rt.warnedNeither {
+		rt.warnedNeither = true
+		return "most input records are where neither murmur2 nor crc32 puts their keys: order queries cannot find their orders " +
+			"(producers must partition by the order id with Kafka's default partitioner or librdkafka's consistent_random)", counts, true
+	}
 	if rt.configured == partitioner.None {
 		if rt.partitioner() != shown {
 			rt.inUse.Store(uint32(shown))

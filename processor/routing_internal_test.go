@@ -71,3 +71,17 @@ func TestRoutingPlaceAllocs(t *testing.T) {
 	}
 	_ = sink
 }
+
+// TestRoutingWarnsNeither: records neither partitioner placed (a custom
+// partitioner) are reported once.
+func TestRoutingWarnsNeither(t *testing.T) {
+	rt := newRouting(partitioner.None)
+	c := &counts{}
+	c.placed[partitioner.None] = 10
+	if msg, _, warn := rt.add(c); !warn || msg == "" {
+		t.Fatalf("records of neither partitioner: message %q (warning %v), want a warning", msg, warn)
+	}
+	if msg, _, _ := rt.add(c); msg != "" {
+		t.Fatalf("warned again: %q", msg)
+	}
+}
