@@ -48,7 +48,7 @@ func newRootCmd() *cobra.Command {
 		newMachineCmd(),
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
-		newDemoCmd(),
+		newDemoCmd(), newGenerateCmd(),
 		newResetCmd(),
 	)
 	usageErrorsExit2(root)
