@@ -533,6 +533,8 @@ func TestQueriesFindCRC32PartitionedOrders(t *testing.T) {
 		if code, _, body := get(t, in.url+httpapi.PathOrders+"no-such-order"); code != http.StatusNotFound {
 			t.Fatalf("unknown order: %d %s", code, body)
 		}
+	}
+	for _, in := range []*instance{a, b} {
 		if err := in.stop(); err != nil {
 			t.Fatal(err)
 		}
