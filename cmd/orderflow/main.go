@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		newMachineCmd(),
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
+		newRepartitionCmd(),
 		newDemoCmd(), newGenerateCmd(),
 		newResetCmd(),
 	)
