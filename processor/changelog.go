@@ -95,6 +95,13 @@ func (p *Processor) prepareTopics(ctx context.Context) error {
 			return err
 		}
 	}
+	if why != "" && holds {
+		// A reset replaced the changelog: the store's state is to be
+		// rebuilt, not kept (reset.go).
+		if reset, err := p.discardIfReset(ctx, live, parts); err != nil || reset {
+			return err
+		}
+	}
 	switch {
 	case why == "" || !holds:
 		// Nothing to lose: forget offsets of another topic, so restores

@@ -283,6 +283,13 @@ func (p *Processor) ending(ctx context.Context) (endCtx context.Context, done fu
 func (p *Processor) committed(b *batch, began time.Time) {
 	p.m.committed(&b.counts, began) // first: whoever sees Stats move sees the metrics too
 	p.stats.add(&b.counts)
+	if msg, args, warn := p.routing.add(&b.counts); msg != "" {
+		if warn {
+			p.log.Warn(msg, args...)
+		} else {
+			p.log.Info(msg, args...)
+		}
+	}
 	b.counts.release()
 }
 

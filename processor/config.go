@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -136,6 +137,13 @@ type Config struct {
 	// hold goes from the store that held it last). Run again after a
 	// failure: a reseed killed halfway is finished by the next.
 	ReseedChangelog bool
+	// Partitioner is the partitioner the input's producers use, for order
+	// queries (Processor.Partitions) and the layout check. Default None:
+	// the one the input's records show (murmur2 until they show another).
+	// Records it did not place are counted
+	// (orderflow_partitioner_mismatches_total) and a contradiction is
+	// logged; queries still find every order.
+	Partitioner partitioner.Name
 	// Logger receives the processor's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the processor's clock (retention, processed_at). Default

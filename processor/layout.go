@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -23,12 +22,11 @@ import (
 //
 //   - a watcher asks the brokers for the input's partition count every
 //     layoutCheckInterval;
-//   - a record whose key does not hash (murmur2, the Java producer's
-//     default) to the partition it is in under the count the instance
-//     started with may have been routed by a new count: the batch that
-//     read it is ended only after a check made then (producers that
-//     partition otherwise, e.g. librdkafka's CRC32, cost one metadata
-//     request per batch);
+//   - a record whose key does not hash, by the partitioner in use
+//     (routing.go: the producers', as the data shows it), to the
+//     partition it is in under the count the instance started with may
+//     have been routed by a new count: the batch that read it is ended
+//     only after a check made then;
 //   - a batch is ended only if no check found a change; if one did, it is
 //     aborted (exactly_once) or not committed (at_least_once), and the
 //     instance stops with ErrTopology.
@@ -56,20 +54,13 @@ func layoutFailure(err error) error {
 type layout struct {
 	topic      string
 	partitions int // when the instance started
-	hash       kgo.TopicPartitioner
 
 	mu  sync.Mutex
 	err error // set once a check found a change
 }
 
 func newLayout(topic string, partitions int) *layout {
-	return &layout{topic: topic, partitions: partitions, hash: kgo.StickyKeyPartitioner(nil).ForTopic(topic)}
-}
-
-// misrouted reports whether r's key does not hash to its partition under
-// the count the instance started with.
-func (l *layout) misrouted(r *kgo.Record) bool {
-	return r.Key != nil && int32(l.hash.Partition(r, l.partitions)) != r.Partition
+	return &layout{topic: topic, partitions: partitions}
 }
 
 // failed returns the change a check found, if any.

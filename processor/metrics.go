@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -258,6 +259,10 @@ var (
 	descReadAmp     = desc("store_read_amplification", "Read amplification of the state store (L0 sublevels plus non-empty levels).")
 	descStalls      = desc("store_write_stalls_total", "Times the state store delayed writes (a write stall).")
 	descStallTime   = desc("store_write_stall_seconds_total", "Total duration of ended write stalls.")
+	descPartitioner = desc("partitioner", "1 for the partitioner order queries use (--partitioner, else the one the input shows), with the one the input's committed records show (shown: none before any).", "partitioner", "shown")
+	descPlaced      = desc("partitioner_records_total", "Keyed input records of committed batches by the partitioner that put them in their partition under the count the instance started with (murmur2, crc32, or neither); a record both would place counts for the one in use.", "partitioner")
+	descMismatches  = desc("partitioner_mismatches_total", "Input records of committed batches that the partitioner in use (orderflow_partitioner) did not put in their partition.")
+
 	descCacheHits   = desc("store_block_cache_hits_total", "Block cache hits of the state store.")
 	descCacheMisses = desc("store_block_cache_misses_total", "Block cache misses of the state store.")
 
@@ -265,7 +270,7 @@ var (
 		descEvents, descTransitions, descRejections, descTimersFired, descDLQ, descBatches, descRestores, descRestoredAll,
 		descOwned, descRestoring, descStalled, descReady, descRestored, descRemaining,
 		descDisk, descMemTable, descCompactions, descCompacting, descFlushes, descFlushed, descCompacted, descDebt, descReadAmp, descStalls, descStallTime,
-		descCacheHits, descCacheMisses,
+		descCacheHits, descCacheMisses, descPartitioner, descPlaced, descMismatches,
 	}
 )
 
@@ -296,6 +301,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range st.TimersFired {
 		counter(descTimersFired, float64(n), state)
+	}
+	if p.routing != nil { // New sets it; tests may not
+		placed, mismatched, shown := p.routing.snapshot()
+		gauge(descPartitioner, 1, p.Partitioner().String(), shown.String())
+		counter(descPlaced, float64(placed[partitioner.Murmur2]), partitioner.Murmur2.String())
+		counter(descPlaced, float64(placed[partitioner.CRC32]), partitioner.CRC32.String())
+		counter(descPlaced, float64(placed[partitioner.None]), "neither")
+		counter(descMismatches, float64(mismatched))
 	}
 	for mv, n := range p.stats.movesSnapshot() {
 		from := mv.from

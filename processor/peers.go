@@ -234,10 +234,10 @@ func (ps *Peers) advertise(ctx context.Context, cl *kgo.Client) {
 	}
 }
 
-// Partition returns the input partition of an order (partitionOf with the
-// events topic's partition count, read from the cluster and cached for a
-// minute).
-func (ps *Peers) Partition(ctx context.Context, orderID string) (int32, error) {
+// Partitions returns the input partitions an order's events may be in, the
+// likeliest first (Processor.Partitions with the events topic's partition
+// count, read from the cluster and cached for a minute).
+func (ps *Peers) Partitions(ctx context.Context, orderID string) ([]int32, error) {
 	ps.mu.Lock()
 	n, at := ps.mu.partitions, ps.mu.partitionsAt
 	ps.mu.Unlock()
@@ -247,17 +247,17 @@ func (ps *Peers) Partition(ctx context.Context, orderID string) (int32, error) {
 			err = td.Error()
 		}
 		if err != nil {
-			return -1, fmt.Errorf("reading the partition count of %s: %w", ps.p.cfg.Topics.Events, err)
+			return nil, fmt.Errorf("reading the partition count of %s: %w", ps.p.cfg.Topics.Events, err)
 		}
 		n = len(td[ps.p.cfg.Topics.Events].Partitions)
 		if n == 0 {
-			return -1, fmt.Errorf("topic %s has no partitions", ps.p.cfg.Topics.Events)
+			return nil, fmt.Errorf("topic %s has no partitions", ps.p.cfg.Topics.Events)
 		}
 		ps.mu.Lock()
 		ps.mu.partitions, ps.mu.partitionsAt = n, time.Now()
 		ps.mu.Unlock()
 	}
-	return partitionOf(orderID, n), nil
+	return ps.p.Partitions(orderID, n), nil
 }
 
 // Owner returns the instance the group assigned input partition part to.

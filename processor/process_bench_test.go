@@ -4,12 +4,12 @@ package processor
 
 import (
 	"flag"
-	"hash/fnv"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,6 +38,9 @@ func BenchmarkProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The instance started with the topic's count: every record's
+	// partition is checked against its key (routing.go).
+	p.layout = newLayout(p.cfg.Topics.Events, partitions)
 	// The workload's records, by partition (as the events topic holds
 	// them): each partition's keys and values in one byte slice, and their
 	// offsets in another slice without pointers, so that the garbage
@@ -55,9 +58,7 @@ func BenchmarkProcess(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		h := fnv.New32a()
-		h.Write([]byte(it.Key))
-		part := h.Sum32() % partitions
+		part := partitioner.Murmur2.Partition([]byte(it.Key), partitions) // as producers put them
 		byPart[part] = append(byPart[part], packed{int32(len(data[part])), int32(len(it.Key)), int32(len(v))})
 		data[part] = append(append(data[part], it.Key...), v...)
 		records++

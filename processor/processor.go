@@ -47,10 +47,11 @@ type Processor struct {
 	timers   bool     // the machine has timers (Machine.HasTimers)
 	terminal []bool   // by leaf index
 
-	store  *statestore.Store // open while Run runs
-	adm    *kadm.Client      // admin client, while Run runs
-	admCl  *kgo.Client       // adm's client
-	layout *layout           // the input's partition count, while Run runs (layout.go)
+	store   *statestore.Store // open while Run runs
+	adm     *kadm.Client      // admin client, while Run runs
+	admCl   *kgo.Client       // adm's client
+	layout  *layout           // the input's partition count, while Run runs (layout.go)
+	routing *routing          // how producers partition the input (routing.go)
 
 	// commitMu orders the store writes of committed batches before
 	// restores (commit.go). Threads read-hold it together: they own
@@ -123,6 +124,7 @@ func New(cfg Config) (*Processor, error) {
 	p.mu.parts = make(map[int32]*partition)
 	p.mu.joined = make(map[int]bool)
 	p.mu.failures = make(map[int32]int)
+	p.routing = newRouting(cfg.Partitioner)
 	p.m = newMetrics(p)
 	return p, nil
 }
@@ -618,8 +620,15 @@ func (p *Processor) transactionalID(i int) string {
 // Streams' outputs do.
 func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	b.records++
-	if p.layout != nil && !b.misrouted {
-		b.misrouted = p.layout.misrouted(r)
+	if p.layout != nil {
+		// Which partitioner placed the record (counted), and whether the
+		// one in use did under the count the instance started with.
+		placed := p.routing.place(r, p.layout.partitions)
+		b.counts.placed[placed]++
+		if len(r.Key) > 0 && placed != p.routing.partitioner() {
+			b.counts.mismatched++
+			b.misrouted = true
+		}
 	}
 	b.counts.event(r.Timestamp)
 	ev := &b.ev // DecodeEventShared resets it and reuses its attributes map

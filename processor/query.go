@@ -6,7 +6,6 @@ import (
 
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Errors of Order.
@@ -24,23 +23,6 @@ var (
 	// it returned).
 	ErrNotRunning = errors.New("processor is not running")
 )
-
-// keyPartitioner is the partitioner of keyed records: Kafka's (the Java
-// client's) murmur2 of the key modulo the partition count. The processor's
-// own outputs use it (the session client's partitioner, internal/ksession)
-// and so do the producers of the input topic (franz-go's and the Java
-// client's defaults).
-var keyPartitioner = kgo.StickyKeyPartitioner(nil)
-
-// partitionOf returns the partition of an order's events in a topic of n
-// partitions: where a producer using Kafka's default partitioner puts a
-// record keyed by the order id, so where its state lives.
-func partitionOf(orderID string, n int) int32 {
-	if n <= 0 {
-		return -1
-	}
-	return int32(keyPartitioner.ForTopic("").Partition(&kgo.Record{Key: []byte(orderID)}, n))
-}
 
 // Order returns the committed state of an order of input partition part
 // from this instance's store. Errors: ErrNotOwner, ErrRestoring,

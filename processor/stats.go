@@ -32,6 +32,12 @@ type counts struct {
 	moves      *moveCounts
 	leaves     []string // the machine's leaves, which the move indices index
 	eventTimes []int64  // Kafka timestamps (Unix ms) of the input records, for the end-to-end latency
+	// placed counts keyed input records by the partitioner that put them
+	// in their partition, indexed by partitioner.Name (None: neither).
+	placed [3]int64
+	// mismatched counts input records the partitioner in use did not put
+	// in their partition.
+	mismatched int64
 }
 
 // moveCounts is a batch's dense move counts and the indices it counted

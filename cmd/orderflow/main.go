@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 		newRepartitionCmd(),
 		newDemoCmd(), newGenerateCmd(),
 		newSchemaCmd(),
+		newResetCmd(),
 	)
 	usageErrorsExit2(root)
 	return root

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/internal/httpapi"
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/processor"
 	"github.com/orderflow/orderflow/statestore"
 	"github.com/orderflow/orderflow/topology"
@@ -114,6 +115,7 @@ func newRunCmdWith(deps runDeps) *cobra.Command {
 		shutdownTimeout time.Duration
 		httpAddr        string
 		advertiseURL    string
+		partitionerName string
 	)
 	d := processor.DefaultConfig()
 	cfg := d
@@ -181,6 +183,11 @@ A configuration error exits with code 2.`,
 				cfg.StateDir = filepath.Join("orderflow-state", cfg.InstanceID)
 			}
 			cfg.Guarantee = processor.Guarantee(guarantee)
+			if partitionerName != "" {
+				if cfg.Partitioner, err = partitioner.Parse(partitionerName); err != nil {
+					return configError(fmt.Errorf("--partitioner: %w", err))
+				}
+			}
 			cfg.Retention = time.Duration(retention)
 			if machineFile != "" {
 				if cfg.Machine, err = topology.LoadFile(machineFile); err != nil {
@@ -231,6 +238,7 @@ A configuration error exits with code 2.`,
 	fs.StringVar(&cfg.Topics.Status, "status-topic", d.Topics.Status, "output topic of accepted transitions")
 	fs.StringVar(&cfg.Topics.Rejections, "rejections-topic", d.Topics.Rejections, "output topic of refused events")
 	fs.StringVar(&cfg.Topics.DLQ, "dlq-topic", d.Topics.DLQ, "dead-letter topic of undecodable input records")
+	fs.StringVar(&partitionerName, "partitioner", "", "partitioner of the events' producers, for order queries: "+partitioner.Names+" (default: the one the input shows, murmur2 until it shows crc32)")
 	fs.Int32Var(&cfg.Partitions, "partitions", d.Partitions, "partitions of the topics created at start when the events topic is missing")
 	fs.Int16Var(&cfg.ReplicationFactor, "replication-factor", d.ReplicationFactor, "replication factor of created topics (0: min(3, brokers))")
 	fs.BoolVar(&cfg.ReseedChangelog, "reseed-changelog", false, "write every order state of --state-dir to the changelog (after it was deleted or created again), record it, and exit; then start without this flag")

@@ -7,7 +7,9 @@
 //	                      pending timer due first as next_timer, if any), from this
 //	                      instance's store when it owns the order's partition, otherwise
 //	                      forwarded to the owner; 404 unknown order, 503 while the owning
-//	                      partition restores or moves
+//	                      partition restores or moves. The order is looked up where the
+//	                      producers' partitioner puts it (processor.Processor.Partitions)
+//	                      and, if not found there, where the other one would.
 //
 // Answers to /orders carry the headers X-Orderflow-Instance (the instance
 // that answered from its store) and X-Orderflow-Partition.
@@ -153,12 +155,38 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 		text(w, http.StatusBadRequest, "no order id: GET /orders/{order_id}")
 		return
 	}
-	p := s.o.Processor
-	part, err := s.o.Peers.Partition(r.Context(), id)
+	parts, err := s.o.Peers.Partitions(r.Context(), id)
 	if err != nil {
 		unavailable(w, err)
 		return
 	}
+	if r.Header.Get(HeaderForwarded) != "" && r.Header.Get(HeaderPartition) != "" {
+		// The sender chose the partition: its guess of the producers'
+		// partitioner may differ from ours, and it asks the next
+		// partition itself.
+		part, err := strconv.ParseInt(r.Header.Get(HeaderPartition), 10, 32)
+		if err != nil {
+			text(w, http.StatusBadRequest, fmt.Sprintf("bad %s header: %v", HeaderPartition, err))
+			return
+		}
+		parts = []int32{int32(part)}
+	}
+	// The order is in the first partition unless producers partition
+	// otherwise than the processor thinks: an order not found there is
+	// looked up in the next before the answer is "unknown order".
+	for i, part := range parts {
+		if s.orderIn(w, r, id, part, i == len(parts)-1) {
+			return
+		}
+	}
+}
+
+// orderIn answers a query for order id from input partition part, from the
+// local store or the partition's owner. If the order is unknown there and
+// this is not the last partition to ask, it writes nothing and returns
+// false.
+func (s *Server) orderIn(w http.ResponseWriter, r *http.Request, id string, part int32, last bool) bool {
+	p := s.o.Processor
 	st, err := p.Order(part, id)
 	switch {
 	case err == nil:
@@ -171,12 +199,15 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 		body, err := json.Marshal(rec)
 		if err != nil {
 			text(w, http.StatusInternalServerError, err.Error())
-			return
+			return true
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(append(body, '\n'))
 	case errors.Is(err, processor.ErrUnknownOrder):
+		if !last {
+			return false
+		}
 		w.Header().Set(HeaderInstance, p.InstanceID())
 		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
 		text(w, http.StatusNotFound, fmt.Sprintf("unknown order %q", id))
@@ -188,17 +219,19 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 			// The sender's view of the group is older than ours: do not
 			// bounce the query around; the client retries.
 			unavailable(w, fmt.Errorf("forwarded by %s, but %w (the partition is moving)", by, err))
-			return
+			return true
 		}
-		s.forward(w, r, id, part)
+		return s.forward(w, r, id, part, last)
 	default:
 		s.o.Logger.Error("order query failed", "order", id, "partition", part, "err", err)
 		text(w, http.StatusInternalServerError, err.Error())
 	}
+	return true
 }
 
-// forward asks the owner of part and relays its answer.
-func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part int32) {
+// forward asks the owner of part and relays its answer; as orderIn, it
+// writes nothing and returns false for an unknown order if not last.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part int32, last bool) bool {
 	peer, err := s.o.Peers.Owner(r.Context(), part)
 	if err == nil && peer.Self {
 		// The group says we own it but the assignment has not reached us
@@ -208,22 +241,27 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part
 	}
 	if err != nil {
 		unavailable(w, err)
-		return
+		return true
 	}
 	target := peer.URL + PathOrders + url.PathEscape(id)
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
 	if err != nil {
 		text(w, http.StatusInternalServerError, err.Error())
-		return
+		return true
 	}
 	req.Header.Set(HeaderForwarded, s.o.Processor.InstanceID())
+	req.Header.Set(HeaderPartition, strconv.Itoa(int(part)))
 	resp, err := s.o.Client.Do(req)
 	if err != nil {
 		s.o.Peers.Forget()
 		unavailable(w, fmt.Errorf("forwarding to instance %s at %s: %w", peer.Instance, peer.URL, err))
-		return
+		return true
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound && !last {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return false
+	}
 	if resp.StatusCode == http.StatusServiceUnavailable {
 		s.o.Peers.Forget()
 	}
@@ -234,6 +272,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
+	return true
 }
 
 func text(w http.ResponseWriter, code int, msg string) {

@@ -18,6 +18,7 @@ import (
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/httpapi"
 	"github.com/orderflow/orderflow/internal/kafkatest"
+	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/internal/testutil"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/processor"
@@ -43,11 +44,17 @@ func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {
 
 func (e *env) produce(t *testing.T, items []workload.Item) {
 	t.Helper()
+	e.produceWith(t, items, partitioner.Murmur2)
+}
+
+// produceWith produces items as a producer partitioning by part does.
+func (e *env) produceWith(t *testing.T, items []workload.Item, part partitioner.Name) {
+	t.Helper()
 	codec, err := avro.NewCodec()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := e.c.Client(t, kgo.DefaultProduceTopic(e.cfg.Topics.Events))
+	cl := e.c.Client(t, kgo.DefaultProduceTopic(e.cfg.Topics.Events), kgo.RecordPartitioner(part.Kgo()))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	rs := make([]*kgo.Record, len(items))
@@ -63,12 +70,17 @@ func (e *env) produce(t *testing.T, items []workload.Item) {
 	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	// The producers' partitioner is Kafka's default, which the API
-	// computes (the processor's tests check that it does).
+	// The records are where the partitioner puts them: for murmur2,
+	// Kafka's default, which the API computes first (the processor's
+	// tests check that it does).
 	n := int(e.cfg.Partitions)
 	for _, r := range rs {
-		if got := kafkatest.PartitionOf(string(r.Key), n); got != r.Partition {
-			t.Fatalf("key %q: produced to partition %d, kafkatest.PartitionOf says %d", r.Key, r.Partition, got)
+		want := part.Partition(r.Key, n)
+		if part == partitioner.Murmur2 {
+			want = kafkatest.PartitionOf(string(r.Key), n)
+		}
+		if want != r.Partition {
+			t.Fatalf("key %q: produced to partition %d, %v says %d", r.Key, r.Partition, part, want)
 		}
 	}
 }
@@ -453,6 +465,73 @@ func TestQueryForwardedToOwner(t *testing.T) {
 	for _, in := range []*instance{a, b} {
 		if code, _, body := get(t, in.url+httpapi.PathOrders+"no-such-order"); code != http.StatusNotFound {
 			t.Fatalf("unknown order via %s: %d %s", name[in], code, body)
+		}
+	}
+	for _, in := range []*instance{a, b} {
+		if err := in.stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestQueriesFindCRC32PartitionedOrders: events produced as librdkafka
+// clients do by default (CRC32 of the key) are processed as any others, the
+// instances report that the records are not where murmur2 puts them, and
+// every order is found through either instance: a, left to detect the
+// partitioner, and b, told the wrong one (--partitioner murmur2).
+func TestQueriesFindCRC32PartitionedOrders(t *testing.T) {
+	e := newEnv(t, kafkatest.Real(t), 6)
+	items := workload.Generate(workload.Options{Seed: 30, Orders: 120})
+	e.produceWith(t, items, partitioner.CRC32)
+	a := e.start(t, "a", t.TempDir(), nil)
+	b := e.start(t, "b", t.TempDir(), func(c *processor.Config) { c.Partitioner = partitioner.Murmur2 })
+	eventually(t, 2*time.Minute, "all events processed and both instances own partitions", func() bool {
+		return a.p.Stats().Events+b.p.Stats().Events >= int64(len(items)) &&
+			len(a.p.Assigned()) > 0 && len(b.p.Assigned()) > 0 && a.p.Ready() && b.p.Ready()
+	})
+	if got := a.p.Stats().Events + b.p.Stats().Events; got != int64(len(items)) {
+		t.Fatalf("processed %d events, produced %d", got, len(items))
+	}
+	if got := a.p.Partitioner(); got != partitioner.CRC32 {
+		t.Errorf("instance a (detecting) uses %v, want crc32", got)
+	}
+	if got := b.p.Partitioner(); got != partitioner.Murmur2 {
+		t.Errorf("instance b (--partitioner murmur2) uses %v, want murmur2", got)
+	}
+	for name, in := range map[string]*instance{"a": a, "b": b} {
+		m := scrape(t, in.url)
+		if v := m[`orderflow_partitioner_records_total{partitioner="crc32"}`]; v == 0 {
+			t.Errorf("instance %s: no record counted as crc32-placed", name)
+		}
+		if v, _ := sum(m, "orderflow_partitioner_mismatches_total"); name == "b" && v == 0 {
+			t.Errorf("instance %s (murmur2 configured): no mismatch counted", name)
+		}
+	}
+	want := finalStates(items)
+	if len(want) < 100 {
+		t.Fatalf("only %d orders", len(want))
+	}
+	for id, st := range want {
+		for _, in := range []*instance{a, b} {
+			url := in.url + httpapi.PathOrders + id
+			var (
+				code int
+				body string
+			)
+			// 503 while the peers view catches up; then 200, never 404.
+			eventually(t, time.Minute, "an answer other than 503 for "+url, func() bool {
+				code, _, body = get(t, url)
+				return code != http.StatusServiceUnavailable
+			})
+			if code != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", url, code, body)
+			}
+			checkState(t, id, body, st)
+		}
+	}
+	for _, in := range []*instance{a, b} {
+		if code, _, body := get(t, in.url+httpapi.PathOrders+"no-such-order"); code != http.StatusNotFound {
+			t.Fatalf("unknown order: %d %s", code, body)
 		}
 	}
 	for _, in := range []*instance{a, b} {
