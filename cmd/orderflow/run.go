@@ -222,6 +222,10 @@ A configuration error exits with code 2.`,
 
 const defaultHTTPAddr = "127.0.0.1:8080"
 
+// listen opens the HTTP API's listener; the tests replace it to refuse the
+// default --http-addr, a fixed port another process may hold.
+var listen = net.Listen
+
 // newAPI listens on addr and returns the HTTP API of p (with the peers view
 // behind /orders), advertised at advertise.
 func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*httpapi.Server, net.Listener, error) {
@@ -231,7 +235,7 @@ func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*
 			return nil, nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--http-addr: %w", err)
 	}
