@@ -73,6 +73,7 @@ func (p *Processor) awaitStoreWrites(ctx context.Context) error {
 // txnCommitter ends the batches of an exactly_once session.
 type txnCommitter struct {
 	p      *Processor
+	thread int
 	sess   *kgo.GroupTransactSession
 	mem    *outputMemory
 	aborts int // aborted batches in a row
@@ -80,7 +81,7 @@ type txnCommitter struct {
 
 func (c *txnCommitter) begin() error {
 	if err := c.sess.Begin(); err != nil {
-		return c.p.txnError("beginning a transaction", err)
+		return c.p.txnError(c.thread, "beginning a transaction", err)
 	}
 	return nil
 }
@@ -141,7 +142,7 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 		return false, layoutFailure(layoutErr)
 	}
 	if err != nil {
-		return false, p.txnError("ending the transaction", err)
+		return false, p.txnError(c.thread, "ending the transaction", err)
 	}
 	if !committed {
 		p.stats.update(func(s *Stats) { s.Aborts++ })
@@ -149,7 +150,7 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 			// A new session: it reads the topics' limits again. Unless
 			// the record failed for a reason a new session cannot fix
 			// (fenced by a twin instance, say): txnError ends Run.
-			return false, p.txnError("transaction aborted: a record of the batch was not produced", produceErr)
+			return false, p.txnError(c.thread, "transaction aborted: a record of the batch was not produced", produceErr)
 		}
 		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
 		return false, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -155,9 +156,14 @@ func (p *Processor) Assigned() []int32 {
 }
 
 func (p *Processor) connOpts() []kgo.Opt {
+	return p.connOptsAs(p.cfg.AppID + "-" + p.cfg.InstanceID)
+}
+
+// connOptsAs is connOpts with the client id clientID.
+func (p *Processor) connOptsAs(clientID string) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
-		kgo.ClientID(p.cfg.AppID + "-" + p.cfg.InstanceID),
+		kgo.ClientID(clientID),
 		kgo.WithLogger(p.klog),
 	}
 	return append(opts, p.cfg.KafkaOpts...)
@@ -570,15 +576,40 @@ func (p *Processor) readyOf(thread int) []int32 {
 	return out
 }
 
+// The identities of an instance's clients. An instance id holds no space
+// or slash (Config.Validate), so "/" ends it without ambiguity: instance
+// "b-1" cannot take the ids of a thread of instance "b", as it could when
+// the thread's number followed a "-".
+
 // transactionalID is thread i's transactional id: "<app-id>-<instance-id>"
-// for the first thread (so one thread keeps the id of earlier versions),
-// "<app-id>-<instance-id>-<i>" for the others. Stable across restarts.
+// for the first thread, "<app-id>-<instance-id>/<i>" for the others.
+// Stable across restarts, so a restarted instance fences its crashed
+// predecessor and aborts its open transactions. The first thread keeps the
+// id of earlier versions (docs/design.md: what an upgrade does to the
+// others).
 func (p *Processor) transactionalID(i int) string {
 	id := p.cfg.AppID + "-" + p.cfg.InstanceID
 	if i > 0 {
-		id += "-" + strconv.Itoa(i)
+		id += "/" + strconv.Itoa(i)
 	}
 	return id
+}
+
+// threadClientID is the client id of thread i's consumer-group member:
+// "<app-id>-<instance-id>/thread-<i>", which the group's members list (as
+// kafka-consumer-groups --describe --members shows) and the broker's logs
+// and quotas use. The instance's other clients use
+// "<app-id>-<instance-id>".
+func (p *Processor) threadClientID(i int) string {
+	return p.cfg.AppID + "-" + p.cfg.InstanceID + "/thread-" + strconv.Itoa(i)
+}
+
+// instanceOfClientID is the instance id in the client id of a member of
+// the group app: what follows "<app>-", up to a "/" (earlier versions'
+// members have none).
+func instanceOfClientID(app, clientID string) string {
+	inst, _, _ := strings.Cut(strings.TrimPrefix(clientID, app+"-"), "/")
+	return inst
 }
 
 // process applies one input record; now is the processing time of its poll.
