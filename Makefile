@@ -4,14 +4,20 @@ GO ?= go
 NODES ?= 1
 GOTESTFLAGS ?= -race -count=1 -timeout 30m
 BENCHFLAGS ?=
+# The build's stamp (orderflow version): git's description of the checkout,
+# its commit, and the time of the build.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BIN ?= bin/orderflow
 
 .PHONY: help build run demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/orderflow
-	$(GO) build -o bin/orderflow ./cmd/orderflow
+build: ## build bin/orderflow, stamped with VERSION, COMMIT and DATE (default: from git and the clock)
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)" -o $(BIN) ./cmd/orderflow
 
 demo: build ## the main job: the whole system on an embedded broker
 	./bin/orderflow demo

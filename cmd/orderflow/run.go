@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
@@ -173,7 +174,8 @@ A configuration error exits with code 2.`,
 			if configFile == "" {
 				configFile = os.Getenv(envName(configFlag))
 			}
-			log.Info("orderflow run", "version", version, "brokers", cfg.Brokers, "connection", k.conn,
+			b := buildVersion()
+			log.Info("orderflow run", "version", b.Version, "commit", b.Commit, "built", b.Date, "brokers", cfg.Brokers, "connection", k.conn,
 				"instance", cfg.InstanceID, "state_dir", cfg.StateDir, "config_file", configFile)
 			run := p.Run
 			if httpAddr != "" {
@@ -242,7 +244,7 @@ func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*
 	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: advertise})
 	if err == nil {
 		var api *httpapi.Server
-		if api, err = httpapi.New(httpapi.Options{Processor: p, Peers: peers, Logger: log}); err == nil {
+		if api, err = httpapi.New(httpapi.Options{Processor: p, Peers: peers, Logger: log, Collectors: []prometheus.Collector{buildVersion().collector()}}); err == nil {
 			return api, ln, nil
 		}
 	}
