@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -152,7 +151,13 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 			// (fenced by a twin instance, say): txnError ends Run.
 			return false, p.txnError(c.thread, "transaction aborted: a record of the batch was not produced", produceErr)
 		}
-		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
+		why := b.abortWhy
+		if !b.abort {
+			// End aborts by itself when the group rebalanced since the
+			// transaction began or committing its offsets failed.
+			why = "the group rebalanced during the transaction, or committing its input offsets failed"
+		}
+		p.log.Info("transaction aborted; the batch will be processed again", "reason", why, "records", b.records)
 		return false, nil
 	}
 	if err := b.commitStore(p.store); err != nil {
@@ -198,7 +203,7 @@ func (c *asyncCommitter) end(ctx context.Context, b *batch) (bool, error) {
 	if b.abort {
 		// Without a transaction there is nothing to abort: start a new
 		// session, which resumes from the committed offsets.
-		return false, errors.New("batch abandoned (see the log above); resuming from the committed offsets")
+		return false, fmt.Errorf("batch abandoned (%s); resuming from the committed offsets", b.abortWhy)
 	}
 	done := make(chan error, 1)
 	go func() {

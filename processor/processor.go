@@ -511,14 +511,14 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 			// aborts this transaction anyway, and the records must not be
 			// skipped (their offsets would commit with the transaction).
 			p.log.Debug("records of a revoked partition; aborting the batch", "partition", ftp.Partition)
-			b.abort = true
+			b.abortFor(fmt.Sprintf("records of partition %d, revoked during the batch", ftp.Partition))
 			return
 		case !ready:
 			// Fetching starts after the assignment callback paused the
 			// partition, so this should not happen; if it does, abort,
 			// which rewinds to the committed offsets.
 			p.log.Warn("records from a partition that is not restored; aborting the batch", "partition", ftp.Partition)
-			b.abort = true
+			b.abortFor(fmt.Sprintf("records of partition %d, not restored yet", ftp.Partition))
 			return
 		}
 		b.setPartition(ftp.Partition, known)
@@ -627,7 +627,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 			// Not the record's fault (e.g. the schema registry is down):
 			// retry the batch rather than dead-letter good records.
 			p.log.Error("decoding an event failed; retrying the batch", "partition", r.Partition, "offset", r.Offset, "err", err)
-			b.abort = true
+			b.abortFor("decoding an event failed (not the record's fault): " + err.Error())
 			return
 		}
 		p.deadLetter(b, r, err)
@@ -641,7 +641,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	if err != nil {
 		// The store failed: abort rather than act on a wrong state.
 		p.log.Error("reading the state store", "partition", r.Partition, "order", ev.OrderID, "err", err)
-		b.abort = true
+		b.abortFor("reading the state store failed: " + err.Error())
 		p.storeFailed(err) // a corrupt or full store fails every retry: stop
 		return
 	}
@@ -665,7 +665,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	}
 	if err != nil {
 		p.log.Error("encoding a state", "err", err)
-		b.abort = true
+		b.abortFor("encoding a state failed: " + err.Error())
 		return
 	}
 	state = b.mem.keep(state)
@@ -686,7 +686,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	}
 	if err != nil {
 		p.log.Error("encoding a status change", "err", err)
-		b.abort = true
+		b.abortFor("encoding a status change failed: " + err.Error())
 		return
 	}
 	stRec := b.mem.record(kgo.Record{Topic: p.cfg.Topics.Status, Key: r.Key, Value: b.mem.keep(val), Timestamp: r.Timestamp})
