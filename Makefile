@@ -11,7 +11,7 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN ?= bin/orderflow
 
-.PHONY: help build run demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench clean
+.PHONY: help build demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ test: ## go vet + go test -race against a real Kafka broker (started if KAFKA_BR
 
 test-short: ## unit tests only, no broker (tests needing one skip)
 	$(GO) vet ./... && $(GO) test -short ./...
+
+vet: ## go vet ./...
+	$(GO) vet ./...
 
 # The race detector changes what allocates, so the tests that count
 # allocations (named Test...Allocs) skip under -race and run here without it.
@@ -46,8 +49,8 @@ kafka-up: ## start a local KRaft Kafka (NODES=1 or 3) on 127.0.0.1:19092...
 kafka-down: ## stop the local Kafka, leaving no process behind
 	deploy/kafka/stop.sh
 
-kafka-meta: ## print the local Kafka's metadata
-	$(GO) run ./deploy/kafka/kmeta -brokers "$$(cat deploy/kafka/.run/bootstrap)"
+kafka-meta: ## print the local Kafka's metadata (of the broker in KAFKA_RUN_DIR, as kafka-up)
+	$(GO) run ./deploy/kafka/kmeta -brokers "$$(cat "$${KAFKA_RUN_DIR:-deploy/kafka/.run}/bootstrap")"
 
 clean: ## remove build output and broker run dirs (keeps the jar cache)
 	rm -rf bin deploy/kafka/.run deploy/kafka/.run-test

@@ -54,6 +54,7 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 	)
 	usageErrorsExit2(root)
+	registerCompletions(root)
 	return root
 }
 
