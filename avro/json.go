@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orderflow/orderflow/topology"
@@ -33,11 +36,13 @@ const (
 
 // ---- events ----
 
+// eventJSON is an event line. occurred_at is kept raw: a line may give it
+// as a string (RFC 3339, or digits) or as a number (epoch milliseconds).
 type eventJSON struct {
 	EventID    string            `json:"event_id"`
 	OrderID    string            `json:"order_id"`
 	Type       string            `json:"type"`
-	OccurredAt string            `json:"occurred_at"`
+	OccurredAt json.RawMessage   `json:"occurred_at"`
 	Sequence   *int64            `json:"sequence,omitempty"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
@@ -46,8 +51,9 @@ type eventJSON struct {
 //
 //	{"event_id":"e1","order_id":"o1","type":"place_order","occurred_at":"2026-01-01T00:00:00Z","sequence":1,"attributes":{"k":"v"}}
 //
-// event_id, order_id, type and occurred_at (RFC 3339) are required and must
-// be non-empty; sequence (an integer) and attributes (an object of strings)
+// event_id, order_id, type and occurred_at are required and must be
+// non-empty; occurred_at is an RFC 3339 time or an integer count of
+// milliseconds since the Unix epoch (a JSON number, or a string of digits); sequence (an integer) and attributes (an object of strings)
 // are optional and may be null. Unknown members and anything after the
 // object are refused, so a misspelt "sequence" is an error rather than a
 // silently absent sequence. occurred_at is truncated to the millisecond, the
@@ -60,16 +66,20 @@ type eventJSON struct {
 func EventFromJSON(line []byte) (topology.Event, error) {
 	var j eventJSON
 	if err := decodeStrict(line, &j); err != nil {
-		return topology.Event{}, err
+		return topology.Event{}, eventLineError(err)
+	}
+	occurred := string(j.OccurredAt)
+	if occurred == "null" || occurred == `""` {
+		occurred = ""
 	}
 	for _, f := range [...]struct{ name, v string }{
-		{"event_id", j.EventID}, {"order_id", j.OrderID}, {"type", j.Type}, {"occurred_at", j.OccurredAt},
+		{"event_id", j.EventID}, {"order_id", j.OrderID}, {"type", j.Type}, {"occurred_at", occurred},
 	} {
 		if f.v == "" {
 			return topology.Event{}, fmt.Errorf("%w: %s is missing or empty", ErrInvalidJSON, f.name)
 		}
 	}
-	at, err := parseTime("occurred_at", j.OccurredAt)
+	at, err := parseOccurredAt(j.OccurredAt)
 	if err != nil {
 		return topology.Event{}, err
 	}
@@ -91,15 +101,81 @@ func EventFromJSON(line []byte) (topology.Event, error) {
 	return ev, nil
 }
 
+// eventFieldTypes say what each member of an event line holds, for errors
+// that speak of the event rather than of Go types.
+var eventFieldTypes = map[string]string{
+	"event_id":   "a string",
+	"order_id":   "a string",
+	"type":       "a string",
+	"sequence":   "an integer",
+	"attributes": "an object of strings",
+}
+
+// eventLineError rewords the errors of encoding/json, which name Go types
+// and struct fields, in the terms of an event line.
+func eventLineError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		got := te.Value
+		if n, ok := strings.CutPrefix(got, "number "); ok {
+			got = n
+		} else {
+			got = "a JSON " + got
+		}
+		switch {
+		case te.Field == "":
+			return fmt.Errorf("%w: an event line must be a JSON object, not %s", ErrInvalidJSON, got)
+		case te.Field == "attributes" && te.Type != nil && te.Type.Kind() == reflect.String:
+			return fmt.Errorf("%w: attributes: every value must be a string, not %s", ErrInvalidJSON, got)
+		}
+		want := eventFieldTypes[te.Field]
+		if want == "" {
+			want = "of another type"
+		}
+		return fmt.Errorf("%w: %s must be %s, not %s", ErrInvalidJSON, te.Field, want, got)
+	}
+	if _, name, ok := strings.Cut(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("%w: unknown field %s (an event has event_id, order_id, type, occurred_at, sequence, attributes)", ErrInvalidJSON, name)
+	}
+	return err
+}
+
+// parseOccurredAt reads occurred_at: an RFC 3339 string, or epoch
+// milliseconds as a JSON integer or a string of digits.
+func parseOccurredAt(raw json.RawMessage) (time.Time, error) {
+	s := string(raw)
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, fmt.Errorf("%w: occurred_at: %w", ErrInvalidJSON, err)
+		}
+		if s == "" || strings.Trim(s, "0123456789") != "" {
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("%w: occurred_at %q is not an RFC 3339 time or epoch milliseconds", ErrInvalidJSON, s)
+			}
+			return t.UTC(), nil
+		}
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: occurred_at %s is not an RFC 3339 time or epoch milliseconds (an integer)", ErrInvalidJSON, s)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
 // EventToJSON renders ev as one event line (no trailing newline), the
 // inverse of EventFromJSON. sequence is omitted when nil, attributes when
 // empty.
 func EventToJSON(ev *topology.Event) ([]byte, error) {
+	at, err := json.Marshal(formatTime(ev.OccurredAt))
+	if err != nil {
+		return nil, err
+	}
 	return marshalLine(eventJSON{
 		EventID:    ev.EventID,
 		OrderID:    ev.OrderID,
 		Type:       ev.Type,
-		OccurredAt: formatTime(ev.OccurredAt),
+		OccurredAt: at,
 		Sequence:   ev.Sequence,
 		Attributes: ev.Attributes,
 	})
@@ -287,10 +363,11 @@ func FromOutcome(ev *topology.Event, out *topology.Outcome, processedAt time.Tim
 // DeadLetter is a record of the dead-letter topic as `orderflow tail` shows
 // it:
 //
-//	{"kind":"dlq","key":..,"error":..,"source_topic":..,"source_partition":N,"source_offset":N,"value_base64":".."}
+//	{"kind":"dlq","key":..,"error":..,"source_topic":..,"source_partition":N,"source_offset":N,"value_base64":"..","headers":{..}}
 //
 // Value holds the original (undecodable) bytes; it is rendered in standard
-// base64 (null when nil).
+// base64 (null when nil). Headers are the record's own headers, by name
+// (the member is left out when there are none).
 type DeadLetter struct {
 	Key             string
 	Error           string
@@ -298,16 +375,18 @@ type DeadLetter struct {
 	SourcePartition int32
 	SourceOffset    int64
 	Value           []byte
+	Headers         map[string]string
 }
 
 type deadLetterJSON struct {
-	Kind            string `json:"kind"`
-	Key             string `json:"key"`
-	Error           string `json:"error"`
-	SourceTopic     string `json:"source_topic"`
-	SourcePartition int32  `json:"source_partition"`
-	SourceOffset    int64  `json:"source_offset"`
-	Value           []byte `json:"value_base64"`
+	Kind            string            `json:"kind"`
+	Key             string            `json:"key"`
+	Error           string            `json:"error"`
+	SourceTopic     string            `json:"source_topic"`
+	SourcePartition int32             `json:"source_partition"`
+	SourceOffset    int64             `json:"source_offset"`
+	Value           []byte            `json:"value_base64"`
+	Headers         map[string]string `json:"headers,omitempty"`
 }
 
 // MarshalJSON renders a dlq line.
@@ -315,7 +394,7 @@ func (d DeadLetter) MarshalJSON() ([]byte, error) {
 	return marshalLine(deadLetterJSON{
 		Kind: KindDLQ, Key: d.Key, Error: d.Error,
 		SourceTopic: d.SourceTopic, SourcePartition: d.SourcePartition, SourceOffset: d.SourceOffset,
-		Value: d.Value,
+		Value: d.Value, Headers: d.Headers,
 	})
 }
 
@@ -331,7 +410,7 @@ func (d *DeadLetter) UnmarshalJSON(b []byte) error {
 	*d = DeadLetter{
 		Key: j.Key, Error: j.Error,
 		SourceTopic: j.SourceTopic, SourcePartition: j.SourcePartition, SourceOffset: j.SourceOffset,
-		Value: j.Value,
+		Value: j.Value, Headers: j.Headers,
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestEventFromJSONRefuses(t *testing.T) {
 	for _, tc := range []struct{ line, want string }{
 		{``, "EOF"},
 		{`not json`, "invalid character"},
-		{`[]`, "cannot unmarshal array"},
+		{`[]`, "an event line must be a JSON object, not a JSON array"},
 		{`{"order_id":"o1","type":"t","occurred_at":"2026-01-01T00:00:00Z"}`, "event_id"},
 		{`{"event_id":"","order_id":"o1","type":"t","occurred_at":"2026-01-01T00:00:00Z"}`, "event_id"},
 		{`{"event_id":"e","type":"t","occurred_at":"2026-01-01T00:00:00Z"}`, "order_id"},
@@ -230,5 +230,50 @@ func TestStateLine(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"kind":"state","order_id":"o1","state":"x","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`), &r); !errors.Is(err, ErrInvalidJSON) {
 		t.Fatalf("state without version: err %v", err)
+	}
+}
+
+// An event line's errors speak of the line's fields and JSON types, never of
+// Go's (a user writes JSON, not Go).
+func TestEventFromJSONErrorsNameFields(t *testing.T) {
+	const base = `"event_id":"e","order_id":"o1","type":"t"`
+	for _, tc := range []struct{ line, want string }{
+		{`{` + base + `,"occurred_at":"2026-01-01T00:00:00Z","sequence":"1"}`, "sequence must be an integer, not a JSON string"},
+		{`{` + base + `,"occurred_at":"2026-01-01T00:00:00Z","sequence":1.5}`, "sequence must be an integer, not 1.5"},
+		{`{` + base + `,"occurred_at":"2026-01-01T00:00:00Z","attributes":{"a":1}}`, "attributes: every value must be a string, not a JSON number"},
+		{`{` + base + `,"occurred_at":"2026-01-01T00:00:00Z","attributes":[]}`, "attributes must be an object of strings, not a JSON array"},
+		{`{"event_id":1,"order_id":"o1","type":"t","occurred_at":"2026-01-01T00:00:00Z"}`, "event_id must be a string, not a JSON number"},
+		{`{` + base + `,"occurred_at":"2026-01-01T00:00:00Z","seqence":1}`, `unknown field "seqence"`},
+		{`"e1"`, "an event line must be a JSON object, not a JSON string"},
+		{`{` + base + `,"occurred_at":1.5}`, "occurred_at 1.5 is not an RFC 3339 time or epoch milliseconds"},
+		{`{` + base + `,"occurred_at":true}`, "occurred_at true is not an RFC 3339 time or epoch milliseconds"},
+		{`{` + base + `,"occurred_at":null}`, "occurred_at is missing or empty"},
+	} {
+		_, err := EventFromJSON([]byte(tc.line))
+		if err == nil || !errors.Is(err, ErrInvalidJSON) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want one saying %q", tc.line, err, tc.want)
+			continue
+		}
+		for _, goTerm := range []string{"Go ", "int64", "eventLineJSON", "map[", "struct"} {
+			if strings.Contains(err.Error(), goTerm) {
+				t.Errorf("%s: error %q speaks of Go (%q)", tc.line, err, goTerm)
+			}
+		}
+	}
+}
+
+// occurred_at may be epoch milliseconds, as a number or a string of digits.
+func TestEventFromJSONEpochMillis(t *testing.T) {
+	want := time.Date(2026, 1, 1, 0, 0, 0, 123e6, time.UTC)
+	for _, at := range []string{`1767225600123`, `"1767225600123"`, `"2026-01-01T00:00:00.123Z"`} {
+		ev, err := EventFromJSON([]byte(`{"event_id":"e","order_id":"o1","type":"t","occurred_at":` + at + `}`))
+		if err != nil || !ev.OccurredAt.Equal(want) || ev.OccurredAt.Location() != time.UTC {
+			t.Errorf("occurred_at %s: %v at %v, want %v", at, err, ev.OccurredAt, want)
+		}
+	}
+	// Beyond the range of the wire format: the limit's error, as for times.
+	_, err := EventFromJSON([]byte(`{"event_id":"e","order_id":"o1","type":"t","occurred_at":-99999999999999999}`))
+	if !errors.Is(err, ErrTimeRange) {
+		t.Errorf("far past epoch millis: %v, want ErrTimeRange", err)
 	}
 }

@@ -51,7 +51,7 @@ func newRootCmd() *cobra.Command {
 		newMachineCmd(),
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
-		newDemoCmd(),
+		newDemoCmd(), newGenerateCmd(),
 	)
 	usageErrorsExit2(root)
 	registerCompletions(root)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,21 +25,27 @@ import (
 
 func newProduceCmd() *cobra.Command {
 	var (
-		k      kafkaFlags
-		topic  string
-		buffer int
+		k       kafkaFlags
+		topic   string
+		buffer  int
+		timeout time.Duration
+		headers []string
 	)
 	cmd := &cobra.Command{
-		Use:   "produce --brokers B [--topic orders.events] [--schema-registry-url URL] [FILE | -]",
+		Use:   "produce --brokers B [--topic orders.events] [--header K=V]... [--timeout D] [--schema-registry-url URL] [FILE | -]",
 		Short: "Write JSON-lines order events to Kafka as Avro, keyed by order id",
 		Long: `Produce reads order events as JSON lines (from FILE, or stdin when FILE is
 omitted or "-"), encodes each as Avro (single-object encoding, or the
 Confluent wire format with --schema-registry-url) and writes it to --topic
-with the order id as key. It waits until Kafka acknowledged every record and
-reports on stderr how many were produced and the rate. A line that is not a
-valid event is reported with its line number and skipped; the others are
-produced, and the exit code is 1. The topic must exist (orderflow run creates
-it).
+with the order id as key and the --header headers. It waits until Kafka
+acknowledged every record and reports on stderr how many were produced and
+the rate. A line that is not a valid event is reported with its line number
+and the field at fault, and skipped; the others are produced, and the exit
+code is 1. occurred_at is an RFC 3339 time or epoch milliseconds. The topic
+must exist (orderflow run creates it).
+
+If no broker answers within --timeout, produce exits 1 at once, naming the
+addresses it tried, rather than waiting for one to come up.
 
 Flags can also be set in the environment as ORDERFLOW_<FLAG>
 (ORDERFLOW_BROKERS, ORDERFLOW_SASL_PASSWORD, ...).`,
@@ -57,6 +64,13 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>
 			}
 			if buffer < 1 {
 				return configError(fmt.Errorf("--buffer %d: must be at least 1", buffer))
+			}
+			if timeout <= 0 {
+				return configError(fmt.Errorf("--timeout %v: must be positive", timeout))
+			}
+			hdrs, err := parseHeaders(headers)
+			if err != nil {
+				return configError(err)
 			}
 			in := cmd.InOrStdin()
 			if len(args) == 1 && args[0] != "-" {
@@ -86,7 +100,10 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>
 				return configError(err)
 			}
 			defer cl.Close()
-			if err := produce(ctx, cl, codec, topic, in, cmd.ErrOrStderr()); err != nil {
+			if err := pingBrokers(ctx, cl, brokers, timeout); err != nil {
+				return kafkaExit(err)
+			}
+			if err := produce(ctx, cl, codec, topic, hdrs, in, cmd.ErrOrStderr()); err != nil {
 				return kafkaExit(err)
 			}
 			return nil
@@ -97,6 +114,8 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>
 	addKafkaFlags(fs, &k)
 	fs.StringVar(&topic, "topic", processor.DefaultEventsTopic, "topic to write the events to")
 	fs.IntVar(&buffer, "buffer", 10000, "records in flight (produced but not yet acknowledged) at most")
+	fs.StringArrayVar(&headers, "header", nil, "add header K=V to every record (repeatable)")
+	fs.DurationVar(&timeout, "timeout", 10*time.Second, "exit 1 if no broker answers within this long")
 	return cmd
 }
 
@@ -129,7 +148,7 @@ type produceResult struct {
 // produce writes every event line of r to the client's default topic and
 // reports to stderr. It returns an *exitError with code 1 when a line was
 // bad or a record was not acknowledged.
-func produce(ctx context.Context, cl *kgo.Client, codec *avro.Codec, topic string, r io.Reader, stderr io.Writer) error {
+func produce(ctx context.Context, cl *kgo.Client, codec *avro.Codec, topic string, headers []kgo.RecordHeader, r io.Reader, stderr io.Writer) error {
 	var res produceResult
 	promise := func(_ *kgo.Record, err error) {
 		res.mu.Lock()
@@ -164,7 +183,7 @@ func produce(ctx context.Context, cl *kgo.Client, codec *avro.Codec, topic strin
 				fmt.Fprintf(stderr, "line %d: %v (skipped)\n", n, perr)
 			} else {
 				// Produce blocks while the buffer is full.
-				cl.Produce(ctx, &kgo.Record{Key: []byte(ev.OrderID), Value: val}, promise)
+				cl.Produce(ctx, &kgo.Record{Key: []byte(ev.OrderID), Value: val, Headers: headers}, promise)
 			}
 		}
 		if err != nil { // io.EOF
@@ -209,4 +228,31 @@ func produce(ctx context.Context, cl *kgo.Client, codec *avro.Codec, topic strin
 		return &exitError{code: 1, err: errors.Join(problems...)}
 	}
 	return nil
+}
+
+// parseHeaders parses --header values, K=V each (V may be empty or hold
+// '='); a header may repeat, as Kafka allows.
+func parseHeaders(kvs []string) ([]kgo.RecordHeader, error) {
+	var hs []kgo.RecordHeader
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--header %q: give NAME=VALUE", kv)
+		}
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return hs, nil
+}
+
+// pingBrokers returns an error naming the brokers unless one of them answers
+// within timeout. Without it a client waits for a broker for ever: records
+// sit in its buffer and the user sees nothing.
+func pingBrokers(ctx context.Context, cl *kgo.Client, brokers []string, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := cl.Ping(pctx)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("no broker answered at %s within %v (--timeout): %w", strings.Join(brokers, ","), timeout, err)
 }
