@@ -10,8 +10,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN ?= bin/orderflow
+CAPACITYFLAGS ?=
 
-.PHONY: help build demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench clean
+.PHONY: help build demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench capacity bench-latency clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +40,12 @@ test-alloc: ## the allocation guards (Test...Allocs), without -race
 
 bench: build ## benchmark against a real Kafka broker (started if KAFKA_BROKERS is unset); writes bench/results/; BENCHFLAGS=-tiny for a smoke run
 	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow $(BENCHFLAGS)
+
+capacity: build ## measure the capacity model's inputs and a 1/2/4-instance scaling run against a real broker; writes docs/capacity.md; CAPACITYFLAGS=-tiny for a smoke run
+	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-capacity -orderflow-bin bin/orderflow $(CAPACITYFLAGS)
+
+bench-latency: build ## the latency curve alone (after one warm-up pass and one ceiling round); BENCHFLAGS=-curve=NAME,... for some settings
+	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow -only warmup,ceiling,latency -warmup 1 -rounds 1 -out bench/.work/latency $(BENCHFLAGS)
 
 kafka-jars: ## fetch the Kafka jars from Maven Central into deploy/kafka/.cache
 	deploy/kafka/fetch.sh

@@ -10,23 +10,30 @@ import (
 	"github.com/orderflow/orderflow/internal/kafkatest"
 )
 
+// tinyOptions are the options of a tiny run against the real broker, in a
+// temporary work dir, logging into the returned builder.
+func tinyOptions(t *testing.T, prefix string) (Options, *strings.Builder) {
+	c := kafkatest.Real(t)
+	log := new(strings.Builder)
+	return Options{
+		Brokers:      c.Brokers,
+		Tiny:         true,
+		WorkDir:      t.TempDir(),
+		TopicPrefix:  kafkatest.Name(t, prefix),
+		KafkaVersion: KafkaVersionFromPom(filepath.Join("..")),
+		Log:          log,
+	}, log
+}
+
 // TestTiny runs the whole harness in tiny mode against the real broker, so
 // it cannot rot, and checks the report is complete: every figure present
 // and positive, the files written. It asserts no timing.
 func TestTiny(t *testing.T) {
-	c := kafkatest.Real(t)
-	work := t.TempDir()
-	var log strings.Builder
+	o, log := tinyOptions(t, "bench")
+	work := o.WorkDir
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{
-		Brokers:      c.Brokers,
-		Tiny:         true,
-		WorkDir:      work,
-		TopicPrefix:  kafkatest.Name(t, "bench"),
-		KafkaVersion: KafkaVersionFromPom(filepath.Join("..")),
-		Log:          &log,
-	})
+	rep, err := Run(ctx, o)
 	t.Log(log.String())
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +46,7 @@ func TestTiny(t *testing.T) {
 			t.Errorf("%s: ratio %v of %s", f.Key, f.Ratio, f.Baseline)
 		}
 	}
-	for _, k := range []string{"orderflow_eos", "orderflow_alos", "latency_p99", "restore", "rss_peak"} {
+	for _, k := range []string{"orderflow_eos", "orderflow_alos", "latency_p99", "lowlat_eos_p99_10", "lowlat_alos_p99_10", "lowlat_eos_p99_30", "restore", "rss_peak"} {
 		found := false
 		for _, f := range rep.Figures {
 			found = found || (f.Key == k && f.Met != nil && f.Target != "")
@@ -69,11 +76,24 @@ func TestTiny(t *testing.T) {
 	if rep.Machine.Cores == 0 || rep.Machine.MemoryGiB == 0 || rep.Machine.KafkaVersion == "" {
 		t.Errorf("machine incomplete: %+v", rep.Machine)
 	}
+	// The latency curve: every setting at every load, orderflow's and the
+	// ceiling's latencies, and where orderflow's time went.
+	if want := len(curveLoads) * 3; len(rep.Curve) != want {
+		t.Errorf("%d curve points, want %d", len(rep.Curve), want)
+	}
+	for _, p := range rep.Curve {
+		if !(p.Orderflow.P99 > 0) || !(p.Ceiling.P99 > 0) || p.Breakdown == nil || p.Breakdown.Batches == 0 || !(p.Breakdown.End.Mean > 0) {
+			t.Errorf("curve point %s at %.0f%%: %+v", p.Setting.Name, 100*p.Load, p)
+		}
+	}
 	files, err := rep.WriteFiles(work)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 2 {
+	if len(files) != 3 || !strings.HasSuffix(files[2], "-latency.png") {
 		t.Errorf("wrote %v", files)
+	}
+	if md := rep.Markdown(); !strings.Contains(md, "## Latency curve") || !strings.Contains(md, "-latency.png)") {
+		t.Errorf("the report lacks the latency curve:\n%s", md)
 	}
 }

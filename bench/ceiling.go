@@ -27,9 +27,12 @@ type ceilingConfig struct {
 	group          string // consumer group, also the transactional id's prefix
 	transactional  bool
 	commitInterval time.Duration
-	maxBatch       int
-	topics         processor.Topics // Status, Rejections, DLQ
-	changelog      string
+	// endIdle ends a batch when the client holds no fetched records, as
+	// orderflow's Config.EndIdleBatches.
+	endIdle   bool
+	maxBatch  int
+	topics    processor.Topics // Status, Rejections, DLQ
+	changelog string
 	// sizes returns the out sizes of an input record.
 	sizes func(r *kgo.Record) (outSizes, bool)
 	// payload is what values are cut from, in turn; at least as long as
@@ -197,6 +200,9 @@ func (s *ceilingSession) fill(ctx context.Context, b *ceilingBatch, fs kgo.Fetch
 	}
 	deadline := time.Now().Add(s.c.commitInterval)
 	for b.n < s.c.maxBatch && ctx.Err() == nil {
+		if s.c.endIdle && s.cl.BufferedFetchRecords() == 0 {
+			break
+		}
 		pctx, cancel := context.WithDeadline(ctx, deadline)
 		fs := s.cl.PollRecords(pctx, s.c.maxBatch-b.n)
 		cancel()

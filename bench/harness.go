@@ -37,6 +37,9 @@ type harness struct {
 	input   *preloaded
 	rep     *Report
 	cpu     *machine.Sampler // CPU of the throughput measurements
+	// fastest is the highest rate a ceiling reached in the warm-up (0
+	// without one), which sizes the throughput rounds' input.
+	fastest float64
 	// leftovers are the measurements' topics, deleted when the run ends.
 	leftovers []string
 }
@@ -51,20 +54,13 @@ func (h *harness) name(s string) string { return h.o.TopicPrefix + "-" + s }
 // Run runs every measurement once and returns the report. Its topics,
 // under Options.TopicPrefix, are deleted when it ends.
 func Run(ctx context.Context, o Options) (*Report, error) {
-	o = o.withDefaults()
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
 	h, err := newHarness(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	defer h.close()
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-		runs bool
-	}{
+	o = h.o
+	steps := []step{
 		{"preload", h.preload, true},
 		{"warmup", h.warmup, o.runs("warmup")},
 		{"throughput", h.throughputs, o.runs("ceiling") || o.runs("eos") || o.runs("alos")},
@@ -73,30 +69,55 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		{"restore", h.restore, o.runs("restore")},
 		{"rss", h.rss, o.runs("rss")},
 	}
-	for _, s := range steps {
-		if !s.runs {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return h.rep, err
-		}
-		runtime.GC()
-		sctx, cancel := context.WithTimeout(ctx, o.timeout)
-		start := time.Now()
-		err := s.fn(sctx)
-		cancel()
-		if err != nil {
-			return h.rep, fmt.Errorf("bench: %s: %w", s.name, err)
-		}
-		h.logf("%s done in %v", s.name, time.Since(start).Round(time.Millisecond))
+	if err := h.runSteps(ctx, "bench", steps); err != nil {
+		return h.rep, err
 	}
 	h.rep.finish()
 	return h.rep, nil
 }
 
+// step is one step of a run: a measurement, or the work before them.
+type step struct {
+	name string
+	fn   func(context.Context) error
+	runs bool
+}
+
+// runSteps runs the steps that run, in order, each within the step
+// timeout; errors name the run (what) and the step.
+func (h *harness) runSteps(ctx context.Context, what string, steps []step) error {
+	for _, s := range steps {
+		if !s.runs {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		runtime.GC()
+		timeout := h.o.timeout
+		if s.name == "latency" {
+			// Some 40 runs, each with its start-up and end.
+			timeout += time.Duration(len(curveLoads)*len(h.curveSettings())*2) * (h.o.LatencyDuration + 30*time.Second)
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		start := time.Now()
+		err := s.fn(sctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", what, s.name, err)
+		}
+		h.logf("%s done in %v", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
 // newHarness makes the run's work dir, processor log, admin client and CPU
-// sampler.
+// sampler, for o with its defaults.
 func newHarness(ctx context.Context, o Options) (*harness, error) {
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
 	h := &harness{o: o, machine: topology.Default(), rep: newReport(o)}
 	var err error
 	if h.codec, err = avro.NewCodec(); err != nil {

@@ -26,11 +26,16 @@ type latencyResult struct {
 	rate              float64 // produced records/s
 	produced, samples int
 	p50, p99, p999    time.Duration
+	mean              time.Duration
 	max               time.Duration
 	p99All, maxAll    time.Duration   // over the whole run, warm-up included
 	cpu               *machine.CPUUse // from the warm-up's end to the last record produced
 	batches           string          // orderflow's batches and commits, from its metrics
 	clients           string          // what the measured program's clients sent (clientCounts)
+	// breakdown is orderflow's histograms after the warm-up (nil for the
+	// ceiling); gc the bench process's GC pauses after it.
+	breakdown histograms
+	gc        gcPauses
 }
 
 // latencyInput is the workload produced at a fixed rate: n records, the
@@ -123,69 +128,34 @@ func (in *latencyInput) alloc(n int) []byte {
 	return b
 }
 
-func (h *harness) latency(ctx context.Context) error {
-	eos, ok := h.rep.throughputs["orderflow_eos"]
-	if !ok {
-		return fmt.Errorf("needs the exactly_once measurement (its rate sets the load)")
-	}
-	rate := eos.rate / 2
-	if h.o.Tiny {
-		// Keep the tiny run small: slow down to the rate that produces the
-		// tiny workload in three warm-ups (twice over in the tiny
-		// LatencyDuration, so a second pass with new ids runs too). The
-		// tiny mode checks that the harness works, not the figures.
-		rate = min(rate, float64(h.enc.len())/(3*h.o.LatencyWarmup.Seconds()))
-	}
-	// The preloaded workload again (the latency runs have their own input
-	// topics and app ids), as much of it as LatencyDuration takes: more
-	// than once, with new order ids in each pass, if it is shorter.
-	n := int(rate * h.o.LatencyDuration.Seconds())
-	if most := maxLatencyPasses * h.enc.len(); n > most {
-		h.logf("latency: %d records at %.0f/s would take %d passes over the workload; producing %d passes (%d records)", n, rate, n/h.enc.len()+1, maxLatencyPasses, most)
-		n = most
-	}
-	if time.Duration(float64(n)/rate*float64(time.Second)) <= h.o.LatencyWarmup {
-		return fmt.Errorf("%d records at %.0f/s last no longer than the warm-up %v", n, rate, h.o.LatencyWarmup)
-	}
-	in := newLatencyInput(h.enc, n)
-	h.logf("latency: %d records at %.0f records/s (half the exactly_once rate; slower in tiny mode)", in.n, rate)
-	for _, target := range []string{"ceiling", "orderflow"} {
-		h.settle()
-		r, err := h.latencyOf(ctx, "latency-"+target, target, in, rate, h.o.LatencyWarmup)
-		if err != nil {
-			return fmt.Errorf("%s: %w", target, err)
-		}
-		h.logf("latency %s at %.0f/s: p50 %v p99 %v p999 %v max %v (%d samples); %s; %s; clients: %s", target, r.rate,
-			r.p50.Round(time.Millisecond/10), r.p99.Round(time.Millisecond/10), r.p999.Round(time.Millisecond/10),
-			r.max.Round(time.Millisecond), r.samples, r.cpu, r.batches, r.clients)
-		h.rep.setLatency(target, r)
-	}
-	return nil
-}
-
 // latencyTarget is the program a latency measurement measures, running.
 type latencyTarget struct {
 	done    chan error    // its end
 	ready   func() bool   // it owns every partition, restored
 	batches func() string // its batches, from orderflow's metrics (nil for the ceiling)
+	// metrics snapshots orderflow's histograms (nil for the ceiling).
+	metrics func() histograms
 	counts  *clientCounts
 	finish  func() // after it ended
 }
 
-// startLatencyTarget starts target ("ceiling" or "orderflow") under the
-// app id name, reading topics.Events; it runs until ctx is done.
-func (h *harness) startLatencyTarget(ctx context.Context, name, target string, topics processor.Topics) (*latencyTarget, error) {
+// startLatencyTarget starts target ("ceiling" or "orderflow") with setting
+// s under the app id name, reading topics.Events; it runs until ctx is
+// done.
+func (h *harness) startLatencyTarget(ctx context.Context, name, target string, s curveSetting, topics processor.Topics) (*latencyTarget, error) {
 	t := &latencyTarget{done: make(chan error, 1), counts: &clientCounts{}}
 	hooks := []kgo.Opt{kgo.WithHooks(t.counts)}
 	if target == "ceiling" {
-		c := h.ceilingConfig(h.name(name), topics, true)
+		c := h.ceilingConfig(h.name(name), topics, s.Guarantee == processor.ExactlyOnce)
 		c.sizes, c.extra = sizesFromHeader, hooks
+		c.commitInterval, c.endIdle = s.CommitInterval, s.EndIdle
 		go func() { t.done <- runCeiling(ctx, c) }()
 		t.ready = func() bool { return c.assigned.Load() == h.o.partitions }
 		t.finish = func() { h.noteAborts(name, c) }
 		return t, nil
 	}
-	cfg := h.processorConfig(h.name(name), "i0", topics, processor.ExactlyOnce)
+	cfg := h.processorConfig(h.name(name), "i0", topics, s.Guarantee)
+	cfg.CommitInterval, cfg.EndIdleBatches = s.CommitInterval, s.EndIdle
 	cfg.KafkaOpts = hooks
 	p, err := processor.New(cfg)
 	if err != nil {
@@ -194,6 +164,7 @@ func (h *harness) startLatencyTarget(ctx context.Context, name, target string, t
 	go func() { t.done <- p.Run(ctx) }()
 	t.ready = func() bool { return p.Ready() && len(p.Assigned()) == int(h.o.partitions) }
 	t.batches = func() string { return describeBatches(p.Gatherer()) }
+	t.metrics = func() histograms { return gatherHistograms(p.Gatherer()) }
 	t.finish = func() { os.RemoveAll(filepath.Dir(cfg.StateDir)) }
 	return t, nil
 }
@@ -206,6 +177,8 @@ type outcomes struct {
 	received, foreign atomic.Int64 // foreign: outcomes whose timestamp is no input's
 	mu                sync.Mutex
 	lats, early       []time.Duration // after the warm-up, and in it
+	// onWarm, if set, runs when the warm-up ends (produceAtRate).
+	onWarm func()
 }
 
 func newOutcomes() *outcomes {
@@ -266,9 +239,9 @@ func (h *harness) consume(ctx context.Context, topics processor.Topics, o *outco
 }
 
 // latencyOf runs one latency measurement of target ("ceiling" or
-// "orderflow") under the app id, group and topic names name, leaving the
-// first warm of it out of the percentiles.
-func (h *harness) latencyOf(ctx context.Context, name, target string, in *latencyInput, rate float64, warm time.Duration) (latencyResult, error) {
+// "orderflow") with setting s under the app id, group and topic names
+// name, leaving the first warm of it out of the percentiles.
+func (h *harness) latencyOf(ctx context.Context, name, target string, s curveSetting, in *latencyInput, rate float64, warm time.Duration) (latencyResult, error) {
 	app := h.name(name)
 	topics := outputTopics(app, app+".events")
 	h.deleteAtEnd(topics.Events)
@@ -280,12 +253,20 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t, err := h.startLatencyTarget(rctx, name, target, topics)
+	t, err := h.startLatencyTarget(rctx, name, target, s, topics)
 	if err != nil {
 		return latencyResult{}, err
 	}
 	defer t.finish()
 	o := newOutcomes()
+	var atWarm histograms
+	var gcWarm gcPauses
+	o.onWarm = func() {
+		gcWarm = readGCPauses()
+		if t.metrics != nil {
+			atWarm = t.metrics()
+		}
+	}
 	consumed, err := h.consume(rctx, topics, o)
 	if err != nil {
 		return latencyResult{}, err
@@ -320,8 +301,12 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, in *latenc
 	if err := <-t.done; err != nil {
 		return latencyResult{}, err
 	}
+	r.gc = readGCPauses().sub(gcWarm)
 	if t.batches != nil {
 		r.batches = t.batches()
+	}
+	if t.metrics != nil && atWarm != nil {
+		r.breakdown = t.metrics().sub(atWarm)
 	}
 	r.clients = t.counts.String()
 	return r, o.percentiles(&r)
@@ -371,6 +356,9 @@ func (h *harness) produceAtRate(ctx context.Context, topic string, in *latencyIn
 		}
 		if warmSent < 0 && time.Since(start) >= warm {
 			warmCPU, warmSent = h.cpu.Snapshot(), sent
+			if o.onWarm != nil {
+				o.onWarm()
+			}
 		}
 		now := time.Now()
 		due := min(in.n, int(rate*now.Sub(start).Seconds()))
@@ -421,6 +409,11 @@ func (o *outcomes) percentiles(r *latencyResult) error {
 	slices.Sort(o.lats)
 	slices.Sort(all)
 	r.samples = len(o.lats)
+	var sum time.Duration
+	for _, d := range o.lats {
+		sum += d
+	}
+	r.mean = sum / time.Duration(len(o.lats))
 	r.p50, r.p99, r.p999, r.max = quantile(o.lats, 0.50), quantile(o.lats, 0.99), quantile(o.lats, 0.999), o.lats[len(o.lats)-1]
 	r.p99All, r.maxAll = quantile(all, 0.99), all[len(all)-1]
 	return nil

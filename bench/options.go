@@ -20,13 +20,14 @@ type Options struct {
 	Threads int
 	// Rounds is how many times the throughput measurements (the ceilings,
 	// exactly_once, at_least_once) run, interleaved; the report gives each
-	// one's best round, and its median [5] {1}.
+	// one's median round, and its best [7] {1}.
 	Rounds int
-	// LatencyDuration is how long the latency measurement produces at half
-	// the exactly_once rate [40s] {3s}; LatencyWarmup the leading part of
-	// it left out of the percentiles [10s] {500ms}: the start-up of new
-	// topics, transactions and clients, and the broker's JIT compiling
-	// what the run makes it do (the report gives the whole run's p99 too).
+	// LatencyDuration is how long each run of the latency curve produces
+	// [8s] {1.5s}; LatencyWarmup the leading part of it left out of the
+	// percentiles [2s] {500ms}: the start-up of new topics, transactions
+	// and clients, and the broker's JIT compiling what the run makes it
+	// do (the report gives the whole run's p99 too). The curve has about
+	// 40 runs (settings x loads x orderflow and the ceiling).
 	LatencyDuration, LatencyWarmup time.Duration
 	// WarmupPasses bounds the broker warm-up's passes (see warmup) [10] {1};
 	// negative: no warm-up.
@@ -47,6 +48,13 @@ type Options struct {
 	// alos, scaling, latency, restore, rss), to compare two builds on a
 	// few figures; the report is then incomplete.
 	Only []string
+	// Orders is the workload's size, in orders [200,000] {1,000}: smaller
+	// for a quick look at the latency curve (the throughput rounds then
+	// read the workload many times over).
+	Orders int
+	// Curve, if not empty, runs only these settings of the latency curve
+	// (curveSettings' names); the report is then incomplete.
+	Curve []string
 
 	// The workload and orderflow's settings: the same in every run but
 	// for Tiny's smaller sizes.
@@ -73,18 +81,21 @@ func (o Options) withDefaults() Options {
 	}
 	o.seed, o.partitions = 1, 12
 	o.orders, o.storeOrders = big(200_000, 1_000), big(1_000_000, 5_000)
+	if o.Orders > 0 {
+		o.orders = o.Orders
+	}
 	o.commitInterval, o.maxBatchRecords = 100*time.Millisecond, 10_000
 	if o.Threads == 0 {
 		o.Threads = runtime.NumCPU()
 	}
 	if o.Rounds == 0 {
-		o.Rounds = big(5, 1)
+		o.Rounds = big(7, 1)
 	}
 	if o.WarmupPasses == 0 {
 		o.WarmupPasses = big(10, 1)
 	}
-	dur(&o.LatencyDuration, 40*time.Second, 3*time.Second)
-	dur(&o.LatencyWarmup, 10*time.Second, 500*time.Millisecond)
+	dur(&o.LatencyDuration, 8*time.Second, 1500*time.Millisecond)
+	dur(&o.LatencyWarmup, 2*time.Second, 500*time.Millisecond)
 	dur(&o.timeout, 10*time.Minute, 2*time.Minute)
 	if o.WorkDir == "" {
 		o.WorkDir = "bench/.work"

@@ -22,8 +22,9 @@ func (h *harness) bigApp() string { return h.name("big") }
 // writeStore writes StoreOrders order states to the big app's changelog:
 // the final states of the workload's orders, repeated under new order ids
 // ("c<k>-<order id>") until there are enough. Records go to the partition of
-// their key, as orderflow's changelog does.
-func (h *harness) writeStore(ctx context.Context) (string, error) {
+// their key, as orderflow's changelog does; opts are added to the
+// producer's options.
+func (h *harness) writeStore(ctx context.Context, opts ...kgo.Opt) (string, error) {
 	changelog := processor.ChangelogTopic(h.bigApp())
 	compact := "compact"
 	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
@@ -39,7 +40,7 @@ func (h *harness) writeStore(ctx context.Context) (string, error) {
 		j := i % f.finals.len()
 		key = fmt.Appendf(key[len(key):], "c%d-%s", i/f.finals.len(), f.finalIDs.at(j))
 		return key, f.finals.at(j)
-	}, nil)
+	}, nil, opts...)
 	if err != nil {
 		return "", err
 	}
@@ -67,13 +68,11 @@ func (h *harness) restore(ctx context.Context) error {
 
 	// The restore: every partition into an empty store, as a processor
 	// does on its first assignment (RestoreConcurrency at a time).
-	dir := filepath.Join(h.work, "restore")
-	defer os.RemoveAll(dir)
-	store, err := statestore.Open(statestore.Options{Dir: dir, ClosedAt: h.closedAt, Logger: h.plog})
+	store, _, done, err := h.emptyStore("restore")
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer done()
 	start = time.Now()
 	total, err := h.restoreAll(ctx, store, changelog)
 	took = time.Since(start)
@@ -115,6 +114,19 @@ func (h *harness) restoreAll(ctx context.Context, store *statestore.Store, chang
 	}
 	wg.Wait()
 	return total, errors.Join(errs...)
+}
+
+// emptyStore opens an empty store in the work dir's subdirectory name,
+// with the processor's retention index; done closes it and removes it.
+func (h *harness) emptyStore(name string) (store *statestore.Store, dir string, done func(), err error) {
+	dir = filepath.Join(h.work, name)
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, "", nil, err
+	}
+	if store, err = statestore.Open(statestore.Options{Dir: dir, ClosedAt: h.closedAt, Logger: h.plog}); err != nil {
+		return nil, "", nil, err
+	}
+	return store, dir, func() { store.Close(); os.RemoveAll(dir) }, nil
 }
 
 // closedAt is what the processor gives statestore.Options.ClosedAt.

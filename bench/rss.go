@@ -80,28 +80,40 @@ type child struct {
 // startChild starts `orderflow run` on app, reading the preloaded input,
 // with its log in the work dir.
 func (h *harness) startChild(bin, app string) (*child, error) {
-	c := &child{stateDir: filepath.Join(h.work, "rss"), exited: make(chan struct{})}
-	logPath := filepath.Join(h.work, "rss-child.log")
+	return h.startInstance(bin, app, "rss", h.o.Threads, "")
+}
+
+// startInstance starts `orderflow run` as instance of app with threads
+// threads, its state dir and log named after the instance in the work dir;
+// a cpu list (taskset -c syntax) pins it to those CPUs.
+func (h *harness) startInstance(bin, app, instance string, threads int, cpus string) (*child, error) {
+	c := &child{stateDir: filepath.Join(h.work, instance), exited: make(chan struct{})}
+	logPath := filepath.Join(h.work, instance+"-child.log")
 	var err error
 	if c.log, err = os.Create(logPath); err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(bin, "run",
+	args := []string{bin, "run",
 		"--brokers", strings.Join(h.o.Brokers, ","),
 		"--app-id", app,
-		"--instance-id", "rss",
+		"--instance-id", instance,
 		"--state-dir", c.stateDir,
 		"--events-topic", h.input.topic,
-		"--status-topic", app+".status",
-		"--rejections-topic", app+".rejections",
-		"--dlq-topic", app+".dlq",
+		"--status-topic", app + ".status",
+		"--rejections-topic", app + ".rejections",
+		"--dlq-topic", app + ".dlq",
 		"--partitions", strconv.Itoa(int(h.o.partitions)),
 		"--commit-interval", h.o.commitInterval.String(),
 		"--max-batch-records", strconv.Itoa(h.o.maxBatchRecords),
-		"--threads", strconv.Itoa(h.o.Threads),
+		"--threads", strconv.Itoa(threads),
 		"--log-format", "json",
 		"--log-level", "info",
-	)
+		"--http-addr", "127.0.0.1:0", // instances side by side: no fixed port
+	}
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	c.cmd = exec.Command(args[0], args[1:]...)
 	c.cmd.Stdout = c.log
 	stderr, err := c.cmd.StderrPipe()
 	if err == nil {
@@ -111,7 +123,7 @@ func (h *harness) startChild(bin, app string) (*child, error) {
 		c.close()
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	h.logf("rss: started %s run (pid %d), log %s", bin, c.cmd.Process.Pid, logPath)
+	h.logf("%s: started %s run (pid %d; cpus %q), log %s", instance, bin, c.cmd.Process.Pid, cpus, logPath)
 	go c.readLog(stderr)
 	return c, nil
 }

@@ -57,9 +57,11 @@ func (h *harness) warmup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := h.ceiling(ctx, name+"-ceiling_plain", false); err != nil {
+		plain, err := h.ceiling(ctx, name+"-ceiling_plain", false)
+		if err != nil {
 			return err
 		}
+		h.fastest = max(h.fastest, eos.rate, plain.rate)
 		if _, err := h.orderflow(ctx, name+"-eos", processor.ExactlyOnce, 1); err != nil {
 			return err
 		}
@@ -73,7 +75,7 @@ func (h *harness) warmup(ctx context.Context) error {
 		d := min(3*h.o.LatencyWarmup, warmupLatency)
 		rate := min(0.4*eos.rate, float64(h.enc.len())/d.Seconds())
 		n := int(rate * d.Seconds())
-		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", newLatencyInput(h.enc, n), rate, d/3); err != nil {
+		if _, err := h.latencyOf(ctx, name+"-latency", "ceiling", h.defaultSetting(), newLatencyInput(h.enc, n), rate, d/3); err != nil {
 			return err
 		}
 		p := WarmupPass{Seconds: time.Since(start).Seconds(), JITShare: machine.JITShare(a, h.cpu.Snapshot()), FreeShare: machine.FreeShare()}

@@ -152,11 +152,13 @@ func outcome(codec *avro.Codec, m *topology.Machine, state *topology.State, v []
 }
 
 // preloaded is the input topic after preloading: the out sizes of each
-// record by partition and offset, for the ceiling.
+// record by partition and offset, for the ceiling, and what a correct
+// processor reports after reading it.
 type preloaded struct {
 	topic   string
 	records int64
 	sizes   [][]outSizes // [partition][offset]
+	expect  expectation
 }
 
 func (p *preloaded) lookup(r *kgo.Record) (outSizes, bool) {
@@ -169,15 +171,16 @@ func (p *preloaded) lookup(r *kgo.Record) (outSizes, bool) {
 // produceAll writes records to topic with a fast non-transactional producer,
 // keyed (the default partitioner: murmur2 of the key, as the Java client and
 // orderflow's outputs). onAck, if not nil, sees each acknowledged record
-// with its index; calls for one partition come in offset order.
-func produceAll(ctx context.Context, brokers []string, topic string, n int, record func(i int) (key, value []byte), onAck func(i int, r *kgo.Record)) error {
-	cl, err := kgo.NewClient(
+// with its index; calls for one partition come in offset order. opts are
+// added to the producer's options.
+func produceAll(ctx context.Context, brokers []string, topic string, n int, record func(i int) (key, value []byte), onAck func(i int, r *kgo.Record), opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.DefaultProduceTopic(topic),
-		kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
-		kgo.ProducerBatchMaxBytes(1<<20),
-	)
+		kgo.ProducerBatchMaxBytes(1 << 20),
+	}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -213,15 +216,37 @@ func produceAll(ctx context.Context, brokers []string, topic string, n int, reco
 // preload writes the encoded workload to topic and returns the out sizes by
 // partition and offset.
 func preload(ctx context.Context, brokers []string, topic string, partitions int32, e *encoded) (*preloaded, error) {
+	return preloadRecords(ctx, brokers, topic, partitions, e.len(), func(i int) ([]byte, []byte, outSizes) {
+		return e.keys.at(i), e.values.at(i), e.sizes[i]
+	})
+}
+
+// preloadRecords writes records 0..n-1 to topic and returns their out
+// sizes by partition and offset, and what they should give.
+func preloadRecords(ctx context.Context, brokers []string, topic string, partitions int32, n int, record func(i int) ([]byte, []byte, outSizes)) (*preloaded, error) {
 	p := &preloaded{topic: topic, sizes: make([][]outSizes, partitions)}
+	all := make([]outSizes, n)
 	var bad error
-	err := produceAll(ctx, brokers, topic, e.len(), func(i int) ([]byte, []byte) { return e.keys.at(i), e.values.at(i) }, func(i int, r *kgo.Record) {
+	err := produceAll(ctx, brokers, topic, n, func(i int) ([]byte, []byte) {
+		k, v, sz := record(i)
+		all[i] = sz
+		return k, v
+	}, func(i int, r *kgo.Record) {
 		s := p.sizes[r.Partition]
 		if r.Offset != int64(len(s)) && bad == nil {
 			bad = fmt.Errorf("preload: partition %d offset %d, expected %d (is the topic fresh?)", r.Partition, r.Offset, len(s))
 		}
-		p.sizes[r.Partition] = append(s, e.sizes[i])
+		p.sizes[r.Partition] = append(s, all[i])
 		p.records++
+		p.expect.events++
+		switch all[i].kind {
+		case kindDLQ:
+			p.expect.dlq++
+		case kindRejected:
+			p.expect.rejections++
+		default:
+			p.expect.transitions++
+		}
 	})
 	if err == nil {
 		err = bad

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/orderflow/orderflow/internal/kread"
@@ -33,6 +34,11 @@ const HeaderReseedOffset = "orderflow.reseed.offset"
 // or refused with ErrChangelogLost. It records the live changelog in the
 // store.
 func (p *Processor) prepareTopics(ctx context.Context) error {
+	changelog, err := CurrentChangelog(ctx, p.adm, p.cfg) // changelogs.go
+	if err != nil {
+		return err
+	}
+	p.changelog = changelog
 	holds, err := p.store.HoldsOrders()
 	if err != nil {
 		return fmt.Errorf("%w: reading the state store: %w", ErrFatal, err)
@@ -66,6 +72,14 @@ func (p *Processor) prepareTopics(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: reading the state store: %w", ErrFatal, err)
 	}
+	if p.relayout(src, recorded, live) {
+		// The state moved to another partition count: this store's
+		// partitions are the old layout's. Restores rebuild them from the
+		// new changelog.
+		p.log.Info("the input was repartitioned since this store was written: dropping its state, the partitions are restored from the new changelog",
+			"store_changelog", src.Topic, "changelog", live.Topic, "partitions_dropped", len(parts))
+		return p.store.Adopt(live, nil, parts)
+	}
 	why := ""
 	switch {
 	case recorded && src.Topic != live.Topic:
@@ -95,6 +109,21 @@ func (p *Processor) prepareTopics(ctx context.Context) error {
 	}
 	p.log.Warn("reseeding the changelog from the state store", "reason", why, "changelog", live.Topic)
 	return p.reseed(ctx, live, parts)
+}
+
+// relayout reports whether a store whose changelog source is src (recorded
+// or not) holds the state of an earlier layout of the application than
+// live: another of its changelogs, or none recorded while live is one that
+// repartition wrote (stores that predate recorded sources).
+func (p *Processor) relayout(src statestore.ChangelogSource, recorded bool, live statestore.ChangelogSource) bool {
+	if !recorded {
+		return live.Topic != ChangelogTopic(p.cfg.AppID)
+	}
+	if src.Topic == live.Topic {
+		return false
+	}
+	first := ChangelogTopic(p.cfg.AppID)
+	return src.Topic == first || strings.HasPrefix(src.Topic, first+"-") && isCount(src.Topic[len(first)+1:])
 }
 
 // lost is the ErrChangelogLost error of why, with the ways out.

@@ -114,6 +114,7 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 	endCtx, done := p.ending(ctx)
 	defer done()
 	began := time.Now()
+	at := began // the current phase's start
 
 	try := kgo.TryCommit
 	var produceErr error
@@ -132,11 +133,13 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 		if err := b.waitProduced(endCtx); err != nil {
 			return false, fmt.Errorf("flushing the batch's records: %w", err)
 		}
+		at = p.m.phase(phaseFlush, at)
 		if produceErr = b.produceErr(); produceErr != nil {
 			try = kgo.TryAbort
 		}
 	}
 	committed, err := c.sess.End(endCtx, try)
+	ended := p.m.phase(phaseEnd, at)
 	if layoutErr != nil {
 		return false, layoutFailure(layoutErr)
 	}
@@ -163,6 +166,7 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 	if err := b.commitStore(p.store); err != nil {
 		return false, fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
 	}
+	p.m.phase(phaseStore, ended)
 	p.committed(b, began)
 	return true, nil
 }
@@ -235,15 +239,18 @@ func (c *asyncCommitter) commit(ctx context.Context, b *batch) error {
 	if err := b.waitProduced(endCtx); err != nil {
 		return fmt.Errorf("flushing outputs: %w", err)
 	}
+	p.m.phase(phaseFlush, began)
 	if err := b.produceErr(); err != nil {
 		return err
 	}
 	if err := p.layoutHolds(endCtx, b.misrouted); err != nil {
 		return layoutFailure(err)
 	}
+	stored := time.Now()
 	if err := b.commitStore(p.store); err != nil {
 		return fmt.Errorf("%w: writing the state store: %w", ErrFatal, err)
 	}
+	at := p.m.phase(phaseStore, stored)
 	// Only the partitions the thread still owns: a revoked one's records
 	// are read again by its new owner.
 	offsets := make(map[int32]kgo.EpochOffset, len(b.next))
@@ -256,6 +263,7 @@ func (c *asyncCommitter) commit(ctx context.Context, b *batch) error {
 	if len(offsets) > 0 {
 		cerr = ksession.CommitOffsets(endCtx, c.cl, p.cfg.Topics.Events, offsets)
 	}
+	p.m.phase(phaseEnd, at)
 	if cerr != nil {
 		p.log.Warn("committing offsets failed; the batch may be processed again", "err", cerr)
 	}

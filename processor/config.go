@@ -63,6 +63,13 @@ type Config struct {
 	// CommitInterval bounds a batch: one transaction (or offset commit) per
 	// poll batch, at most this long. Default 100 ms.
 	CommitInterval time.Duration
+	// EndIdleBatches ends a batch as soon as the client holds no more
+	// fetched input, instead of polling for more until CommitInterval has
+	// passed; CommitInterval still bounds a batch under steady load. It
+	// trades more, smaller transactions (more broker work per record) for
+	// latency: a record no longer waits for the rest of the interval when
+	// no input follows it. Default false.
+	EndIdleBatches bool
 	// MaxBatchRecords bounds the input records of one batch. Default 10,000.
 	MaxBatchRecords int
 	// Threads is how many consumer-group members (each with its own client

@@ -257,9 +257,16 @@ func checkExactlyOnce(t *testing.T, items []workload.Item, o outputs) {
 // checkChangelog compares the changelog's final state per order with replay.
 func (e *env) checkChangelog(t *testing.T, items []workload.Item) {
 	t.Helper()
+	e.checkChangelogTopic(t, items, processor.ChangelogTopic(e.cfg.AppID))
+}
+
+// checkChangelogTopic compares the final state per order in changelog topic
+// with replay.
+func (e *env) checkChangelogTopic(t *testing.T, items []workload.Item, topic string) {
+	t.Helper()
 	_, states := replay(items)
 	got := map[string]*topology.State{}
-	for _, r := range e.c.ReadCommitted(t, processor.ChangelogTopic(e.cfg.AppID)) {
+	for _, r := range e.c.ReadCommitted(t, topic) {
 		if r.Value == nil {
 			delete(got, string(r.Key))
 			continue

@@ -33,8 +33,8 @@ import (
 //     aborted (exactly_once) or not committed (at_least_once), and the
 //     instance stops with ErrTopology.
 //
-// The way forward is to move the state to the new layout (orderflow
-// repartition, planned); README says what can be done until then.
+// The way forward is to move the state to the new layout with `orderflow
+// repartition` (repartition.go), with every instance stopped.
 
 // layoutCheckInterval is how often the input's partition count is read.
 const layoutCheckInterval = time.Second
@@ -108,9 +108,9 @@ func (p *Processor) checkLayout(ctx context.Context) error {
 	if n != l.partitions {
 		l.err = fmt.Errorf("%w: input topic %s now has %d partitions, it had %d when this instance started: "+
 			"its state is partitioned like the input, so it stops before processing any event routed by the new count. "+
-			"Stop every instance, then move the state to %d partitions with `orderflow repartition` (planned, not in this version yet) "+
+			"Stop every instance, then move the state to %d partitions with `orderflow repartition --app-id %s --partitions %d` "+
 			"(README: \"Changing the input's partition count\")",
-			ErrTopology, l.topic, n, l.partitions, n)
+			ErrTopology, l.topic, n, l.partitions, n, p.cfg.AppID, n)
 		return l.err
 	}
 	return nil

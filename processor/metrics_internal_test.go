@@ -95,3 +95,40 @@ func TestKafkaMetricsAcrossClients(t *testing.T) {
 		cl.Close()
 	}
 }
+
+// TestLatencyBuckets checks that the latency histograms can tell the
+// milliseconds apart where low-latency settings aim: bounds at most 1 ms
+// apart up to 10 ms and at most 5 ms apart up to 50 ms, ascending, and
+// reaching a minute.
+func TestLatencyBuckets(t *testing.T) {
+	prev := 0.0
+	for _, b := range latencyBuckets {
+		gap := b - prev
+		switch {
+		case b <= prev:
+			t.Fatalf("bounds not ascending at %v", b)
+		case b <= 0.010 && gap > 0.001+1e-12:
+			t.Errorf("bound %v is %v past the last: want at most 1 ms up to 10 ms", b, gap)
+		case b <= 0.050 && gap > 0.005+1e-12:
+			t.Errorf("bound %v is %v past the last: want at most 5 ms up to 50 ms", b, gap)
+		}
+		prev = b
+	}
+	if prev < 60 {
+		t.Errorf("the last bound is %v s, want a minute at least", prev)
+	}
+	m := newMetrics(&Processor{})
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == MetricsNamespace+"_end_to_end_latency_seconds" {
+			if n := len(mf.GetMetric()[0].GetHistogram().GetBucket()); n != len(latencyBuckets) {
+				t.Fatalf("end_to_end_latency_seconds has %d buckets, want the %d latency buckets", n, len(latencyBuckets))
+			}
+			return
+		}
+	}
+	t.Fatal("no end_to_end_latency_seconds")
+}

@@ -413,7 +413,7 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client, lastSweep time.Tim
 // (lastSweep is when the last one ran; it returns when this one did),
 // processes fs, the batch's first poll, then polls and processes more
 // until the commit interval has passed, the batch is full or it is to
-// abort.
+// abort (or, with Config.EndIdleBatches, no fetched input is waiting).
 func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Client, i int, b *batch, fs kgo.Fetches, lastSweep time.Time) (time.Time, error) {
 	if err := c.begin(); err != nil {
 		return lastSweep, err
@@ -422,9 +422,16 @@ func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Clien
 	if err != nil {
 		return lastSweep, err
 	}
+	started := time.Now()
+	defer func() { p.m.phase(phaseFill, started) }()
 	p.processFetches(cl, i, b, fs)
-	deadline := time.Now().Add(p.cfg.CommitInterval)
+	deadline := started.Add(p.cfg.CommitInterval)
 	for b.records < p.cfg.MaxBatchRecords && !b.abort && ctx.Err() == nil {
+		if p.cfg.EndIdleBatches && cl.BufferedFetchRecords() == 0 {
+			// Nothing fetched is waiting: end the batch now rather than
+			// hold what it has for the rest of the interval.
+			break
+		}
 		pctx, cancel := context.WithDeadline(ctx, deadline)
 		fs := cl.PollRecords(pctx, p.cfg.MaxBatchRecords-b.records)
 		cancel()
@@ -522,6 +529,7 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 			return
 		}
 		b.setPartition(ftp.Partition, known)
+		p.m.fetched(ftp.Records[0].Timestamp)
 		p.processRecords(cl, b, ftp.Records, p.cfg.Now())
 		last := ftp.Records[len(ftp.Records)-1]
 		b.next[ftp.Partition] = kgo.EpochOffset{Epoch: last.LeaderEpoch, Offset: last.Offset + 1}

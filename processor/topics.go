@@ -38,9 +38,6 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 // changelog is left missing (checkTopics then reports it).
 func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, createChangelog bool) error {
 	cfg = cfg.withDefaults()
-	changelog := ChangelogTopic(cfg.AppID)
-	all := []string{cfg.Topics.Events, cfg.Topics.Status, cfg.Topics.Rejections, cfg.Topics.DLQ, changelog}
-
 	brokers, err := adm.BrokerMetadata(ctx)
 	if err != nil {
 		return fmt.Errorf("reading cluster metadata: %w", err)
@@ -55,6 +52,15 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, createChang
 	if err != nil {
 		return fmt.Errorf("listing topics: %w", err)
 	}
+	st, err := readLayoutFrom(ctx, adm, cfg, td)
+	if err != nil {
+		return err
+	}
+	changelog, err := st.current(cfg.AppID) // changelogs.go
+	if err != nil {
+		return err
+	}
+	all := []string{cfg.Topics.Events, cfg.Topics.Status, cfg.Topics.Rejections, cfg.Topics.DLQ, changelog}
 	partitions := cfg.Partitions
 	if in, ok := td[cfg.Topics.Events]; ok && in.Err == nil {
 		partitions = int32(len(in.Partitions))
@@ -96,7 +102,7 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, cfg Config, createChang
 		}
 	}
 	warnDurability(ctx, adm, cfg, existing)
-	return checkTopics(ctx, adm, cfg)
+	return checkTopics(ctx, adm, cfg, changelog)
 }
 
 // MinInsyncReplicas is the min.insync.replicas EnsureTopics gives the topics
@@ -241,10 +247,10 @@ func describeConfigs(ctx context.Context, adm *kadm.Client, topics ...string) (k
 	}
 }
 
-// checkTopics checks the topic layout without changing anything.
-func checkTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
+// checkTopics checks the topic layout with changelog as the changelog,
+// without changing anything.
+func checkTopics(ctx context.Context, adm *kadm.Client, cfg Config, changelog string) error {
 	cfg = cfg.withDefaults()
-	changelog := ChangelogTopic(cfg.AppID)
 	td, err := adm.ListTopics(ctx, cfg.Topics.Events, changelog)
 	if err != nil {
 		return fmt.Errorf("listing topics: %w", err)
@@ -260,9 +266,9 @@ func checkTopics(ctx context.Context, adm *kadm.Client, cfg Config) error {
 		if in != cl {
 			problems = append(problems, fmt.Sprintf(
 				"changelog %s has %d partitions but input %s has %d: they must be equal (partition p of the changelog holds the state of input partition p); "+
-					"if partitions were added to the input, stop every instance and move the state to %d partitions with `orderflow repartition` (planned, not in this version yet) "+
+					"if partitions were added to the input, stop every instance and move the state to %d partitions with `orderflow repartition --app-id %s --partitions %d` "+
 					"(README: \"Changing the input's partition count\")",
-				changelog, cl, cfg.Topics.Events, in, in))
+				changelog, cl, cfg.Topics.Events, in, in, cfg.AppID, in))
 		}
 		rcs, err := describeConfigs(ctx, adm, changelog)
 		if err != nil {

@@ -16,6 +16,7 @@ var fieldFlags = map[string]string{
 	"Config.Topics.DLQ":         "--dlq-topic",
 	"Config.Guarantee":          "--guarantee",
 	"Config.CommitInterval":     "--commit-interval",
+	"Config.EndIdleBatches":     "--end-idle-batches",
 	"Config.MaxBatchRecords":    "--max-batch-records",
 	"Config.Threads":            "--threads",
 	"Config.StateDir":           "--state-dir",
@@ -50,10 +51,13 @@ var fieldFlags = map[string]string{
 	"Options.Partitions": "--partitions",
 	"Options.Chaos":      "--chaos",
 	"Options.Duration":   "--duration",
+
+	"RepartitionOptions.Partitions":  "--partitions",
+	"RepartitionOptions.Partitioner": "--partitioner",
 }
 
 // fieldRef matches a field name in a library error: Config.Topics.Events.
-var fieldRef = regexp.MustCompile(`\b(?:Config|Connection|PeersConfig|Options)(?:\.[A-Z][A-Za-z]*)+`)
+var fieldRef = regexp.MustCompile(`\b(?:Config|Connection|PeersConfig|Options|RepartitionOptions)(?:\.[A-Z][A-Za-z]*)+`)
 
 // withFlagNames returns msg with every field of fieldFlags it names replaced
 // by its flag; other text, and fields without a flag, stay as they are.

@@ -43,19 +43,24 @@ func TestLibraryErrorsNameFlags(t *testing.T) {
 }
 
 // TestFieldFlags: every field of the map is a field of its library type and
-// every flag a flag of the command that sets it (demo for demo.Options, run
-// for the others).
+// every flag a flag of the command that sets it (demo for demo.Options,
+// repartition for processor.RepartitionOptions, run for the others).
 func TestFieldFlags(t *testing.T) {
 	types := map[string]reflect.Type{
 		"Config":      reflect.TypeFor[processor.Config](),
 		"Connection":  reflect.TypeFor[processor.Connection](),
 		"PeersConfig": reflect.TypeFor[processor.PeersConfig](),
 		"Options":     reflect.TypeFor[demo.Options](),
+
+		"RepartitionOptions": reflect.TypeFor[processor.RepartitionOptions](),
 	}
 	for field, flag := range fieldFlags {
 		flags := newRunCmd().Flags()
 		if strings.HasPrefix(field, "Options.") {
 			flags = newDemoCmd().Flags()
+		}
+		if strings.HasPrefix(field, "RepartitionOptions.") {
+			flags = newRepartitionCmd().Flags()
 		}
 		path := strings.Split(field, ".")
 		typ, ok := types[path[0]]

@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 		newMachineCmd(),
 		newReplayCmd(),
 		newRunCmd(), newProduceCmd(), newTailCmd(),
+		newRepartitionCmd(),
 		newDemoCmd(), newGenerateCmd(),
 	)
 	usageErrorsExit2(root)

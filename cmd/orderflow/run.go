@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderflow/orderflow/internal/httpapi"
@@ -58,6 +59,24 @@ func (k *kafkaFlags) check() ([]string, error) {
 		return nil, errors.New("no brokers: give --brokers HOST:PORT[,HOST:PORT] (or ORDERFLOW_BROKERS)")
 	}
 	return brokers, nil
+}
+
+// setup fills the flags of fs from the environment (applyConfig) and
+// returns the brokers and the connection options, or a configuration error
+// (exit 2).
+func (k *kafkaFlags) setup(fs *pflag.FlagSet) ([]string, []kgo.Opt, error) {
+	if _, err := applyConfig(fs, os.LookupEnv); err != nil {
+		return nil, nil, configError(err)
+	}
+	brokers, err := k.check()
+	if err != nil {
+		return nil, nil, configError(err)
+	}
+	opts, err := k.conn.Opts()
+	if err != nil {
+		return nil, nil, configError(err)
+	}
+	return brokers, opts, nil
 }
 
 // runDeps are what `run` takes from the process, so tests can replace them.
@@ -198,6 +217,7 @@ A configuration error exits with code 2.`,
 	fs.StringVar(&cfg.AppID, "app-id", d.AppID, "application id: the consumer group and the changelog topic's prefix (<app-id>-state-changelog)")
 	fs.StringVar(&guarantee, "guarantee", string(d.Guarantee), "processing guarantee: exactly_once or at_least_once")
 	fs.DurationVar(&cfg.CommitInterval, "commit-interval", d.CommitInterval, "upper bound of a batch (one transaction or offset commit)")
+	fs.BoolVar(&cfg.EndIdleBatches, "end-idle-batches", false, "end a batch as soon as no fetched input waits, not at --commit-interval: lower latency, more transactions")
 	fs.IntVar(&cfg.MaxBatchRecords, "max-batch-records", d.MaxBatchRecords, "input records per batch at most")
 	fs.IntVar(&cfg.RestoreConcurrency, "restore-concurrency", d.RestoreConcurrency, "partitions restored from the changelog at once (each holds a fetch in memory)")
 	fs.IntVar(&cfg.Threads, "threads", d.Threads, "consumer-group members (each with its own client and transaction) in this instance, sharing its store; about one per core")

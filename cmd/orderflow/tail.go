@@ -202,7 +202,7 @@ func kindOfTopic(topic string) string {
 		return kindDLQ
 	case topic == processor.DefaultEventsTopic:
 		return kindEvents
-	case strings.HasSuffix(topic, processor.ChangelogTopic("")):
+	case processor.IsChangelogTopic(topic):
 		return kindChangelog
 	}
 	return kindAuto

@@ -32,18 +32,20 @@ func parseFlags() (bench.Options, string, error) {
 		o       bench.Options
 		brokers = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
 		out     = flag.String("out", "", "directory of the result files (default <module root>/bench/results; tiny: <module root>/bench/.work; a partial -only run writes them only if -out is given)")
+		curve   = flag.String("curve", "", "run only these settings of the latency curve (comma-separated: eos-10ms,eos-20ms,eos-50ms,eos-100ms,alos,eos-low-latency,alos-low-latency); the report is incomplete")
 		only    = flag.String("only", "", "run only these measurements (comma-separated: warmup,ceiling,eos,alos,scaling,latency,restore,rss); the report is incomplete")
 	)
 	flag.BoolVar(&o.Tiny, "tiny", false, "tiny mode: every measurement on a small workload, in seconds (CI)")
-	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the report gives the best round, and the median (default 5; tiny 1)")
+	flag.IntVar(&o.Rounds, "rounds", 0, "rounds of the throughput measurements (ceilings, exactly_once, at_least_once, interleaved); the verdict takes the median of each round's ratio to its ceiling's (default 7; tiny 1)")
+	flag.IntVar(&o.Orders, "orders", 0, "orders in the workload (default 200000; tiny 1000)")
 	flag.IntVar(&o.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default: the number of CPUs)")
-	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long the latency measurement produces (default 40s; tiny 3s)")
-	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of the latency run left out of its percentiles (default 10s; tiny 500ms)")
+	flag.DurationVar(&o.LatencyDuration, "latency-duration", 0, "how long each run of the latency curve produces (default 8s; tiny 1.5s)")
+	flag.DurationVar(&o.LatencyWarmup, "latency-warmup", 0, "leading part of each latency run left out of its percentiles (default 2s; tiny 500ms)")
 	flag.IntVar(&o.WarmupPasses, "warmup", 0, "passes of the broker warm-up at most, until its JIT compiler settles and the page cache fills the memory (default 10; tiny 1; -1: none)")
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the RSS measurement (default: go build ./cmd/orderflow)")
 	flag.Parse()
 
-	o.Brokers, o.Only = splitList(*brokers), splitList(*only)
+	o.Brokers, o.Only, o.Curve = splitList(*brokers), splitList(*only), splitList(*curve)
 	if len(o.Brokers) == 0 {
 		return o, "", fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make bench starts a broker)")
 	}
@@ -53,7 +55,7 @@ func parseFlags() (bench.Options, string, error) {
 	o.Log = os.Stderr
 	switch {
 	case *out != "":
-	case len(o.Only) > 0:
+	case len(o.Only) > 0, len(o.Curve) > 0:
 	case o.Tiny:
 		*out = o.WorkDir
 	default:
