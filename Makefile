@@ -4,15 +4,21 @@ GO ?= go
 NODES ?= 1
 GOTESTFLAGS ?= -race -count=1 -timeout 30m
 BENCHFLAGS ?=
+# The build's stamp (orderflow version): git's description of the checkout,
+# its commit, and the time of the build.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BIN ?= bin/orderflow
 CAPACITYFLAGS ?=
 
-.PHONY: help build run demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench capacity bench-latency clean
+.PHONY: help build demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench capacity bench-latency clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/orderflow
-	$(GO) build -o bin/orderflow ./cmd/orderflow
+build: ## build bin/orderflow, stamped with VERSION, COMMIT and DATE (default: from git and the clock)
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)" -o $(BIN) ./cmd/orderflow
 
 demo: build ## the main job: the whole system on an embedded broker
 	./bin/orderflow demo
@@ -23,6 +29,9 @@ test: ## go vet + go test -race against a real Kafka broker (started if KAFKA_BR
 
 test-short: ## unit tests only, no broker (tests needing one skip)
 	$(GO) vet ./... && $(GO) test -short ./...
+
+vet: ## go vet ./...
+	$(GO) vet ./...
 
 # The race detector changes what allocates, so the tests that count
 # allocations (named Test...Allocs) skip under -race and run here without it.
@@ -47,8 +56,8 @@ kafka-up: ## start a local KRaft Kafka (NODES=1 or 3) on 127.0.0.1:19092...
 kafka-down: ## stop the local Kafka, leaving no process behind
 	deploy/kafka/stop.sh
 
-kafka-meta: ## print the local Kafka's metadata
-	$(GO) run ./deploy/kafka/kmeta -brokers "$$(cat deploy/kafka/.run/bootstrap)"
+kafka-meta: ## print the local Kafka's metadata (of the broker in KAFKA_RUN_DIR, as kafka-up)
+	$(GO) run ./deploy/kafka/kmeta -brokers "$$(cat "$${KAFKA_RUN_DIR:-deploy/kafka/.run}/bootstrap")"
 
 clean: ## remove build output and broker run dirs (keeps the jar cache)
 	rm -rf bin deploy/kafka/.run deploy/kafka/.run-test

@@ -22,8 +22,9 @@ type batch struct {
 
 	records   int // input records in the batch
 	abort     bool
-	misrouted bool // a record's key hashes to another partition (layout.go)
-	stored    bool // committed to Kafka and written to the store
+	abortWhy  string // why abort is set (abortFor): the first reason
+	misrouted bool   // a record's key hashes to another partition (layout.go)
+	stored    bool   // committed to Kafka and written to the store
 
 	// next is the next input offset of each partition the batch read
 	// (at_least_once commits them once the batch is stored).
@@ -41,6 +42,14 @@ type batch struct {
 
 // newBatch returns an empty batch, which reads the states of warm (the
 // last batch's overlay, or nil) before the store's.
+// abortFor marks the batch to be aborted (exactly_once) or abandoned
+// (at_least_once), and why, for the log line that reports it.
+func (b *batch) abortFor(why string) {
+	if !b.abort {
+		b.abort, b.abortWhy = true, why
+	}
+}
+
 func newBatch(changelog string, mem *outputMemory, leaves []string, warm overlay) *batch {
 	b := &batch{
 		states: states{overlay: make(overlay), warm: warm},

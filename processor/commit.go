@@ -2,7 +2,6 @@ package processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -74,6 +73,7 @@ func (p *Processor) awaitStoreWrites(ctx context.Context) error {
 // txnCommitter ends the batches of an exactly_once session.
 type txnCommitter struct {
 	p      *Processor
+	thread int
 	sess   *kgo.GroupTransactSession
 	mem    *outputMemory
 	aborts int // aborted batches in a row
@@ -81,7 +81,7 @@ type txnCommitter struct {
 
 func (c *txnCommitter) begin() error {
 	if err := c.sess.Begin(); err != nil {
-		return c.p.txnError("beginning a transaction", err)
+		return c.p.txnError(c.thread, "beginning a transaction", err)
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 		return false, layoutFailure(layoutErr)
 	}
 	if err != nil {
-		return false, p.txnError("ending the transaction", err)
+		return false, p.txnError(c.thread, "ending the transaction", err)
 	}
 	if !committed {
 		p.stats.update(func(s *Stats) { s.Aborts++ })
@@ -153,9 +153,15 @@ func (c *txnCommitter) commit(ctx context.Context, b *batch) (bool, error) {
 			// A new session: it reads the topics' limits again. Unless
 			// the record failed for a reason a new session cannot fix
 			// (fenced by a twin instance, say): txnError ends Run.
-			return false, p.txnError("transaction aborted: a record of the batch was not produced", produceErr)
+			return false, p.txnError(c.thread, "transaction aborted: a record of the batch was not produced", produceErr)
 		}
-		p.log.Info("transaction aborted; the batch will be processed again", "records", b.records)
+		why := b.abortWhy
+		if !b.abort {
+			// End aborts by itself when the group rebalanced since the
+			// transaction began or committing its offsets failed.
+			why = "the group rebalanced during the transaction, or committing its input offsets failed"
+		}
+		p.log.Info("transaction aborted; the batch will be processed again", "reason", why, "records", b.records)
 		return false, nil
 	}
 	if err := b.commitStore(p.store); err != nil {
@@ -202,7 +208,7 @@ func (c *asyncCommitter) end(ctx context.Context, b *batch) (bool, error) {
 	if b.abort {
 		// Without a transaction there is nothing to abort: start a new
 		// session, which resumes from the committed offsets.
-		return false, errors.New("batch abandoned (see the log above); resuming from the committed offsets")
+		return false, fmt.Errorf("batch abandoned (%s); resuming from the committed offsets", b.abortWhy)
 	}
 	done := make(chan error, 1)
 	go func() {

@@ -52,9 +52,10 @@ type Config struct {
 	// AppID names the application: it is the consumer group id and the
 	// changelog topic's prefix. Default "orderflow".
 	AppID string
-	// InstanceID names this instance; the transactional id is
-	// "<AppID>-<InstanceID>", so it must be stable across restarts of one
-	// instance and unique among running instances. Default: the host name.
+	// InstanceID names this instance; the transactional ids are
+	// "<AppID>-<InstanceID>" and "<AppID>-<InstanceID>/<thread>", so it
+	// must be stable across restarts of one instance and unique among
+	// running instances. Default: the host name.
 	InstanceID string
 	// Topics are the topic names. Defaults: see Topics.
 	Topics Topics
@@ -74,7 +75,7 @@ type Config struct {
 	MaxBatchRecords int
 	// Threads is how many consumer-group members (each with its own client
 	// and transactional id, "<AppID>-<InstanceID>" for the first and
-	// "<AppID>-<InstanceID>-<i>" for the others) this instance runs over
+	// "<AppID>-<InstanceID>/<i>" for the others) this instance runs over
 	// its one store, like Kafka Streams' num.stream.threads. While one
 	// thread ends a transaction, another applies records. Default 1.
 	Threads int

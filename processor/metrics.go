@@ -33,10 +33,23 @@ type metrics struct {
 	lag          *lagCollector      // lag.go
 
 	store storeRef
+
+	// The machine's every edge and reason: their counters are exported
+	// from the start, at 0 until counted, so that rate() and increase()
+	// see the first events of a series (a series that first appears at 5
+	// shows no increase).
+	edges   []move
+	reasons []string
 }
 
 func newMetrics(p *Processor) *metrics {
 	m := &metrics{p: p, reg: prometheus.NewRegistry()}
+	if p.cfg.Machine != nil {
+		for _, e := range p.cfg.Machine.Edges() {
+			m.edges = append(m.edges, move{e.From, e.To})
+		}
+		m.reasons = p.cfg.Machine.Reasons()
+	}
 	m.batchRecords = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: MetricsNamespace, Name: "batch_records",
 		Help:    "Input records per committed batch (one transaction, or one offset commit in at_least_once).",
@@ -310,7 +323,21 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPlaced, float64(placed[partitioner.None]), "neither")
 		counter(descMismatches, float64(mismatched))
 	}
-	for mv, n := range p.stats.movesSnapshot() {
+	for _, reason := range c.m.reasons {
+		if _, ok := st.Rejected[reason]; !ok {
+			counter(descRejections, 0, reason)
+		}
+	}
+	moves := p.stats.movesSnapshot()
+	if moves == nil { // maps.Clone of nil
+		moves = map[move]int64{}
+	}
+	for _, mv := range c.m.edges {
+		if _, ok := moves[mv]; !ok {
+			moves[mv] = 0
+		}
+	}
+	for mv, n := range moves {
 		from := mv.from
 		if from == "" {
 			from = "none"

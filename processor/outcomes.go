@@ -40,7 +40,7 @@ func (p *Processor) reject(b *batch, r *kgo.Record, ev *topology.Event, out *top
 	val, err := p.codec.EncodeRejection(b.mem.space(), &rj)
 	if err != nil && !errors.Is(err, avro.ErrOversize) {
 		p.log.Error("encoding a rejection", "err", err)
-		b.abort = true
+		b.abortFor("encoding a rejection failed: " + err.Error())
 		return
 	}
 	var rec *kgo.Record

@@ -310,14 +310,13 @@ func (ps *Peers) describeOwners(ctx context.Context) (map[int32]string, error) {
 	if g.Err != nil {
 		return nil, fmt.Errorf("describing group %s: %w", group, g.Err)
 	}
-	prefix := group + "-"
 	owners := map[int32]string{}
 	for _, m := range g.Members {
 		a, ok := m.Assigned.AsConsumer()
 		if !ok {
 			continue
 		}
-		inst := strings.TrimPrefix(m.ClientID, prefix)
+		inst := instanceOfClientID(group, m.ClientID)
 		for _, t := range a.Topics {
 			if t.Topic != ps.p.cfg.Topics.Events {
 				continue

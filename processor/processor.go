@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -163,9 +164,14 @@ func (p *Processor) Assigned() []int32 {
 }
 
 func (p *Processor) connOpts() []kgo.Opt {
+	return p.connOptsAs(p.cfg.AppID + "-" + p.cfg.InstanceID)
+}
+
+// connOptsAs is connOpts with the client id clientID.
+func (p *Processor) connOptsAs(clientID string) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
-		kgo.ClientID(p.cfg.AppID + "-" + p.cfg.InstanceID),
+		kgo.ClientID(clientID),
 		kgo.WithLogger(p.klog),
 	}
 	return append(opts, p.cfg.KafkaOpts...)
@@ -538,14 +544,14 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 			// aborts this transaction anyway, and the records must not be
 			// skipped (their offsets would commit with the transaction).
 			p.log.Debug("records of a revoked partition; aborting the batch", "partition", ftp.Partition)
-			b.abort = true
+			b.abortFor(fmt.Sprintf("records of partition %d, revoked during the batch", ftp.Partition))
 			return
 		case !ready:
 			// Fetching starts after the assignment callback paused the
 			// partition, so this should not happen; if it does, abort,
 			// which rewinds to the committed offsets.
 			p.log.Warn("records from a partition that is not restored; aborting the batch", "partition", ftp.Partition)
-			b.abort = true
+			b.abortFor(fmt.Sprintf("records of partition %d, not restored yet", ftp.Partition))
 			return
 		}
 		b.setPartition(ftp.Partition, known)
@@ -604,15 +610,40 @@ func (p *Processor) readyOf(thread int) []int32 {
 	return out
 }
 
+// The identities of an instance's clients. An instance id holds no space
+// or slash (Config.Validate), so "/" ends it without ambiguity: instance
+// "b-1" cannot take the ids of a thread of instance "b", as it could when
+// the thread's number followed a "-".
+
 // transactionalID is thread i's transactional id: "<app-id>-<instance-id>"
-// for the first thread (so one thread keeps the id of earlier versions),
-// "<app-id>-<instance-id>-<i>" for the others. Stable across restarts.
+// for the first thread, "<app-id>-<instance-id>/<i>" for the others.
+// Stable across restarts, so a restarted instance fences its crashed
+// predecessor and aborts its open transactions. The first thread keeps the
+// id of earlier versions (docs/design.md: what an upgrade does to the
+// others).
 func (p *Processor) transactionalID(i int) string {
 	id := p.cfg.AppID + "-" + p.cfg.InstanceID
 	if i > 0 {
-		id += "-" + strconv.Itoa(i)
+		id += "/" + strconv.Itoa(i)
 	}
 	return id
+}
+
+// threadClientID is the client id of thread i's consumer-group member:
+// "<app-id>-<instance-id>/thread-<i>", which the group's members list (as
+// kafka-consumer-groups --describe --members shows) and the broker's logs
+// and quotas use. The instance's other clients use
+// "<app-id>-<instance-id>".
+func (p *Processor) threadClientID(i int) string {
+	return p.cfg.AppID + "-" + p.cfg.InstanceID + "/thread-" + strconv.Itoa(i)
+}
+
+// instanceOfClientID is the instance id in the client id of a member of
+// the group app: what follows "<app>-", up to a "/" (earlier versions'
+// members have none).
+func instanceOfClientID(app, clientID string) string {
+	inst, _, _ := strings.Cut(strings.TrimPrefix(clientID, app+"-"), "/")
+	return inst
 }
 
 // process applies one input record; now is the processing time of its poll.
@@ -637,7 +668,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 			// Not the record's fault (e.g. the schema registry is down):
 			// retry the batch rather than dead-letter good records.
 			p.log.Error("decoding an event failed; retrying the batch", "partition", r.Partition, "offset", r.Offset, "err", err)
-			b.abort = true
+			b.abortFor("decoding an event failed (not the record's fault): " + err.Error())
 			return
 		}
 		p.deadLetter(b, r, err)
@@ -651,7 +682,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	if err != nil {
 		// The store failed: abort rather than act on a wrong state.
 		p.log.Error("reading the state store", "partition", r.Partition, "order", ev.OrderID, "err", err)
-		b.abort = true
+		b.abortFor("reading the state store failed: " + err.Error())
 		p.storeFailed(err) // a corrupt or full store fails every retry: stop
 		return
 	}
@@ -676,6 +707,17 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	// Both records are built and checked against their topics' limits
 	// before either is produced or the order's entry changes: an outcome
 	// that cannot be written becomes a rejection.
+	state, err := p.stateCodec.EncodeStateCached(b.mem.space(), next, &b.mem.hist)
+	if errors.Is(err, avro.ErrOversize) {
+		p.rejectTooLarge(b, r, ev, out, topology.ReasonStateTooLarge, fmt.Sprintf("the order's new state does not encode: %v", err), now)
+		return
+	}
+	if err != nil {
+		p.log.Error("encoding a state", "err", err)
+		b.abortFor("encoding a state failed: " + err.Error())
+		return
+	}
+	state = b.mem.keep(state)
 	var hdrs []kgo.RecordHeader
 	if p.cfg.Guarantee == AtLeastOnce {
 		hdrs = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
@@ -684,7 +726,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	recs, err := p.transitionRecords(b, r.Partition, r.Key, next, &sc, hdrs, r.Timestamp)
 	if err != nil {
 		p.log.Error("building a transition's records", "err", err)
-		b.abort = true
+		b.abortFor("building a transition's records failed: " + err.Error())
 		return
 	}
 	if recs.reason != "" {

@@ -25,7 +25,7 @@ func (p *Processor) newSessionClient(ctx context.Context, i int) (c committer, c
 	}
 	revoked := func(_ context.Context, _ *kgo.Client, m map[string][]int32) { p.onRevoked(i, m) }
 	o := ksession.Options{
-		Opts:            append(p.connOpts(), kgo.ProducerBatchMaxBytesFn(limits.batchMax)),
+		Opts:            append(p.connOptsAs(p.threadClientID(i)), kgo.ProducerBatchMaxBytesFn(limits.batchMax)),
 		Group:           p.cfg.AppID,
 		Input:           p.cfg.Topics.Events,
 		Changelog:       p.changelog,
@@ -46,7 +46,7 @@ func (p *Processor) newSessionClient(ctx context.Context, i int) (c committer, c
 		return nil, nil, limits, fmt.Errorf("%w: kafka client: %w", ErrFatal, err)
 	}
 	if s.Txn != nil {
-		return &txnCommitter{p: p, sess: s.Txn, mem: newOutputMemory()}, s.Client, limits, nil
+		return &txnCommitter{p: p, thread: i, sess: s.Txn, mem: newOutputMemory()}, s.Client, limits, nil
 	}
 	return &asyncCommitter{p: p, cl: s.Client, thread: i, mems: [2]*outputMemory{newOutputMemory(), newOutputMemory()}}, s.Client, limits, nil
 }

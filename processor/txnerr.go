@@ -7,8 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// txnError classifies an error of beginning or ending a transaction (what
-// says which). Those that retrying cannot fix end Run:
+// txnError classifies an error of beginning or ending a transaction of
+// thread's session (what says which). Those that retrying cannot fix end Run:
 //
 //   - PRODUCER_FENCED: a newer producer took over the transactional id.
 //     Another instance runs with this instance id, and a new session would
@@ -22,12 +22,13 @@ import (
 //     configuration error.
 //
 // Other errors are returned as they are, for a new session.
-func (p *Processor) txnError(what string, err error) error {
+func (p *Processor) txnError(thread int, what string, err error) error {
 	switch {
 	case errors.Is(err, kerr.ProducerFenced):
-		return fmt.Errorf("%w: %s: %w (is another instance running with instance id %q?)", ErrFatal, what, err, p.cfg.InstanceID)
+		return fmt.Errorf("%w: %s: %w: fenced: a newer producer took over transactional id %q, so another instance runs with instance id %q; this one stops rather than fence it in turn (give every instance its own Config.InstanceID)",
+			ErrFatal, what, err, p.transactionalID(thread), p.cfg.InstanceID)
 	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
-		return fmt.Errorf("%w: %s: %w (check the ACLs: the principal needs WRITE on the transactional id %q)", ErrFatal, what, err, p.transactionalID(0))
+		return fmt.Errorf("%w: %s: %w (check the ACLs: the principal needs WRITE on the transactional id %q)", ErrFatal, what, err, p.transactionalID(thread))
 	case errors.Is(err, kerr.InvalidTransactionTimeout):
 		return fmt.Errorf("%w: %w: %s: the brokers refuse the transaction timeout %v: it must be at most their transaction.max.timeout.ms (15m by default); lower Config.TransactionTimeout or raise transaction.max.timeout.ms: %w",
 			ErrFatal, ErrConfig, what, p.cfg.TransactionTimeout, err)

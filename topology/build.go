@@ -411,35 +411,18 @@ func (p *parser) checkReachable(m *Machine) {
 		return true
 	}
 	mark(m.initialLeaf)
-	ne := len(m.events)
-	changed := true
-	follow := func(t *transition) {
-		switch t.kind {
-		case toState:
-			changed = mark(m.nodes[t.target].initialLeaf) || changed
-		case toHistory:
-			changed = mark(m.nodes[t.target].initialLeaf) || changed
-			// A slot holds a child the order was in; entering it
-			// enters that child's initial leaf.
-			for _, c := range m.nodes[t.target].children {
-				if reached[c] {
-					changed = mark(m.nodes[c].initialLeaf) || changed
-				}
-			}
-		}
-	}
-	for changed {
+	for changed := true; changed; {
 		changed = false
 		for l := range m.nodes {
 			if !reached[l] || !m.nodes[l].leaf() || m.nodes[l].terminal {
 				continue
 			}
-			for e := 0; e < ne; e++ {
-				if ti := m.table[l*ne+e]; ti >= 0 {
-					follow(&m.transitions[ti])
+			m.eachTarget(int32(l), func(to, child int32) {
+				// A history slot holds a child the order was in.
+				if child < 0 || reached[child] {
+					changed = mark(to) || changed
 				}
-			}
-			m.timersOn(int32(l), follow)
+			})
 		}
 		for _, be := range p.brokenEdges {
 			if reached[be.source] {

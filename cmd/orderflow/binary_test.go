@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,11 +27,23 @@ var binary struct {
 }
 
 func TestMain(m *testing.M) {
+	listen = hermeticListen
 	code := m.Run()
 	if binary.dir != "" {
 		os.RemoveAll(binary.dir)
 	}
 	os.Exit(code)
+}
+
+// hermeticListen is listen for the tests: it refuses the default
+// --http-addr, whose fixed port makes a test fail whenever another process
+// on the machine holds it. A test that starts `run` passes --http-addr
+// 127.0.0.1:0 (any free port) or --http-addr "" (no API).
+func hermeticListen(network, addr string) (net.Listener, error) {
+	if addr == defaultHTTPAddr {
+		return nil, fmt.Errorf("a test listens on the fixed port of --http-addr %s: pass --http-addr 127.0.0.1:0 or --http-addr \"\"", addr)
+	}
+	return net.Listen(network, addr)
 }
 
 // orderflowBinary builds the orderflow command (once) and returns its path.
@@ -71,6 +85,11 @@ type process struct {
 func startBinary(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(orderflowBinary(t), args...), done: make(chan struct{})}
+	// The binary does not use hermeticListen: a `run` given no --http-addr
+	// (a flag wins over the environment) gets any free port.
+	if os.Getenv(envName("http-addr")) == "" {
+		p.cmd.Env = append(os.Environ(), envName("http-addr")+"=127.0.0.1:0")
+	}
 	p.cmd.Stdout = &testutil.SyncBuffer{}
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +25,12 @@ type cliResult struct {
 	stdout, stderr string
 	err            error
 	code           int // the exit code main would use
+}
+
+// String makes a failing test print the error's text (fmt prints an
+// unexported error field of a struct as a pointer).
+func (r cliResult) String() string {
+	return fmt.Sprintf("exit code %d, err: %v\nstdout:\n%s\nstderr:\n%s", r.code, r.err, r.stdout, r.stderr)
 }
 
 // cli runs the orderflow root command in-process with ctx, stdin and args.

@@ -102,6 +102,16 @@ func (n runNames) waitOutcomes(t *testing.T, ctx context.Context, c *kafkatest.C
 	}
 }
 
+// onceEach checks that every event of ids has exactly one outcome.
+func onceEach(t *testing.T, got map[string]int, ids []string) {
+	t.Helper()
+	for _, id := range ids {
+		if got[id] != 1 {
+			t.Errorf("event %s has %d outcomes, want 1", id, got[id])
+		}
+	}
+}
+
 // running is an alive function for waitOutcomes: every process still runs.
 func running(ps ...*process) func() error {
 	return func() error {
@@ -150,18 +160,16 @@ func TestRunSameInstanceIDExitsFenced(t *testing.T) {
 	if !a.wait(90 * time.Second) {
 		t.Fatalf("A, fenced, still runs 90 s after it got events\nA:\n%s\nB:\n%s", a.stderr.String(), b.stderr.String())
 	}
-	const want = `is another instance running with instance id "twin"?`
-	if a.code == 0 || !strings.Contains(a.stderr.String(), want) {
-		t.Fatalf("A exited with code %d, want non-zero and %q in its output:\n%s", a.code, want, a.stderr.String())
+	for _, want := range []string{`fenced: a newer producer took over transactional id "` + n.app + `-twin"`,
+		`another instance runs with instance id "twin"`, "give every instance its own --instance-id"} {
+		if a.code == 0 || !strings.Contains(a.stderr.String(), want) {
+			t.Fatalf("A exited with code %d, want non-zero and %q in its output:\n%s", a.code, want, a.stderr.String())
+		}
 	}
 
 	ids = append(append(append(ids, toB...), toA...), n.produceOrders(t, ctx, c, "after", 20, nil)...)
 	got := n.waitOutcomes(t, ctx, c, ids, running(b))
-	for _, id := range ids {
-		if got[id] != 1 {
-			t.Errorf("event %s has %d outcomes, want 1", id, got[id])
-		}
-	}
+	onceEach(t, got, ids)
 	b.stop(t)
 	if b.code != 0 {
 		t.Errorf("B after SIGTERM: exit code %d\n%s", b.code, b.stderr.String())
@@ -262,6 +270,42 @@ func TestSASLAgainstPlaintextListener(t *testing.T) {
 			if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), w) {
 				t.Errorf("%s with SASL on a PLAINTEXT listener: code %d, err %v; want code 2 and %q", args[0], r.code, r.err, w)
 			}
+		}
+	}
+}
+
+// TestRunInstanceIDsNeverCollide runs instance "b" with two threads next
+// to instance "b-1": the transactional id of b's second thread must not be
+// b-1's, or one fences the other and exits. Both run on, and every event
+// gets exactly one outcome.
+func TestRunInstanceIDsNeverCollide(t *testing.T) {
+	clearEnv(t)
+	c := kafkatest.Real(t)
+	n := newRunNames(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	// Four partitions: each of the three group members owns some, so each
+	// one's producer commits transactions.
+	const partitions = "4"
+	b := startBinary(t, n.args(c, "b", t.TempDir(), "--threads", "2", "--partitions", partitions)...)
+	if err := kafkatest.WaitTopic(ctx, c.Admin(t), n.events, 4); err != nil {
+		t.Fatal(err)
+	}
+	ids := n.produceOrders(t, ctx, c, "first", 20, nil)
+	n.waitOutcomes(t, ctx, c, ids, running(b))
+
+	b1 := startBinary(t, n.args(c, "b-1", t.TempDir(), "--partitions", partitions)...)
+	if !b1.waitStderr(`"msg":"partition restored"`, 2*time.Minute) {
+		t.Fatalf("b-1 got no partition:\n%s", b1.stderr.String())
+	}
+	ids = append(ids, n.produceOrders(t, ctx, c, "second", 40, nil)...)
+	got := n.waitOutcomes(t, ctx, c, ids, running(b, b1))
+	onceEach(t, got, ids)
+	for _, p := range []*process{b, b1} {
+		p.stop(t)
+		if p.code != 0 {
+			t.Errorf("exit code %d after SIGTERM:\n%s", p.code, p.stderr.String())
 		}
 	}
 }

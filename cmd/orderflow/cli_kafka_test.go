@@ -437,7 +437,7 @@ func TestRunSignals(t *testing.T) {
 		cmd := newRunCmdWith(deps)
 		cmd.SetArgs(append([]string{"--brokers", brokersArg(c), "--app-id", kafkatest.Name(t, "app"),
 			"--events-topic", kafkatest.Name(t, "ev"), "--state-dir", t.TempDir(), "--partitions", "1",
-			"--instance-id", "sig", "--log-level", "error"}, extra...))
+			"--instance-id", "sig", "--log-level", "error", "--http-addr", ""}, extra...))
 		cmd.SetErr(&testutil.SyncBuffer{})
 		done := make(chan error, 1)
 		go func() { done <- cmd.ExecuteContext(context.Background()) }()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +124,28 @@ func runBriefly(t *testing.T, args ...string) cliResult {
 	defer cancel()
 	base := []string{"run", "--brokers", "127.0.0.1:1", "--state-dir", t.TempDir(), "--http-addr", "", "--log-level", "error"}
 	return cli(ctx, nil, append(base, args...)...)
+}
+
+// TestRunInTestsNeverListensOnTheDefaultPort: a test's `run` that forgets
+// --http-addr fails saying so, instead of binding 127.0.0.1:8080, which
+// fails whenever another process on the machine holds that port.
+func TestRunInTestsNeverListensOnTheDefaultPort(t *testing.T) {
+	clearEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r := cli(ctx, nil, "run", "--brokers", "127.0.0.1:1", "--state-dir", t.TempDir(), "--log-level", "error")
+	if r.err == nil || !strings.Contains(r.err.Error(), "fixed port of --http-addr "+defaultHTTPAddr) {
+		t.Fatalf("run without --http-addr in a test: %v, want the refusal of the fixed port", r)
+	}
+}
+
+// TestCLIResultPrintsTheError: a failing test that prints a cliResult
+// shows the error's text, not a pointer.
+func TestCLIResultPrintsTheError(t *testing.T) {
+	r := cli(context.Background(), nil, "run", "--bogus")
+	for _, f := range []string{"%v", "%+v"} {
+		if s := fmt.Sprintf(f, r); !strings.Contains(s, "unknown flag: --bogus") {
+			t.Errorf("%s of a cliResult: %q, want the error's text", f, s)
+		}
+	}
 }

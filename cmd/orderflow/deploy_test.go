@@ -129,6 +129,14 @@ func port(t *testing.T, hostport string) string {
 
 func TestDeployCompose(t *testing.T) {
 	doc := readYAMLDocs(t, filepath.Join(deployDir, "docker-compose.yml"))[0]
+	// Compose v2 (the Compose Specification): no obsolete `version` key,
+	// and the file says which Compose it is for.
+	if _, ok := doc["version"]; ok {
+		t.Error("the compose file has a version key, obsolete in Compose v2")
+	}
+	if raw, err := os.ReadFile(filepath.Join(deployDir, "docker-compose.yml")); err != nil || !strings.Contains(string(raw), "Docker Compose v2") {
+		t.Errorf("the compose file does not say it is for Docker Compose v2 (%v)", err)
+	}
 	services := at(t, doc, "services").(map[string]any)
 	var targets []string
 	instances := 0

@@ -41,7 +41,10 @@ func newRootCmd() *cobra.Command {
 		Short:         "Kafka stream processor that tracks every order as a hierarchical state machine",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion().Version,
 	}
+	// --version prints what `orderflow version` prints.
+	root.SetVersionTemplate(buildVersion().String() + "\n")
 	// Each subcommand lives in its own file and is registered here.
 	root.AddCommand(
 		newVersionCmd(),
@@ -54,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newResetCmd(),
 	)
 	usageErrorsExit2(root)
+	registerCompletions(root)
 	return root
 }
 

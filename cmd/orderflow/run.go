@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -205,7 +206,8 @@ A configuration error exits with code 2.`,
 			if configFile == "" {
 				configFile = os.Getenv(envName(configFlag))
 			}
-			log.Info("orderflow run", "version", version, "brokers", cfg.Brokers, "connection", k.conn,
+			b := buildVersion()
+			log.Info("orderflow run", "version", b.Version, "commit", b.Commit, "built", b.Date, "brokers", cfg.Brokers, "connection", k.conn,
 				"instance", cfg.InstanceID, "state_dir", cfg.StateDir, "config_file", configFile)
 			run := p.Run
 			if httpAddr != "" {
@@ -257,6 +259,10 @@ A configuration error exits with code 2.`,
 
 const defaultHTTPAddr = "127.0.0.1:8080"
 
+// listen opens the HTTP API's listener; the tests replace it to refuse the
+// default --http-addr, a fixed port another process may hold.
+var listen = net.Listen
+
 // newAPI listens on addr and returns the HTTP API of p (with the peers view
 // behind /orders), advertised at advertise.
 func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*httpapi.Server, net.Listener, error) {
@@ -266,14 +272,14 @@ func newAPI(p *processor.Processor, addr, advertise string, log *slog.Logger) (*
 			return nil, nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen("tcp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--http-addr: %w", err)
 	}
 	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: advertise})
 	if err == nil {
 		var api *httpapi.Server
-		if api, err = httpapi.New(httpapi.Options{Processor: p, Peers: peers, Logger: log}); err == nil {
+		if api, err = httpapi.New(httpapi.Options{Processor: p, Peers: peers, Logger: log, Collectors: []prometheus.Collector{buildVersion().collector()}}); err == nil {
 			return api, ln, nil
 		}
 	}

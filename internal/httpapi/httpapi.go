@@ -64,6 +64,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Client forwards queries. Default: an http.Client with a 10 s timeout.
 	Client *http.Client
+	// Collectors are more metrics for /metrics (the binary's build info).
+	Collectors []prometheus.Collector
 }
 
 // Server is the HTTP API of one instance.
@@ -90,6 +92,7 @@ func New(o Options) (*Server, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		o.Peers,
 	)
+	reg.MustRegister(o.Collectors...)
 	gather := prometheus.Gatherers{o.Processor.Gatherer(), reg}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(gather, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}))

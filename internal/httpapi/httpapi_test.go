@@ -300,6 +300,36 @@ func TestMetricsMoveWhenEventsFlow(t *testing.T) {
 			t.Errorf("the dashboard uses %s, which /metrics does not have", name)
 		}
 	}
+	// Every metric deploy/README.md's table promises exists (build_info
+	// is the binary's, added by `orderflow run`).
+	readme, err := os.ReadFile("../../deploy/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	promised := 0
+	for _, row := range regexp.MustCompile("(?m)^\\| (`[a-z_*]+`(?:, `[a-z_*]+`)*) \\|").FindAllStringSubmatch(string(readme), -1) {
+		for _, name := range regexp.MustCompile("`([a-z_*]+)`").FindAllStringSubmatch(row[1], -1) {
+			promised++
+			full := "orderflow_" + name[1]
+			switch {
+			case name[1] == "build_info", name[1] == "consumer_lag": // the lag: checked below
+				continue
+			case strings.HasSuffix(full, "*"):
+				if len(keys(m, strings.TrimSuffix(full, "*"))) == 0 {
+					t.Errorf("deploy/README.md promises %s, which /metrics does not have", full)
+				}
+				continue
+			}
+			if _, n := sum(m, full); n == 0 {
+				if _, h := sum(m, full+"_count"); h == 0 {
+					t.Errorf("deploy/README.md promises %s, which /metrics does not have", full)
+				}
+			}
+		}
+	}
+	if promised < 20 {
+		t.Errorf("found %d metric names in deploy/README.md's table: is the table still there?", promised)
+	}
 	// The lag is computed on scrape; it reaches 0 once the offsets are
 	// committed.
 	eventually(t, time.Minute, "consumer lag 0 on 3 partitions", func() bool {
