@@ -36,7 +36,15 @@ type childConfig struct {
 	Machine    string // a machine file's YAML; "" for the default machine
 }
 
+// childReady is the line a child prints once SIGTERM stops it cleanly: a
+// SIGTERM sent before that (a child still starting on a slow machine)
+// would kill it like SIGKILL.
+const childReady = "child: handling SIGTERM"
+
 func runChild(js string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	fmt.Fprintln(os.Stderr, childReady)
 	var cc childConfig
 	if err := json.Unmarshal([]byte(js), &cc); err != nil {
 		fmt.Fprintln(os.Stderr, "child config:", err)
@@ -66,8 +74,6 @@ func runChild(js string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if err := p.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "run:", err)
 		return 1
@@ -132,6 +138,11 @@ func (c *child) kill() {
 // term stops the child cleanly and fails the test if it does not exit 0.
 func (c *child) term(t *testing.T) {
 	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(c.log); strings.Contains(string(b), childReady) {
+			break
+		}
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:

@@ -8,7 +8,6 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -294,21 +293,11 @@ func (r *repartitioner) checkIdle(ctx context.Context) error {
 // changelog (ends are its high watermarks): a stopped instance's last
 // transaction ends at its timeout, and the copy reads committed records only.
 func (r *repartitioner) noOpenTransaction(ctx context.Context, ends map[int32]int64) error {
-	l, err := r.adm.ListCommittedOffsets(ctx, r.old)
-	if err == nil {
-		err = l.Error()
-	}
+	open, err := openTransactions(ctx, r.adm, r.old, ends)
 	if err != nil {
-		return fmt.Errorf("listing the last stable offsets of %s: %w", r.old, err)
+		return err
 	}
-	var open []string
-	l.Each(func(o kadm.ListedOffset) {
-		if o.Offset < ends[o.Partition] {
-			open = append(open, strconv.Itoa(int(o.Partition)))
-		}
-	})
 	if len(open) > 0 {
-		sort.Strings(open)
 		return fmt.Errorf("%w: changelog %s has an open transaction in partitions %s (an instance stopped without ending it): "+
 			"run repartition again once the transaction timeout has passed", ErrRefused, r.old, strings.Join(open, ", "))
 	}

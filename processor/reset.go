@@ -299,34 +299,66 @@ func resetTargets(ctx context.Context, adm *kadm.Client, c ResetConfig) (kadm.Li
 }
 
 // noOpenTransaction refuses while a transaction holds back the last stable
-// offset of a partition of topic: a stopped instance's, until it times out.
+// offset of a partition of topic.
 func noOpenTransaction(ctx context.Context, adm *kadm.Client, topic string) error {
-	stable, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = stable.Error()
-	}
-	var ends kadm.ListedOffsets
-	if err == nil {
-		ends, err = adm.ListEndOffsets(ctx, topic)
-	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("listing the offsets of %s: %w", topic, err)
+		return fmt.Errorf("listing the end offsets of %s: %w", topic, err)
 	}
-	var open []string
-	ends.Each(func(e kadm.ListedOffset) {
-		if s, ok := stable.Lookup(topic, e.Partition); ok && s.Offset < e.Offset {
-			open = append(open, strconv.Itoa(int(e.Partition)))
-		}
-	})
+	hw := map[int32]int64{}
+	ends.Each(func(e kadm.ListedOffset) { hw[e.Partition] = e.Offset })
+	open, err := openTransactions(ctx, adm, topic, hw)
+	if err != nil {
+		return err
+	}
 	if len(open) > 0 {
-		slices.Sort(open)
 		return fmt.Errorf("%w: a transaction is still open on %s partitions %s (an instance that stopped without ending it); it is aborted when its --transaction-timeout ends: reset again then",
 			ErrGroupActive, topic, strings.Join(open, ", "))
 	}
 	return nil
+}
+
+// transactionEndGrace is how long openTransactions waits for the last
+// stable offsets to reach the ends: a transaction that has just ended
+// still holds them back until the broker has written its markers.
+const transactionEndGrace = 5 * time.Second
+
+// openTransactions returns, in order, the partitions of topic whose last
+// stable offset stays below its end in ends (the high watermarks) for
+// transactionEndGrace: an open transaction holds it there.
+func openTransactions(ctx context.Context, adm *kadm.Client, topic string, ends map[int32]int64) ([]string, error) {
+	deadline := time.Now().Add(transactionEndGrace)
+	for {
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err == nil {
+			err = stable.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the last stable offsets of %s: %w", topic, err)
+		}
+		var open []int32
+		stable.Each(func(s kadm.ListedOffset) {
+			if s.Offset < ends[s.Partition] {
+				open = append(open, s.Partition)
+			}
+		})
+		if len(open) == 0 || time.Now().After(deadline) {
+			slices.Sort(open)
+			out := make([]string, len(open))
+			for i, p := range open {
+				out[i] = strconv.Itoa(int(p))
+			}
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // checkStateDir refuses to delete a directory that is not a state store
