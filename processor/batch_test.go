@@ -211,3 +211,47 @@ func TestClosedAtPtr(t *testing.T) {
 		t.Errorf("closedAtPtr at the same time allocates %v times a call, want 0", n)
 	}
 }
+
+// TestProcessKeepsEachValueOnce checks that a batch's output memory holds
+// each value it produces once: the bytes taken from the value slab for an
+// accepted event are its changelog and status values, no more. A second
+// encoding of the state (as a merge once left in process) costs the
+// per-record path an encode and doubles the state's share of the memory.
+func TestProcessKeepsEachValueOnce(t *testing.T) {
+	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: t.TempDir(), Guarantee: ExactlyOnce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := statestore.Open(statestore.Options{Dir: t.TempDir(), ClosedAt: p.closedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	p.store = store
+	var first workload.Item
+	for _, it := range workload.Generate(workload.Options{Orders: 1, Seed: 1}) {
+		if it.Malformed == nil {
+			first = it
+			break
+		}
+	}
+	v, err := p.codec.EncodeEvent(nil, &first.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := newOutputMemory()
+	b := newBatch(p.changelog, mem, p.leaves, nil)
+	b.setPartition(0, newKnownOrders(0))
+	rp := &recordingProducer{b: b, next: map[string]int64{}}
+	p.processRecords(rp, b, []*kgo.Record{{Topic: "events", Key: []byte(first.Key), Value: v, Timestamp: time.UnixMilli(1_700_000_000_000)}}, time.UnixMilli(1_700_000_100_000))
+	if len(rp.calls) != 2 {
+		t.Fatalf("%d records produced for %s, want a changelog and a status record: %+v", len(rp.calls), first.Event.Type, rp.calls)
+	}
+	want := 0
+	for _, c := range rp.calls {
+		want += len(c.value)
+	}
+	if got := valueSlab - cap(mem.vals.cur); len(mem.vals.used) != 1 || got != want {
+		t.Fatalf("the value slab gave %d bytes (%d chunks) for outputs of %d bytes: a value was encoded twice", got, len(mem.vals.used), want)
+	}
+}

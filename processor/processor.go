@@ -707,17 +707,6 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	// Both records are built and checked against their topics' limits
 	// before either is produced or the order's entry changes: an outcome
 	// that cannot be written becomes a rejection.
-	state, err := p.stateCodec.EncodeStateCached(b.mem.space(), next, &b.mem.hist)
-	if errors.Is(err, avro.ErrOversize) {
-		p.rejectTooLarge(b, r, ev, out, topology.ReasonStateTooLarge, fmt.Sprintf("the order's new state does not encode: %v", err), now)
-		return
-	}
-	if err != nil {
-		p.log.Error("encoding a state", "err", err)
-		b.abortFor("encoding a state failed: " + err.Error())
-		return
-	}
-	state = b.mem.keep(state)
 	var hdrs []kgo.RecordHeader
 	if p.cfg.Guarantee == AtLeastOnce {
 		hdrs = b.mem.header(HeaderSourceOffset, b.mem.keep(strconv.AppendInt(b.mem.space(), r.Offset, 10)))
