@@ -78,16 +78,8 @@ func TestProcessRecordsInChunks(t *testing.T) {
 	// run processes recs into a new store; perRecord hands each record's
 	// outputs over before the next record is processed.
 	run := func(perRecord bool) []producedCall {
-		p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: t.TempDir(), Guarantee: AtLeastOnce})
-		if err != nil {
-			t.Fatal(err)
-		}
-		store, err := statestore.Open(statestore.Options{Dir: t.TempDir(), ClosedAt: p.closedAt})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
-		p.store = store
+		p := newStoreProcessor(t, AtLeastOnce)
+		var err error
 		for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
 			v := it.Malformed
 			if v == nil {
@@ -218,16 +210,7 @@ func TestClosedAtPtr(t *testing.T) {
 // encoding of the state (as a merge once left in process) costs the
 // per-record path an encode and doubles the state's share of the memory.
 func TestProcessKeepsEachValueOnce(t *testing.T) {
-	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: t.TempDir(), Guarantee: ExactlyOnce})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := statestore.Open(statestore.Options{Dir: t.TempDir(), ClosedAt: p.closedAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	p.store = store
+	p := newStoreProcessor(t, ExactlyOnce)
 	var first workload.Item
 	for _, it := range workload.Generate(workload.Options{Orders: 1, Seed: 1}) {
 		if it.Malformed == nil {
@@ -254,4 +237,21 @@ func TestProcessKeepsEachValueOnce(t *testing.T) {
 	if got := valueSlab - cap(mem.vals.cur); len(mem.vals.used) != 1 || got != want {
 		t.Fatalf("the value slab gave %d bytes (%d chunks) for outputs of %d bytes: a value was encoded twice", got, len(mem.vals.used), want)
 	}
+}
+
+// newStoreProcessor returns a processor with guarantee g and an open store,
+// for tests that call process and processRecords without a broker.
+func newStoreProcessor(t *testing.T, g Guarantee) *Processor {
+	t.Helper()
+	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: t.TempDir(), Guarantee: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := statestore.Open(statestore.Options{Dir: t.TempDir(), ClosedAt: p.closedAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	p.store = store
+	return p
 }
