@@ -65,8 +65,9 @@ type Config struct {
 	// poll batch, at most this long. Default 100 ms.
 	CommitInterval time.Duration
 	// EndIdleBatches ends a batch as soon as the client holds no more
-	// fetched input, instead of polling for more until CommitInterval has
-	// passed; CommitInterval still bounds a batch under steady load. It
+	// fetched input and the fetch it started last brings none within a
+	// few milliseconds, instead of polling for more until CommitInterval
+	// has passed; CommitInterval still bounds a batch under steady load. It
 	// trades more, smaller transactions (more broker work per record) for
 	// latency: a record no longer waits for the rest of the interval when
 	// no input follows it. Default false.

@@ -431,6 +431,12 @@ func (p *Processor) poll(ctx context.Context, cl *kgo.Client, lastSweep, lastTim
 	return fs, nil
 }
 
+// idleFetchWait is how long a batch of Config.EndIdleBatches waits, when no
+// fetched input is waiting, for the fetch its last poll started: long
+// enough for a fetch that finds records at the broker to come back on a
+// busy machine, short against the commit interval.
+const idleFetchWait = 3 * time.Millisecond
+
 // processBatch begins batch b, runs the retention sweep and the timers'
 // clock pass in it if due (lastSweep and lastTimers are when the last ones
 // ran; it returns when these did), processes fs, the batch's first poll,
@@ -453,19 +459,27 @@ func (p *Processor) processBatch(ctx context.Context, c committer, cl *kgo.Clien
 	p.processFetches(cl, i, b, fs)
 	deadline := started.Add(p.cfg.CommitInterval)
 	for b.records < p.cfg.MaxBatchRecords && !b.abort && ctx.Err() == nil {
-		if p.cfg.EndIdleBatches && cl.BufferedFetchRecords() == 0 {
-			// Nothing fetched is waiting: end the batch now rather than
-			// hold what it has for the rest of the interval.
-			break
+		until := deadline
+		idle := p.cfg.EndIdleBatches && cl.BufferedFetchRecords() == 0
+		if idle {
+			// Nothing fetched is waiting. The client starts its next
+			// fetch only once the last one is taken, so the records that
+			// arrived while the last batch ended come in the fetch the
+			// last poll started: wait for it a moment, and end the batch
+			// if it brings nothing, rather than hold what the batch has
+			// for the rest of the interval.
+			if w := time.Now().Add(idleFetchWait); w.Before(deadline) {
+				until = w
+			}
 		}
-		pctx, cancel := context.WithDeadline(ctx, deadline)
+		pctx, cancel := context.WithDeadline(ctx, until)
 		fs := cl.PollRecords(pctx, p.cfg.MaxBatchRecords-b.records)
 		cancel()
 		if err := fetchErr(fs); err != nil {
 			return lastSweep, lastTimers, err
 		}
 		p.processFetches(cl, i, b, fs)
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || idle && fs.NumRecords() == 0 {
 			break
 		}
 	}
