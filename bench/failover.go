@@ -45,6 +45,9 @@ type FailoverOptions struct {
 	// After is how long the latency window runs on after the last of the
 	// killed instance's partitions recovered [10s] {1s}.
 	After time.Duration
+	// Note is printed in the report as is: what the figures do not say,
+	// such as other work on the machine.
+	Note string
 }
 
 func (fo FailoverOptions) withDefaults() FailoverOptions {
@@ -130,7 +133,7 @@ func RunFailover(ctx context.Context, fo FailoverOptions) (*FailoverReport, erro
 	defer h.close()
 	d := processor.DefaultConfig()
 	r := &FailoverReport{
-		Date: start, Tiny: fo.Tiny, Machine: h.rep.Machine, UptimeBefore: up,
+		Date: start, Tiny: fo.Tiny, Machine: h.rep.Machine, UptimeBefore: up, Note: fo.Note,
 		Settings: FailoverSettings{
 			Partitions: h.o.partitions, Instances: 2, Threads: h.o.Threads, Rate: fo.Rate,
 			WorkloadOrders: fo.Orders, Settle: fo.Settle.Seconds(), After: fo.After.Seconds(),
@@ -147,6 +150,9 @@ func RunFailover(ctx context.Context, fo FailoverOptions) (*FailoverReport, erro
 				return err
 			}
 			r.StandbyFlag = standbyFlagError(bin)
+			if out, err := exec.CommandContext(ctx, bin, "version").Output(); err == nil {
+				r.Orderflow = strings.TrimSpace(string(out))
+			}
 			return nil
 		}, true},
 	}
@@ -226,8 +232,9 @@ type FailoverRun struct {
 	// Latency is the end-to-end latency (produce to outcome, read
 	// read_committed) of every input record produced from the kill to
 	// After past the last recovery; Killed of those of the killed
-	// instance's partitions; Before of those produced in the 10 s before
-	// the kill (steady state).
+	// instance's partitions; Before of those produced from 11 s to 1 s
+	// before the kill (steady state; the last second's input of the
+	// killed partitions waits for the failover).
 	Latency       LatencyQuantiles `json:"latency"`
 	LatencyKilled LatencyQuantiles `json:"latency_killed_partitions"`
 	LatencyBefore LatencyQuantiles `json:"latency_before_kill"`
@@ -528,7 +535,9 @@ func (h *harness) failover(ctx context.Context, fo FailoverOptions, bin string, 
 	killMs := kill.UnixMilli()
 	run.Latency = oc.quantiles(killMs, windowEnd.UnixMilli(), nil)
 	run.LatencyKilled = oc.quantiles(killMs, windowEnd.UnixMilli(), run.Killed)
-	run.LatencyBefore = oc.quantiles(killMs-10_000, killMs, nil)
+	// Not the last second: the killed instance's last batch, produced
+	// then, waits for the failover.
+	run.LatencyBefore = oc.quantiles(killMs-11_000, killMs-1_000, nil)
 	run.Load = machine.LoadAvg()
 	return run, nil
 }

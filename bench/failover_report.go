@@ -14,6 +14,10 @@ type FailoverReport struct {
 	Date    time.Time `json:"date"`
 	Tiny    bool      `json:"tiny"`
 	Machine Machine   `json:"machine"`
+	// Orderflow is the binary's `orderflow version`.
+	Orderflow string `json:"orderflow"`
+	// Note is the operator's note on the run (FailoverOptions.Note).
+	Note string `json:"note,omitempty"`
 	// UptimeBefore and UptimeAfter are `uptime` at the start and the end.
 	UptimeBefore string           `json:"uptime_before"`
 	UptimeAfter  string           `json:"uptime_after"`
@@ -57,6 +61,10 @@ func (r *FailoverReport) Markdown() string {
 	if m.BrokerJVM != "" {
 		fmt.Fprintf(&b, "Broker JVM: %s.  \n", m.BrokerJVM)
 	}
+	fmt.Fprintf(&b, "orderflow: %s.  \n", r.Orderflow)
+	if r.Note != "" {
+		fmt.Fprintf(&b, "Note: %s  \n", r.Note)
+	}
 	fmt.Fprintf(&b, "`uptime` before: %s  \n`uptime` after: %s  \nRun took %.0f s.\n\n", r.UptimeBefore, r.UptimeAfter, r.Seconds)
 	fmt.Fprintf(&b, "Setup: %d `orderflow run` instances (%d thread(s) each), %s, %d partitions, commit interval %s; "+
 		"session timeout %s and transaction timeout %s (orderflow's defaults, --session-timeout and --transaction-timeout), "+
@@ -87,7 +95,7 @@ func (r *FailoverReport) Markdown() string {
 // table is the runs side by side.
 func (r *FailoverReport) table() string {
 	var b strings.Builder
-	b.WriteString("| store (orders) | standbys | failover max (s) | failover median (s) | changelog end offsets of the killed partitions | restored by the new owner (records) | p99 in the window (ms) | p99, killed partitions (ms) | max (ms) | p99 before the kill (ms) |\n")
+	b.WriteString("| store (orders) | standbys | failover max (s) | failover median (s) | changelog end offsets of the killed partitions | restored by the new owner (records) | p99 in the window (ms) | p99, killed partitions (ms) | max (ms) | p99 before the kill (ms, 11 s to 1 s) |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, run := range r.Runs {
 		if run.Unavailable != "" {
@@ -143,13 +151,16 @@ const failoverMethod = `## How it is measured
   partition, RestoreConcurrency at a time ("restored"; a restore first waits until the changelog
   partition has no open transaction, such as the killed instance's last one, which the broker
   aborts after the transaction timeout); then it processes the input the partition has waited
-  with, and its first transaction commits ("recovered").
+  with, and its first transaction commits ("recovered"). With --standby-replicas 1 the survivor
+  already holds a standby copy of each of the killed instance's partitions, kept current through
+  the settle time, and restores only what the copy lacks.
 - Latency: produce time to the outcome's arrival at that consumer, of every input record produced
   from the kill to the window's end (all partitions; and the killed instance's partitions alone),
-  and of the 10 s before the kill, for comparison.
+  and, for comparison, of those produced from 11 s to 1 s before the kill (the last second's input
+  of the killed partitions waits for the failover).
+  Other work on the machine moves every figure: see uptime above.
 - Restored records: the survivor's orderflow_restored_records_total after the window less before
   the kill (its /metrics); the per-partition table sums the same from its log. The changelog
   records of the killed partitions (the table's "changelog end offsets") are their end offsets at the
   kill, which count transaction markers too: a full restore applies fewer records than that.
-- The machine may be shared with other work: see uptime above.
 `

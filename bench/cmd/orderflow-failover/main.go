@@ -41,6 +41,7 @@ func run() error {
 	flag.DurationVar(&fo.After, "after", 0, "latency window after the last partition recovered (default 10s; tiny 1s)")
 	flag.IntVar(&fo.Threads, "threads", 0, "threads of each orderflow instance, as orderflow run --threads (default 1)")
 	flag.IntVar(&fo.Orders, "orders", 0, "orders in the workload the load replays (default 20000; tiny 500)")
+	flag.StringVar(&fo.Note, "note", "", "a line for the report, as is: what the figures do not say (other work on the machine, the binary's branch)")
 	flag.StringVar(&fo.OrderflowBin, "orderflow-bin", "", "built orderflow binary (default: go build ./cmd/orderflow)")
 	flag.Parse()
 	var err error
