@@ -465,6 +465,7 @@ func (h *harness) failover(ctx context.Context, fo FailoverOptions, bin string, 
 	killed = true
 	kill := time.Now()
 	oc.kill.Store(kill.UnixMilli())
+	<-victim.exited // its log is complete before close
 	h.logf("failover: SIGKILLed %s (pid %d) owning %v; changelog records of its partitions: %d", victimID, victim.cmd.Process.Pid, run.Killed, run.ChangelogAtKill)
 
 	var last time.Time
