@@ -150,7 +150,9 @@ const failoverMethod = `## How it is measured
   partitions to the survivor ("assigned"); the survivor restores each from its changelog
   partition, RestoreConcurrency at a time ("restored"; a restore first waits until the changelog
   partition has no open transaction, such as the killed instance's last one, which the broker
-  aborts after the transaction timeout); then it processes the input the partition has waited
+  aborts after the transaction timeout, checking every 10 s by default: orderflow's client holds a
+  batch's outputs until the batch ends, so a transaction is open on the broker only while a batch
+  commits, and a kill seldom leaves one); then it processes the input the partition has waited
   with, and its first transaction commits ("recovered"). With --standby-replicas 1 the survivor
   already holds a standby copy of each of the killed instance's partitions, kept current through
   the settle time, and restores only what the copy lacks.
