@@ -11,8 +11,9 @@ COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN ?= bin/orderflow
 CAPACITYFLAGS ?=
+FAILOVERFLAGS ?=
 
-.PHONY: help build demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench capacity bench-latency clean
+.PHONY: help build demo test test-short test-alloc vet kafka-jars kafka-up kafka-down kafka-meta bench capacity bench-latency bench-failover clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +47,9 @@ capacity: build ## measure the capacity model's inputs and a 1/2/4-instance scal
 
 bench-latency: build ## the latency curve alone (after one warm-up pass and one ceiling round); BENCHFLAGS=-curve=NAME,... for some settings
 	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-bench -orderflow-bin bin/orderflow -only warmup,ceiling,latency -warmup 1 -rounds 1 -out bench/.work/latency $(BENCHFLAGS)
+
+bench-failover: build ## failover time after a SIGKILL, 2 instances, stores of 100k and 1M orders, --standby-replicas 0 and 1; writes bench/results/<date>-<host>-failover.*; FAILOVERFLAGS=-tiny for a smoke run
+	KAFKA_HEAP=$${KAFKA_HEAP:-1g} deploy/kafka/with-broker.sh $(GO) run ./bench/cmd/orderflow-failover -orderflow-bin bin/orderflow $(FAILOVERFLAGS)
 
 kafka-jars: ## fetch the Kafka jars from Maven Central into deploy/kafka/.cache
 	deploy/kafka/fetch.sh

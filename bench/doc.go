@@ -14,6 +14,13 @@
 // note. Run returns a Report; WriteFiles writes it as Markdown and JSON, and
 // the curve as a PNG chart.
 //
+// RunFailover (`make bench-failover`) is a run of its own: two `orderflow
+// run` child processes on a store of a given size under a steady load, one
+// SIGKILLed; it measures the time until each of the killed instance's
+// partitions processes new input, the latency over that window and the
+// changelog records the new owner restored, for each store size and
+// --standby-replicas count.
+//
 // Tiny mode (Options.Tiny) runs every measurement on a few thousand records
 // in seconds, so CI exercises the whole harness; nothing here asserts a
 // timing.

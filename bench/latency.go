@@ -203,8 +203,10 @@ func (o *outcomes) seen(at, now time.Time) {
 	}
 }
 
-// consume reads the outcome topics into o until ctx is done.
-func (h *harness) consume(ctx context.Context, topics processor.Topics, o *outcomes) (<-chan error, error) {
+// consume reads the outcome topics, read_committed from their start,
+// giving each record to seen with the time its fetch arrived, until ctx is
+// done.
+func (h *harness) consume(ctx context.Context, topics processor.Topics, seen func(r *kgo.Record, now time.Time)) (<-chan error, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(h.o.Brokers...),
 		kgo.ConsumeTopics(topics.Status, topics.Rejections, topics.DLQ),
@@ -232,7 +234,7 @@ func (h *harness) consume(ctx context.Context, topics processor.Topics, o *outco
 				done <- ferr
 				return
 			}
-			fs.EachRecord(func(r *kgo.Record) { o.seen(r.Timestamp, now) })
+			fs.EachRecord(func(r *kgo.Record) { seen(r, now) })
 		}
 	}()
 	return done, nil
@@ -267,7 +269,7 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, s curveSet
 			atWarm = t.metrics()
 		}
 	}
-	consumed, err := h.consume(rctx, topics, o)
+	consumed, err := h.consume(rctx, topics, func(r *kgo.Record, now time.Time) { o.seen(r.Timestamp, now) })
 	if err != nil {
 		return latencyResult{}, err
 	}
@@ -318,27 +320,11 @@ func (h *harness) latencyOf(ctx context.Context, name, target string, s curveSet
 // record's out sizes as a header, for the ceiling.
 func (h *harness) produceAtRate(ctx context.Context, topic string, in *latencyInput, rate float64, warm time.Duration,
 	withSizes bool, o *outcomes, stopped <-chan error) (latencyResult, error) {
-	prod, err := kgo.NewClient(
-		kgo.SeedBrokers(h.o.Brokers...),
-		kgo.DefaultProduceTopic(topic),
-		// As the Java producer's default since Kafka 4.0 (KIP-1030): with
-		// no linger, records produced every millisecond go out in small
-		// batches, and the broker's per-batch work dominates, for the
-		// ceiling and orderflow alike. The wait is in the latency
-		// measured: a record's timestamp is taken before it is produced.
-		kgo.ProducerLinger(5*time.Millisecond),
-		kgo.MaxBufferedRecords(1_000_000),
-	)
+	lp, err := h.newLoadProducer(topic)
 	if err != nil {
 		return latencyResult{}, err
 	}
-	defer prod.Close()
-	var perr atomic.Pointer[error]
-	onProduced := func(_ *kgo.Record, err error) {
-		if err != nil {
-			perr.CompareAndSwap(nil, &err)
-		}
-	}
+	defer lp.cl.Close()
 	start := time.Now()
 	o.start.Store(start.UnixMilli())
 	o.warmEnd.Store(start.Add(warm).UnixMilli())
@@ -362,20 +348,62 @@ func (h *harness) produceAtRate(ctx context.Context, topic string, in *latencyIn
 		}
 		now := time.Now()
 		due := min(in.n, int(rate*now.Sub(start).Seconds()))
-		in.produce(ctx, prod, sent, due, now, withSizes, onProduced)
+		in.produce(ctx, lp.cl, sent, due, now, withSizes, lp.produced)
 		sent = due
 	}
 	r := latencyResult{rate: float64(in.n) / time.Since(start).Seconds(), produced: in.n}
 	if warmSent >= 0 && sent > warmSent {
 		r.cpu = machine.Use(warmCPU, h.cpu.Snapshot(), int64(sent-warmSent))
 	}
-	if err := prod.Flush(ctx); err != nil {
+	if err := lp.flush(ctx); err != nil {
 		return latencyResult{}, err
 	}
-	if p := perr.Load(); p != nil {
-		return latencyResult{}, *p
-	}
 	return r, nil
+}
+
+// loadProducer is the load generator's producer, which keeps the first
+// error of the records it produced.
+type loadProducer struct {
+	cl   *kgo.Client
+	perr atomic.Pointer[error]
+}
+
+// newLoadProducer returns a load producer of topic; opts are added to its
+// client's options.
+func (h *harness) newLoadProducer(topic string, opts ...kgo.Opt) (*loadProducer, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(h.o.Brokers...),
+		kgo.DefaultProduceTopic(topic),
+		// As the Java producer's default since Kafka 4.0 (KIP-1030): with
+		// no linger, records produced every millisecond go out in small
+		// batches, and the broker's per-batch work dominates, for the
+		// ceiling and orderflow alike. The wait is in the latency
+		// measured: a record's timestamp is taken before it is produced.
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.MaxBufferedRecords(1_000_000),
+	}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &loadProducer{cl: cl}, nil
+}
+
+// produced is the promise of each record produced.
+func (p *loadProducer) produced(_ *kgo.Record, err error) {
+	if err != nil {
+		p.perr.CompareAndSwap(nil, &err)
+	}
+}
+
+// flush waits until every record is produced and returns the first error.
+func (p *loadProducer) flush(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	if e := p.perr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // produce produces records from up to due, allocated together and stamped

@@ -410,14 +410,20 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\n## Figures\n\n")
 	b.WriteString(r.figureLines())
-	if len(r.Checks) > 0 {
-		b.WriteString("\n## Checks\n\n")
-		for _, c := range r.Checks {
-			fmt.Fprintf(&b, "- %s\n", c)
-		}
-	}
+	writeChecks(&b, r.Checks)
 	b.WriteString("\n" + method)
 	return b.String()
+}
+
+// writeChecks writes the Checks section, if there are checks.
+func writeChecks(b *strings.Builder, checks []string) {
+	if len(checks) == 0 {
+		return
+	}
+	b.WriteString("\n## Checks\n\n")
+	for _, c := range checks {
+		fmt.Fprintf(b, "- %s\n", c)
+	}
 }
 
 // roundInput describes the throughput rounds' input when it is not the
@@ -455,17 +461,22 @@ func (r *Report) WriteFiles(dir string) ([]string, error) {
 			files = append(files, filepath.Join(dir, LatestChart))
 		}
 	}
-	js, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(base+".md", []byte(r.Markdown()), 0o644); err != nil {
+	if err := writeReport(base, r, r.Markdown()); err != nil {
 		return nil, err
 	}
 	return files, nil
+}
+
+// writeReport writes v as JSON to base.json and md to base.md.
+func writeReport(base string, v any, md string) error {
+	js, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(base+".json", append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(base+".md", []byte(md), 0o644)
 }
 
 func machineInfo(kafkaVersion string) Machine {

@@ -19,13 +19,19 @@ import (
 // orders: the restore measurement reads it, the RSS child restores it.
 func (h *harness) bigApp() string { return h.name("big") }
 
-// writeStore writes StoreOrders order states to the big app's changelog:
-// the final states of the workload's orders, repeated under new order ids
-// ("c<k>-<order id>") until there are enough. Records go to the partition of
-// their key, as orderflow's changelog does; opts are added to the
-// producer's options.
+// writeStore writes StoreOrders order states to the big app's changelog
+// (writeStoreOf).
 func (h *harness) writeStore(ctx context.Context, opts ...kgo.Opt) (string, error) {
-	changelog := processor.ChangelogTopic(h.bigApp())
+	return h.writeStoreOf(ctx, h.bigApp(), h.o.storeOrders, opts...)
+}
+
+// writeStoreOf writes orders order states to app's changelog, which it
+// creates (compacted) if it is missing: the final states of the workload's
+// orders, repeated under new order ids ("c<k>-<order id>") until there are
+// enough. Records go to the partition of their key, as orderflow's
+// changelog does; opts are added to the producer's options.
+func (h *harness) writeStoreOf(ctx context.Context, app string, orders int, opts ...kgo.Opt) (string, error) {
+	changelog := processor.ChangelogTopic(app)
 	compact := "compact"
 	if err := h.createTopic(ctx, changelog, map[string]*string{"cleanup.policy": &compact}); err != nil {
 		return "", err
@@ -36,7 +42,7 @@ func (h *harness) writeStore(ctx context.Context, opts ...kgo.Opt) (string, erro
 	}
 	start := time.Now()
 	var key []byte
-	err := produceAll(ctx, h.o.Brokers, changelog, h.o.storeOrders, func(i int) ([]byte, []byte) {
+	err := produceAll(ctx, h.o.Brokers, changelog, orders, func(i int) ([]byte, []byte) {
 		j := i % f.finals.len()
 		key = fmt.Appendf(key[len(key):], "c%d-%s", i/f.finals.len(), f.finalIDs.at(j))
 		return key, f.finals.at(j)
@@ -44,7 +50,7 @@ func (h *harness) writeStore(ctx context.Context, opts ...kgo.Opt) (string, erro
 	if err != nil {
 		return "", err
 	}
-	h.logf("wrote %d order states to %s in %v", h.o.storeOrders, changelog, time.Since(start).Round(time.Millisecond))
+	h.logf("wrote %d order states to %s in %v", orders, changelog, time.Since(start).Round(time.Millisecond))
 	return changelog, nil
 }
 

@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -75,6 +77,41 @@ type child struct {
 	exited   chan struct{} // closed when it has exited, with waitErr
 	waitErr  error
 	restored atomic.Int32 // partitions restored, from its log
+	mu       sync.Mutex
+	events   []childLogLine // its partition events, from its log
+}
+
+// partitionEvents are the log lines the child keeps.
+var partitionEvents = []string{"partitions assigned", "partitions revoked", "partition restored"}
+
+// logEvents returns the partition events the child has logged so far.
+func (c *child) logEvents() []childLogLine {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.events)
+}
+
+// childLogLine is what the harness reads of a line of the child's JSON
+// log: the partition events of package processor's rebalance.go.
+type childLogLine struct {
+	Time       time.Time `json:"time"`
+	Msg        string    `json:"msg"`
+	Partition  int32     `json:"partition"`  // partition restored
+	Partitions []int32   `json:"partitions"` // partitions assigned, revoked
+	Records    int64     `json:"records"`    // partition restored
+	Took       any       `json:"took"`       // partition restored: slog's Duration, in ns
+}
+
+// took is the line's took field ("partition restored"), or 0.
+func (l childLogLine) took() time.Duration {
+	switch v := l.Took.(type) {
+	case float64:
+		return time.Duration(v)
+	case string:
+		d, _ := time.ParseDuration(v)
+		return d
+	}
+	return 0
 }
 
 // startChild starts `orderflow run` on app, reading the preloaded input,
@@ -85,8 +122,9 @@ func (h *harness) startChild(bin, app string) (*child, error) {
 
 // startInstance starts `orderflow run` as instance of app with threads
 // threads, its state dir and log named after the instance in the work dir;
-// a cpu list (taskset -c syntax) pins it to those CPUs.
-func (h *harness) startInstance(bin, app, instance string, threads int, cpus string) (*child, error) {
+// a cpu list (taskset -c syntax) pins it to those CPUs. extra flags follow
+// the harness's (a flag given again takes the later value).
+func (h *harness) startInstance(bin, app, instance string, threads int, cpus string, extra ...string) (*child, error) {
 	c := &child{stateDir: filepath.Join(h.work, instance), exited: make(chan struct{})}
 	logPath := filepath.Join(h.work, instance+"-child.log")
 	var err error
@@ -110,6 +148,7 @@ func (h *harness) startInstance(bin, app, instance string, threads int, cpus str
 		"--log-level", "info",
 		"--http-addr", "127.0.0.1:0", // instances side by side: no fixed port
 	}
+	args = append(args, extra...)
 	if cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}
@@ -136,11 +175,17 @@ func (c *child) readLog(stderr io.Reader) {
 	for sc.Scan() {
 		line := sc.Bytes()
 		fmt.Fprintf(c.log, "%s\n", line)
-		var l struct {
-			Msg string `json:"msg"`
+		var l childLogLine
+		if json.Unmarshal(line, &l) != nil {
+			continue
 		}
-		if json.Unmarshal(line, &l) == nil && l.Msg == "partition restored" {
+		if l.Msg == "partition restored" {
 			c.restored.Add(1)
+		}
+		if slices.Contains(partitionEvents, l.Msg) {
+			c.mu.Lock()
+			c.events = append(c.events, l)
+			c.mu.Unlock()
 		}
 	}
 	_, _ = io.Copy(io.Discard, stderr)
