@@ -98,7 +98,7 @@ func TestProcessRecordsInChunks(t *testing.T) {
 			recs[i].Value = v
 		}
 		b := newBatch(p.changelog, newOutputMemory(), p.leaves, nil)
-		b.setPartition(0, newKnownOrders(0))
+		b.setPartition(0, newKnownOrders(0), nil)
 		rp := &recordingProducer{b: b, next: map[string]int64{}}
 		if perRecord {
 			for _, r := range recs {

@@ -127,7 +127,7 @@ func BenchmarkProcess(b *testing.B) {
 			bt := newBatch(p.changelog, mems[n%2], p.leaves, warm)
 			ts := p.cfg.Now()
 			for part := range partitions {
-				bt.setPartition(int32(part), known[part])
+				bt.setPartition(int32(part), known[part], nil)
 				p.processRecords(cl, bt, fetched[part], ts)
 			}
 			if bt.abort {

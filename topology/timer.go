@@ -54,6 +54,19 @@ func (t Timer) FiresBefore(at time.Time) bool { return t.Due.Before(at) }
 // HasTimers reports whether the machine declares any timed transition.
 func (m *Machine) HasTimers() bool { return m.hasTimers }
 
+// TimedStates returns the states that declare timed transitions (leaves or
+// superstates), in file order: the processor exports a fired-timers
+// counter for each from the start.
+func (m *Machine) TimedStates() []string {
+	var out []string
+	for i := range m.nodes {
+		if len(m.nodes[i].timers) > 0 {
+			out = append(out, m.nodes[i].name)
+		}
+	}
+	return out
+}
+
 // NextTimer returns the pending timer of the order in st that is due first,
 // and false if it has none (no state on its path declares one, or it is
 // terminal or in a state the machine does not know). Of timers due at the
