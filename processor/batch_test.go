@@ -68,7 +68,7 @@ func (rp *recordingProducer) Produce(_ context.Context, r *kgo.Record, promise f
 // its input record, and every one of them answered.
 func TestProcessRecordsInChunks(t *testing.T) {
 	var recs []*kgo.Record
-	for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
+	for i, it := range workload.Generate(workload.Options{Orders: 80, Seed: 3}) {
 		recs = append(recs, &kgo.Record{Topic: "events", Key: []byte(it.Key), Offset: int64(i), Timestamp: time.UnixMilli(1_700_000_000_000)})
 	}
 	if len(recs) < 3*produceChunk {
@@ -88,7 +88,7 @@ func TestProcessRecordsInChunks(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = store.Close() })
 		p.store = store
-		for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
+		for i, it := range workload.Generate(workload.Options{Orders: 80, Seed: 3}) {
 			v := it.Malformed
 			if v == nil {
 				if v, err = p.codec.EncodeEvent(nil, &it.Event); err != nil {

@@ -19,9 +19,9 @@ import (
 // wait only for retention), so retention's deletes do not touch it.
 //
 // An order's time in its state is measured from its last transition (the
-// event time, UpdatedAt, of the event or timer that moved it there; a
-// transition to the same state enters it again), against the processor's
-// clock.
+// event time, UpdatedAt, of the event or timer that moved it there; an
+// event self-loop counts as a transition here, though it restarts no
+// timer's clock), against the processor's clock.
 
 // OpenOrderAges are the ages of the open_orders_older gauges (label
 // older_than): fixed, so that the series are few and always there; ask
@@ -172,7 +172,7 @@ func (p *Processor) StatesCount(olderThan time.Duration) []StateCount {
 // StatesCountAt is StatesCount with the processor's clock it counted at and
 // the restored partitions it counted, in order.
 func (p *Processor) StatesCountAt(olderThan time.Duration) (now time.Time, parts []int32, counts []StateCount) {
-	now = p.cfg.Now()
+	now = p.clock()
 	cs, parts := p.readyCensus()
 	for _, sc := range p.censusOf(cs, []int64{now.Add(-olderThan).UnixMilli()}) {
 		counts = append(counts, *sc.StateCount)
@@ -275,4 +275,13 @@ func (p *Processor) leavesOpen() []string {
 		}
 	}
 	return out
+}
+
+// clock is the processor's clock (Config.Now; the wall clock for a
+// processor some test built without New).
+func (p *Processor) clock() time.Time {
+	if p.cfg.Now == nil {
+		return time.Now()
+	}
+	return p.cfg.Now()
 }

@@ -388,7 +388,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descReady, ready)
 
-	now := p.cfg.Now()
+	now := p.clock()
 	cutoffs := make([]int64, len(OpenOrderAges))
 	for i, a := range OpenOrderAges {
 		cutoffs[i] = now.Add(-a.Age).UnixMilli()

@@ -48,8 +48,9 @@ func (t Timer) ID() string {
 // FiresBefore reports whether the timer fires before an event that occurred
 // at: only a timer due strictly earlier does. An event at the very instant
 // of the deadline still meets the order in its state, like the inclusive
-// bound of a within guard.
-func (t Timer) FiresBefore(at time.Time) bool { return t.Due.Before(at) }
+// bound of a within guard, and at the same millisecond precision (the
+// wire's): an event a fraction of a millisecond after the deadline is at it.
+func (t Timer) FiresBefore(at time.Time) bool { return unixMilli(t.Due) < unixMilli(at) }
 
 // HasTimers reports whether the machine declares any timed transition.
 func (m *Machine) HasTimers() bool { return m.hasTimers }
