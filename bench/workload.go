@@ -25,6 +25,7 @@ const (
 // kind and value sizes. The ceiling produces records of these sizes.
 type outSizes struct {
 	kind      uint8
+	fired     uint8 // timers the record's event revealed (each a transition, before it)
 	changelog int32 // changelog value bytes (accepted only)
 	output    int32 // status, rejection or DLQ value bytes
 }
@@ -100,13 +101,16 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 			return nil, fmt.Errorf("event %d: %w", i, err)
 		}
 		e.sizes[i] = sz
+		e.expect.transitions += int64(sz.fired)
+		if next != nil {
+			states[it.Key], finals[it.Key] = next, sv
+		}
 		switch sz.kind {
 		case kindDLQ:
 			e.expect.dlq++
 		case kindRejected:
 			e.expect.rejections++
 		default:
-			states[it.Key], finals[it.Key] = next, sv
 			e.expect.transitions++
 		}
 	}
@@ -121,8 +125,11 @@ func encodeWorkload(o workload.Options, codec *avro.Codec, m *topology.Machine, 
 
 // outcome applies the encoded event v to the order's state as the
 // processor does (decoded, times in ms) and returns the sizes of what the
-// processor produces for it and, if accepted, the order's next state,
-// encoded too.
+// processor produces for it and, if accepted (or timers it revealed fired
+// first), the order's next state, encoded too. The timers of the order due
+// before the event fire first, as the processor fires them (the workload
+// dates its events after any processor's clock, so none fires on the
+// clock); their records' sizes are not counted.
 func outcome(codec *avro.Codec, m *topology.Machine, state *topology.State, v []byte, malformed bool, now time.Time) (outSizes, *topology.State, []byte, error) {
 	if malformed {
 		return outSizes{kind: kindDLQ, output: int32(len(v))}, nil, nil, nil
@@ -131,11 +138,27 @@ func outcome(codec *avro.Codec, m *topology.Machine, state *topology.State, v []
 	if err := codec.DecodeEvent(v, &ev); err != nil {
 		return outSizes{}, nil, nil, err
 	}
+	fired := uint8(0)
+	if state != nil {
+		before := state
+		state = topology.FireDue(m, state, ev.OccurredAt, false, func(*topology.Timer, *topology.Outcome) { fired++ })
+		if state != before && state.ClosedAt == nil && m.IsTerminal(state.State) {
+			fs := *state
+			closed := now
+			fs.ClosedAt = &closed
+			state = &fs
+		}
+	}
 	out := topology.Apply(m, state, &ev)
 	if !out.Accepted {
 		rj := avro.RejectionFromOutcome(&ev, &out, now)
 		rv, err := codec.EncodeRejection(nil, &rj)
-		return outSizes{kind: kindRejected, output: int32(len(rv))}, nil, nil, err
+		sz := outSizes{kind: kindRejected, fired: fired, output: int32(len(rv))}
+		if err != nil || fired == 0 {
+			return sz, nil, nil, err
+		}
+		sv, err := codec.EncodeState(nil, state)
+		return sz, state, sv, err
 	}
 	next := out.Next
 	if next.ClosedAt == nil && m.IsTerminal(next.State) {
@@ -148,7 +171,7 @@ func outcome(codec *avro.Codec, m *topology.Machine, state *topology.State, v []
 	}
 	sc := avro.StatusChangeFromOutcome(&ev, &out, now)
 	cv, err := codec.EncodeStatusChange(nil, &sc)
-	return outSizes{kind: kindAccepted, changelog: int32(len(sv)), output: int32(len(cv))}, &next, sv, err
+	return outSizes{kind: kindAccepted, fired: fired, changelog: int32(len(sv)), output: int32(len(cv))}, &next, sv, err
 }
 
 // preloaded is the input topic after preloading: the out sizes of each
@@ -239,6 +262,7 @@ func preloadRecords(ctx context.Context, brokers []string, topic string, partiti
 		p.sizes[r.Partition] = append(s, all[i])
 		p.records++
 		p.expect.events++
+		p.expect.transitions += int64(all[i].fired)
 		switch all[i].kind {
 		case kindDLQ:
 			p.expect.dlq++

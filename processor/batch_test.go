@@ -68,7 +68,7 @@ func (rp *recordingProducer) Produce(_ context.Context, r *kgo.Record, promise f
 // its input record, and every one of them answered.
 func TestProcessRecordsInChunks(t *testing.T) {
 	var recs []*kgo.Record
-	for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
+	for i, it := range workload.Generate(workload.Options{Orders: 80, Seed: 3}) {
 		recs = append(recs, &kgo.Record{Topic: "events", Key: []byte(it.Key), Offset: int64(i), Timestamp: time.UnixMilli(1_700_000_000_000)})
 	}
 	if len(recs) < 3*produceChunk {
@@ -80,7 +80,7 @@ func TestProcessRecordsInChunks(t *testing.T) {
 	run := func(perRecord bool) []producedCall {
 		p := newStoreProcessor(t, AtLeastOnce)
 		var err error
-		for i, it := range workload.Generate(workload.Options{Orders: 60, Seed: 3}) {
+		for i, it := range workload.Generate(workload.Options{Orders: 80, Seed: 3}) {
 			v := it.Malformed
 			if v == nil {
 				if v, err = p.codec.EncodeEvent(nil, &it.Event); err != nil {
@@ -90,7 +90,7 @@ func TestProcessRecordsInChunks(t *testing.T) {
 			recs[i].Value = v
 		}
 		b := newBatch(p.changelog, newOutputMemory(), p.leaves, nil)
-		b.setPartition(0, newKnownOrders(0))
+		b.setPartition(0, newKnownOrders(0), nil)
 		rp := &recordingProducer{b: b, next: map[string]int64{}}
 		if perRecord {
 			for _, r := range recs {
@@ -224,7 +224,7 @@ func TestProcessKeepsEachValueOnce(t *testing.T) {
 	}
 	mem := newOutputMemory()
 	b := newBatch(p.changelog, mem, p.leaves, nil)
-	b.setPartition(0, newKnownOrders(0))
+	b.setPartition(0, newKnownOrders(0), nil)
 	rp := &recordingProducer{b: b, next: map[string]int64{}}
 	p.processRecords(rp, b, []*kgo.Record{{Topic: "events", Key: []byte(first.Key), Value: v, Timestamp: time.UnixMilli(1_700_000_000_000)}}, time.UnixMilli(1_700_000_100_000))
 	if len(rp.calls) != 2 {

@@ -374,7 +374,26 @@ func (b *batch) commitStore(s *statestore.Store) error {
 	if err := sb.Commit(); err != nil {
 		return err
 	}
+	b.countStates()
 	b.stored = true
 	b.mem.recycle() // the client is done with the batch's records
 	return nil
+}
+
+// countStates moves the orders the batch stored in the census of their
+// partitions: from where the batch found them to where it left them.
+func (b *batch) countStates() {
+	for part, orders := range b.overlay {
+		cen := b.census[part]
+		if cen == nil {
+			continue
+		}
+		cen.mu.Lock()
+		for _, e := range orders {
+			if e.dirty {
+				cen.move(e.was, censusKeyOf(e.current()))
+			}
+		}
+		cen.mu.Unlock()
+	}
 }

@@ -40,6 +40,7 @@ type metrics struct {
 	// shows no increase).
 	edges   []move
 	reasons []string
+	timed   []string // the states declaring timers
 }
 
 func newMetrics(p *Processor) *metrics {
@@ -49,6 +50,7 @@ func newMetrics(p *Processor) *metrics {
 			m.edges = append(m.edges, move{e.From, e.To})
 		}
 		m.reasons = p.cfg.Machine.Reasons()
+		m.timed = p.cfg.Machine.TimedStates()
 	}
 	m.batchRecords = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: MetricsNamespace, Name: "batch_records",
@@ -250,6 +252,9 @@ var (
 	descTransitions = desc("transitions_total", "Accepted events, by the order's state before (from; \"none\" for a new order) and after (to).", "from", "to")
 	descRejections  = desc("rejections_total", "Refused events, by reason.", "reason")
 	descTimersFired = desc("timers_fired_total", "Fired timers, by the state declaring them.", "state")
+	descTimersPend  = desc("timers_pending", "Open orders with a pending timer in this instance's restored partitions.")
+	descOpenOrders  = desc("open_orders", "Open orders in this instance's restored partitions, by leaf state.", "state")
+	descOpenOlder   = desc("open_orders_older", "Open orders in this instance's restored partitions that entered their leaf state (their last transition, in event time) more than older_than ago by the processor's clock, to the minute.", "state", "older_than")
 	descDLQ         = desc("dlq_records_total", "Undecodable input records sent to the dead-letter topic.")
 	descBatches     = desc("batches_total", "Batches ended, by result (committed or aborted).", "result")
 	descRestores    = desc("restores_total", "Partition restores completed.")
@@ -280,7 +285,7 @@ var (
 	descCacheMisses = desc("store_block_cache_misses_total", "Block cache misses of the state store.")
 
 	allDescs = []*prometheus.Desc{
-		descEvents, descTransitions, descRejections, descTimersFired, descDLQ, descBatches, descRestores, descRestoredAll,
+		descEvents, descTransitions, descRejections, descTimersFired, descTimersPend, descOpenOrders, descOpenOlder, descDLQ, descBatches, descRestores, descRestoredAll,
 		descOwned, descRestoring, descStalled, descReady, descRestored, descRemaining,
 		descDisk, descMemTable, descCompactions, descCompacting, descFlushes, descFlushed, descCompacted, descDebt, descReadAmp, descStalls, descStallTime,
 		descCacheHits, descCacheMisses, descPartitioner, descPlaced, descMismatches,
@@ -314,6 +319,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, n := range st.TimersFired {
 		counter(descTimersFired, float64(n), state)
+	}
+	for _, state := range c.m.timed {
+		if _, ok := st.TimersFired[state]; !ok {
+			counter(descTimersFired, 0, state)
+		}
 	}
 	if p.routing != nil { // New sets it; tests may not
 		placed, mismatched, shown := p.routing.snapshot()
@@ -377,6 +387,23 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ready = 1
 	}
 	gauge(descReady, ready)
+
+	now := p.clock()
+	cutoffs := make([]int64, len(OpenOrderAges))
+	for i, a := range OpenOrderAges {
+		cutoffs[i] = now.Add(-a.Age).UnixMilli()
+	}
+	pending := int64(0)
+	for _, sc := range p.census(cutoffs) {
+		gauge(descOpenOrders, float64(sc.Orders), sc.State)
+		for i, a := range OpenOrderAges {
+			gauge(descOpenOlder, float64(sc.older[i]), sc.State, a.Label)
+		}
+		if sc.Timer {
+			pending += sc.Orders
+		}
+	}
+	gauge(descTimersPend, float64(pending))
 
 	c.m.store.with(func(s *statestore.Store) {
 		sm, err := s.Metrics()

@@ -30,6 +30,7 @@ type entry struct {
 	exists bool           // false: the order does not exist (or was deleted)
 	value  []byte         // the encoded state this batch wrote to the changelog, while dirty (slab memory)
 	dirty  bool           // written by this batch
+	was    censusKey      // where the committed state stands in the census
 }
 
 // current returns the entry's state for topology.Apply: nil when the order
@@ -52,7 +53,8 @@ type states struct {
 	part      int32
 	cur, prev map[string]*entry
 	known     *knownOrders
-	entries   []entry // room for the overlay's next entries (newEntry)
+	census    map[int32]*census // the census of each partition, kept at commitStore
+	entries   []entry           // room for the overlay's next entries (newEntry)
 	// input holds copies of the batch's input values, which its decoded
 	// events' strings point into (avro's DecodeEventShared), and slab the
 	// event IDs and sequences of the states it builds
@@ -67,8 +69,14 @@ type states struct {
 
 // setPartition makes part the partition whose records the batch processes
 // next; known holds the orders it may have.
-func (s *states) setPartition(part int32, known *knownOrders) {
+func (s *states) setPartition(part int32, known *knownOrders, cen *census) {
 	s.part, s.known = part, known
+	if cen != nil {
+		if s.census == nil {
+			s.census = map[int32]*census{}
+		}
+		s.census[part] = cen
+	}
 	// Room for as many orders as the last batch had: a map grown one
 	// doubling at a time rehashes all its entries at each.
 	s.cur, s.prev = s.overlay.of(part, len(s.warm[part])), s.warm[part]

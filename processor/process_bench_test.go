@@ -3,8 +3,11 @@
 package processor
 
 import (
+	"context"
 	"flag"
+	"fmt"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/orderflow/orderflow/internal/partitioner"
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/statestore"
+	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -19,6 +23,26 @@ import (
 // default, 200,000 for make bench's (go test -bench Process
 // -process-orders 200000), where the store is ten times as large.
 var processOrders = flag.Int("process-orders", 20000, "orders in BenchmarkProcess's workload")
+
+// processTimers false runs BenchmarkProcess's processor on the default
+// machine without its timers (the same workload): the difference is what
+// the timers cost per record (go test -bench 'Process$' -process-timers=false).
+var processTimers = flag.Bool("process-timers", true, "BenchmarkProcess: false runs the default machine without its timers")
+
+// untimedDefault is the default machine without its timed transitions.
+func untimedDefault(b *testing.B) *topology.Machine {
+	var keep []string
+	for _, l := range strings.Split(string(topology.DefaultYAML()), "\n") {
+		if !strings.Contains(l, "after:") {
+			keep = append(keep, l)
+		}
+	}
+	m, err := topology.Parse([]byte(strings.Join(keep, "\n")))
+	if err != nil || m.HasTimers() {
+		b.Fatalf("the default machine without timers: %v", err)
+	}
+	return m
+}
 
 // BenchmarkProcess measures orderflow's own work per input record, the
 // part of `make bench`'s at_least_once figure that is not franz-go's or the
@@ -34,7 +58,12 @@ var processOrders = flag.Int("process-orders", 20000, "orders in BenchmarkProces
 func BenchmarkProcess(b *testing.B) {
 	const partitions, batchRecords = 12, 10000
 	orders := *processOrders
-	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: b.TempDir(), Guarantee: AtLeastOnce})
+	cfg := Config{Brokers: []string{"unused:9092"}, StateDir: b.TempDir(), Guarantee: AtLeastOnce}
+	if !*processTimers {
+		cfg.Machine = untimedDefault(b)
+	}
+	b.Logf("machine timers: %v", *processTimers)
+	p, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -97,14 +126,21 @@ func BenchmarkProcess(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		store, err := statestore.Open(statestore.Options{Dir: b.TempDir(), ClosedAt: p.closedAt})
+		// As run opens it: with the due-time index when the machine has
+		// timers.
+		so := statestore.Options{Dir: b.TempDir(), ClosedAt: p.closedAt}
+		if p.timers {
+			so.DueAt = p.dueAt
+		}
+		store, err := statestore.Open(so)
 		if err != nil {
 			b.Fatal(err)
 		}
 		p.store = store
 		known := make([]*knownOrders, partitions)
+		censuses := make([]*census, partitions)
 		for i := range known {
-			known[i] = newKnownOrders(0)
+			known[i], censuses[i] = newKnownOrders(0), newCensus()
 		}
 		cl := &instantProducer{next: make(map[string]map[int32]int64)}
 		mems := [2]*outputMemory{newOutputMemory(), newOutputMemory()}
@@ -125,9 +161,12 @@ func BenchmarkProcess(b *testing.B) {
 			b.StartTimer()
 
 			bt := newBatch(p.changelog, mems[n%2], p.leaves, warm)
+			if p.timers {
+				bt.timers = p.cfg.Machine // as the loop does: commitStore indexes due times
+			}
 			ts := p.cfg.Now()
 			for part := range partitions {
-				bt.setPartition(int32(part), known[part])
+				bt.setPartition(int32(part), known[part], censuses[part])
 				p.processRecords(cl, bt, fetched[part], ts)
 			}
 			if bt.abort {
@@ -161,4 +200,96 @@ func cpuClock() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// fireOrders is BenchmarkFireDue's number of due timers.
+var fireOrders = flag.Int("fire-orders", 100000, "orders whose timer BenchmarkFireDue fires")
+
+// BenchmarkFireDue measures the processor's clock pass firing many due
+// timers at once: -fire-orders (100,000) unpaid orders of the default
+// machine, placed a day and more before the clock, in 12 partitions, all of
+// them due; one op fires every one of them (cancelled) through fireDue as
+// the loop runs it, batch after batch (SweepLimit orders per partition and
+// batch), each batch's states written to the store. It reports timers/s
+// (wall) and cpu-ns/timer: the index read, the state's load, decode and
+// encode, and the two output records of every fired timer.
+func BenchmarkFireDue(b *testing.B) {
+	const partitions = 12
+	orders := *fireOrders
+	p, err := New(Config{Brokers: []string{"unused:9092"}, StateDir: b.TempDir(), Guarantee: AtLeastOnce})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.layout = newLayout(p.cfg.Topics.Events, partitions)
+	placed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	byPart := make([][]*kgo.Record, partitions)
+	for i := range orders {
+		id := fmt.Sprintf("unpaid-%07d", i)
+		ev := topology.Event{EventID: "e-" + id, OrderID: id, Type: "place_order", OccurredAt: placed.Add(time.Duration(i) * time.Millisecond)}
+		v, err := p.codec.EncodeEvent(nil, &ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		part := partitioner.Murmur2.Partition([]byte(id), partitions)
+		byPart[part] = append(byPart[part], &kgo.Record{Topic: p.cfg.Topics.Events, Partition: part, Key: []byte(id), Value: v, Offset: int64(len(byPart[part]))})
+	}
+	var timers, cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		store, err := statestore.Open(statestore.Options{Dir: b.TempDir(), ClosedAt: p.closedAt, DueAt: p.dueAt})
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.store = store
+		cl := &instantProducer{next: make(map[string]map[int32]int64)}
+		mems := [2]*outputMemory{newOutputMemory(), newOutputMemory()}
+		p.mu.Lock()
+		p.mu.parts = map[int32]*partition{}
+		for part := range partitions {
+			p.mu.parts[int32(part)] = &partition{ready: true, known: newKnownOrders(0), census: newCensus()}
+		}
+		p.mu.Unlock()
+		// Place every order (no timer is due before these events).
+		bt := newBatch(p.changelog, mems[0], p.leaves, nil)
+		bt.timers = p.cfg.Machine
+		for part := range partitions {
+			ps := p.mu.parts[int32(part)]
+			bt.setPartition(int32(part), ps.known, ps.census)
+			p.processRecords(cl, bt, byPart[part], p.cfg.Now())
+		}
+		if err := bt.commitStore(store); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		c0, w0 := cpuClock(), time.Now()
+		b.StartTimer()
+		fired := int64(0)
+		for n := 1; ; n++ {
+			bt := newBatch(p.changelog, mems[n%2], p.leaves, nil)
+			bt.timers = p.cfg.Machine
+			behind, err := p.fireDue(context.Background(), cl, 0, bt)
+			if err != nil || bt.abort {
+				b.Fatalf("fireDue: %v (abort %v)", err, bt.abort)
+			}
+			if err := bt.commitStore(store); err != nil {
+				b.Fatal(err)
+			}
+			fired += bt.counts.transitions
+			if !behind {
+				break
+			}
+		}
+		b.StopTimer()
+		timers += time.Since(w0)
+		cpu += cpuClock() - c0
+		if fired != int64(orders) {
+			b.Fatalf("fired %d timers, want %d", fired, orders)
+		}
+		if err := store.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	n := float64(orders) * float64(b.N)
+	b.ReportMetric(n/timers.Seconds(), "timers/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/timer")
 }

@@ -86,6 +86,7 @@ type partition struct {
 	thread   int          // the thread (session) that owns it
 	ready    bool         // restored and resumed (guarded by Processor.mu)
 	known    *knownOrders // set before ready; then used by the owning thread only
+	census   *census      // set before ready; then kept by the owning thread's commits
 	cancel   context.CancelFunc
 	done     chan struct{}
 	progress statestore.Progress
@@ -547,7 +548,7 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 		if len(ftp.Records) == 0 {
 			return
 		}
-		owned, ready, known := p.partitionState(thread, ftp.Partition)
+		owned, ready, ps := p.partitionOf(thread, ftp.Partition)
 		switch {
 		case !owned && p.cfg.Guarantee == AtLeastOnce:
 			// Polled before the partition was revoked: its new owner reads
@@ -568,7 +569,7 @@ func (p *Processor) processFetches(cl producer, thread int, b *batch, fs kgo.Fet
 			b.abortFor(fmt.Sprintf("records of partition %d, not restored yet", ftp.Partition))
 			return
 		}
-		b.setPartition(ftp.Partition, known)
+		b.setPartition(ftp.Partition, ps.known, ps.census)
 		p.m.fetched(ftp.Records[0].Timestamp)
 		p.processRecords(cl, b, ftp.Records, p.cfg.Now())
 		last := ftp.Records[len(ftp.Records)-1]
@@ -599,6 +600,15 @@ func (p *Processor) processRecords(cl producer, b *batch, records []*kgo.Record,
 // partitionState reports whether a thread owns an input partition, whether
 // it is restored and consuming, and then the orders it may hold.
 func (p *Processor) partitionState(thread int, part int32) (owned, ready bool, known *knownOrders) {
+	owned, ready, ps := p.partitionOf(thread, part)
+	if !ready {
+		return owned, false, nil
+	}
+	return true, true, ps.known
+}
+
+// partitionOf is partitionState with the partition itself, once ready.
+func (p *Processor) partitionOf(thread int, part int32) (owned, ready bool, ps *partition) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps, ok := p.mu.parts[part]
@@ -608,7 +618,7 @@ func (p *Processor) partitionState(thread int, part int32) (owned, ready bool, k
 	if !ps.ready {
 		return true, false, nil
 	}
-	return true, true, ps.known
+	return true, true, ps
 }
 
 // readyOf returns the restored partitions of a thread.
@@ -755,6 +765,7 @@ func (p *Processor) load(b *batch, id string) (*entry, error) {
 	if w, ok := b.prev[id]; ok {
 		e.state, e.exists = w.state, w.exists
 		own(&e.state)
+		e.was = censusKeyOf(e.current())
 		b.cur[id] = e
 		return e, nil
 	}
@@ -771,6 +782,7 @@ func (p *Processor) load(b *batch, id string) (*entry, error) {
 			return nil, fmt.Errorf("decoding the stored state of %s: %w", id, err)
 		}
 		e.exists = true
+		e.was = censusKeyOf(&e.state)
 	}
 	b.cur[id] = e
 	return e, nil

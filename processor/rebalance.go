@@ -138,12 +138,19 @@ func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps 
 		}
 		return
 	}
+	cen, err := p.countPartition(part)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.fail(fmt.Errorf("%w: reading the orders of partition %d: %w", ErrFatal, part, err))
+		}
+		return
+	}
 	p.mu.Lock()
 	if p.mu.parts[part] != ps { // revoked meanwhile
 		p.mu.Unlock()
 		return
 	}
-	ps.known, ps.ready = known, true
+	ps.known, ps.census, ps.ready = known, cen, true
 	p.mu.Unlock()
 	p.stats.update(func(s *Stats) { s.Restores++; s.Restored += res.Records })
 	cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {part}})

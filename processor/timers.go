@@ -158,11 +158,11 @@ func (p *Processor) fireDue(ctx context.Context, cl producer, thread int, b *bat
 		if len(ids) == 0 {
 			continue
 		}
-		_, ready, known := p.partitionState(thread, part)
+		_, ready, ps := p.partitionOf(thread, part)
 		if !ready {
 			continue // revoked meanwhile
 		}
-		b.setPartition(part, known)
+		b.setPartition(part, ps.known, ps.census)
 		for _, id := range ids {
 			e, err := p.load(b, string(id))
 			if err != nil {

@@ -21,6 +21,9 @@ var loadDefault = sync.OnceValue(func() *Machine {
 	return m
 })
 
+// DefaultYAML returns the default machine's file (a copy).
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
 // Default returns the default order machine (default.yaml). It is
 // loaded once and shared; a Machine is immutable.
 func Default() *Machine { return loadDefault() }

@@ -38,7 +38,55 @@ var (
 		"return_in_transit":   {"receive_return": "returned", "cancel_order": "!cancel_after_shipment"},
 		"returned":            {"refund_order": "refunded", "cancel_order": "!cancel_after_shipment"},
 	}
+	// lifecycleTimers: the state declaring each timer, its delay and its
+	// target; every leaf of a superstate listed here has its timer.
+	lifecycleTimers = map[string]struct {
+		after time.Duration
+		to    string
+	}{
+		"placed":     {24 * time.Hour, "cancelled"},
+		"in_transit": {14 * 24 * time.Hour, "lost"},
+		"delivered":  {720 * time.Hour, "completed"},
+	}
 )
+
+// TestDefaultMachineTimers checks every leaf's pending timer against
+// lifecycleTimers: which state declares it, when it is due and where it
+// goes.
+func TestDefaultMachineTimers(t *testing.T) {
+	m := Default()
+	if got, want := m.TimedStates(), []string{"placed", "in_transit", "delivered"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("TimedStates() = %v, want %v", got, want)
+	}
+	entered := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, leaf := range m.Leaves() {
+		declaring := ""
+		for s := leaf; s != ""; {
+			if _, ok := lifecycleTimers[s]; ok {
+				declaring = s
+				break
+			}
+			s, _ = m.Parent(s)
+		}
+		st := &State{State: leaf, Version: 3, CreatedAt: entered, UpdatedAt: entered,
+			Timers: map[string]int64{declaring: entered.UnixMilli()}}
+		tm, ok := NextTimer(m, st)
+		if declaring == "" {
+			if ok {
+				t.Errorf("%s: pending timer %s, want none", leaf, tm)
+			}
+			continue
+		}
+		want := lifecycleTimers[declaring]
+		if !ok || tm.State != declaring || tm.After != want.after || !tm.Due.Equal(entered.Add(want.after)) {
+			t.Errorf("%s: timer %+v (%v), want %s after %v", leaf, tm, ok, declaring, want.after)
+			continue
+		}
+		if out := Fire(m, st, tm); !out.Accepted || out.Next.State != want.to || !out.Next.UpdatedAt.Equal(tm.Due) {
+			t.Errorf("%s: firing %s gives %+v, want %s at %v", leaf, tm, out.Next, want.to, tm.Due)
+		}
+	}
+}
 
 func TestDefaultMachineShape(t *testing.T) {
 	m := Default()

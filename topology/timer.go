@@ -48,11 +48,25 @@ func (t Timer) ID() string {
 // FiresBefore reports whether the timer fires before an event that occurred
 // at: only a timer due strictly earlier does. An event at the very instant
 // of the deadline still meets the order in its state, like the inclusive
-// bound of a within guard.
-func (t Timer) FiresBefore(at time.Time) bool { return t.Due.Before(at) }
+// bound of a within guard, and at the same millisecond precision (the
+// wire's): an event a fraction of a millisecond after the deadline is at it.
+func (t Timer) FiresBefore(at time.Time) bool { return unixMilli(t.Due) < unixMilli(at) }
 
 // HasTimers reports whether the machine declares any timed transition.
 func (m *Machine) HasTimers() bool { return m.hasTimers }
+
+// TimedStates returns the states that declare timed transitions (leaves or
+// superstates), in file order: the processor exports a fired-timers
+// counter for each from the start.
+func (m *Machine) TimedStates() []string {
+	var out []string
+	for i := range m.nodes {
+		if len(m.nodes[i].timers) > 0 {
+			out = append(out, m.nodes[i].name)
+		}
+	}
+	return out
+}
 
 // NextTimer returns the pending timer of the order in st that is due first,
 // and false if it has none (no state on its path declares one, or it is

@@ -23,8 +23,15 @@ import (
 func brokersArg(c *kafkatest.Cluster) string { return strings.Join(c.Brokers, ",") }
 
 func eventLine(id, order, typ string, sec int) string {
-	return fmt.Sprintf(`{"event_id":%q,"order_id":%q,"type":%q,"occurred_at":"2026-01-01T00:00:%02dZ"}`, id, order, typ, sec)
+	at := eventEpoch.Add(time.Duration(sec) * time.Second).Format(time.RFC3339)
+	return fmt.Sprintf(`{"event_id":%q,"order_id":%q,"type":%q,"occurred_at":%q}`, id, order, typ, at)
 }
+
+// eventEpoch dates the events of eventLine: the test's start, so that no
+// timer of the default machine (the first is 24h) falls due on the
+// processor's clock while a test runs, as it would for events dated long
+// ago; timers fire only where events reveal them.
+var eventEpoch = time.Now().UTC().Truncate(time.Minute)
 
 // jsonLines splits output into lines and parses each into a map.
 func jsonLines(t *testing.T, out string) []map[string]any {

@@ -20,7 +20,7 @@ func newDemoCmd() *cobra.Command {
 		brokers []string
 	)
 	cmd := &cobra.Command{
-		Use:   "demo [--brokers B] [--events N] [--orders N] [--rate R] [--instances K] [--chaos] [--duration D] [--seed S]",
+		Use:   "demo [--brokers B] [--events N] [--orders N] [--rate R] [--instances K] [--chaos] [--timers] [--duration D] [--seed S]",
 		Short: "Run the whole system in one process on an embedded Kafka and check the outputs add up",
 		Long: `Demo starts an embedded Kafka (franz-go's kfake: the real protocol, with
 transactions and compaction; or uses --brokers), creates the topics, starts
@@ -31,6 +31,11 @@ transitions, guard failures, duplicates, stale and unknown-order events,
 malformed records; deterministic with --seed) and shows the progress. With
 --chaos one instance is stopped mid-run and started again with an empty state
 directory, so its partitions move, and come back restored from the changelog.
+With --timers the default machine runs with its timers shortened to seconds
+(unpaid placed orders are cancelled after 2s, delivered ones completed after
+3s, parcels lost after 4s in transit), every event is dated when it is sent
+and a fifth of the orders are abandoned, so that the instances' clocks fire
+timers; the demo waits for the last of them, and the summary lists them.
 
 At the end it reads the topics with read_committed and prints events,
 transitions, rejections by reason, dead letters and the final state of every
@@ -111,6 +116,7 @@ drains and checks); a second one aborts.`,
 	fs.Float64Var(&o.Rate, "rate", demo.DefaultRate, "records per second to produce (0: as fast as possible)")
 	fs.IntVar(&o.Instances, "instances", demo.DefaultInstances, "processor instances, in this process")
 	fs.Int32Var(&o.Partitions, "partitions", demo.DefaultPartitions, "partitions of the topics")
+	fs.BoolVar(&o.Timers, "timers", false, "run the default machine with its timers in seconds and abandon a fifth of the orders, so that timers fire during the demo")
 	fs.BoolVar(&o.Chaos, "chaos", false, "stop an instance mid-run and start it again with an empty state dir (a rebalance and a restore)")
 	fs.DurationVar(&o.Duration, "duration", 0, "end the traffic after this long (0: when --events are produced)")
 	fs.Uint64Var(&o.Seed, "seed", demo.DefaultSeed, "seed of the generated traffic (same seed, same traffic)")

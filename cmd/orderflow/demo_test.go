@@ -43,6 +43,41 @@ func TestDemoShort(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 }
 
+// TestDemoTimers: `orderflow demo --timers` shows timers firing: the
+// summary lists fired timers of the shortened default machine ("placed
+// after 2s" at least: a fifth of the orders are abandoned, many of them
+// unpaid) beside the checks, which still hold (a fired timer is a status
+// change of its own, not an event's outcome), and final states include
+// orders the timers closed.
+func TestDemoTimers(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	out, err, code := runCmd(t, "", "demo", "--timers", "--events", "3000", "--rate", "1500")
+	t.Log("\n" + out)
+	if err != nil || code != 0 {
+		t.Fatalf("orderflow demo --timers: exit %d: %v", code, err)
+	}
+	m := regexp.MustCompile(`timers fired +(\d+) `).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("no timers line in the summary")
+	}
+	if n, _ := strconv.Atoi(m[1]); n == 0 {
+		t.Errorf("no timer fired")
+	}
+	for _, want := range []string{
+		"placed after 2s",
+		"waiting for the abandoned orders' timers",
+		"check: every event has exactly one outcome (by event id): OK",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "still have a pending timer") {
+		t.Errorf("the demo ended with timers pending")
+	}
+	goleak.VerifyNone(t, ignore)
+}
+
 func TestDemoBadFlagsExit2(t *testing.T) {
 	for _, args := range [][]string{
 		{"demo", "--instances", "0"},

@@ -36,6 +36,10 @@ returned), interleaved, with a share of events the processor rejects:
 invalid transitions, failed guards, duplicates and events of unknown orders.
 The same --seed gives the same lines (the demo's traffic with the same
 --orders and --seed, without its malformed records, which are not events).
+The events are dated from 2100-01-01, an order's events under 12h apart:
+after any processor's clock, so that the default machine's timers (unpaid
+24h, in transit 14d, return window 720h) fire only where later events of
+their order reveal them, as orderflow replay (without --now) fires them.
 
 --rate paces the lines (events per second); 0, the default, writes them as
 fast as the reader takes them.`,

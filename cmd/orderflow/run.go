@@ -252,7 +252,7 @@ A configuration error exits with code 2.`,
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "after the first signal, exit anyway when the clean shutdown takes longer")
 	fs.StringVar(&logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, json otherwise)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&httpAddr, "http-addr", defaultHTTPAddr, "address of the HTTP API: /metrics, /healthz, /readyz, /orders/{id} (empty disables it)")
+	fs.StringVar(&httpAddr, "http-addr", defaultHTTPAddr, "address of the HTTP API: /metrics, /healthz, /readyz, /orders/{id}, /states (empty disables it)")
 	fs.StringVar(&advertiseURL, "advertise-url", "", "URL at which the other instances reach this one's HTTP API, for forwarded order queries (default: http://<http-addr>, with the host name when it listens on all interfaces)")
 	return cmd
 }

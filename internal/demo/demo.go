@@ -40,6 +40,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/orderflow/orderflow/processor"
+	"github.com/orderflow/orderflow/topology"
 )
 
 // Defaults of Options (zero fields take them).
@@ -85,6 +86,14 @@ type Options struct {
 	Duration time.Duration
 	// Seed makes the traffic deterministic. Default 1.
 	Seed uint64
+	// Timers runs the default machine with its timers shortened to
+	// seconds (unpaid placed orders are cancelled after 2s, delivered ones
+	// completed after 3s, parcels lost after 4s in transit), dates every
+	// event when it is sent and abandons a fifth of the orders, so that
+	// the instances' clocks fire timers during the run; the demo waits for
+	// the last of them before its summary, which lists them.
+	Timers bool
+	timers *topology.Machine // the machine of Timers, set by Run
 	// Stop, when closed, ends the traffic early; the demo then drains and
 	// prints its summary as usual. (Cancelling Run's context aborts.)
 	Stop <-chan struct{}
@@ -240,6 +249,12 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	base.Partitions = o.Partitions
 	base.SessionTimeout = 6 * time.Second
 	base.Logger = o.Logger
+	if o.Timers {
+		if base.Machine, err = timersMachine(); err != nil {
+			return nil, err
+		}
+		o.timers = base.Machine
+	}
 
 	out.printf("orderflow demo: %s, %d instances, %d partitions, seed %d\n", where, o.Instances, o.Partitions, o.Seed)
 	out.printf("  topics: %s -> %s, %s, %s; changelog %s; group %s\n",
@@ -332,6 +347,16 @@ func run(ctx context.Context, o Options, f *fleet, adm *kadm.Client, n runNames,
 	}
 	if err := mon.drain(ctx, o.DrainTimeout, f.failed()); err != nil {
 		return err
+	}
+	if o.Timers {
+		out.notef("all %d records processed; waiting for the abandoned orders' timers", p.acked())
+		pending, err := f.waitTimers(ctx, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		if pending > 0 {
+			out.notef("%d orders still have a pending timer", pending)
+		}
 	}
 	out.notef("all %d records processed; stopping the instances", p.acked())
 	return nil

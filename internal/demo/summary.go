@@ -26,8 +26,13 @@ type Summary struct {
 	// Transitions, Rejections and DLQ count the records of the status,
 	// rejections and dead-letter topics; Rejected splits Rejections by
 	// reason.
+	// Timer status changes (fired timers: no input record is theirs) are
+	// not in Transitions but in Timers, and in Fired by timer ("placed
+	// after 24h").
 	Transitions, Rejections, DLQ int64
 	Rejected                     map[string]int64
+	Timers                       int64
+	Fired                        map[string]int64
 	// States is the final state distribution: orders per leaf state, from
 	// the changelog (the last record per order; a tombstone deletes).
 	States map[string]int64
@@ -61,6 +66,10 @@ func (s *Summary) print(w io.Writer) {
 		fmt.Fprintf(w, "    %-20s %6d\n", r.name, r.n)
 	}
 	fmt.Fprintf(w, "  dlq          %8d   %s\n", s.DLQ, n.Topics.DLQ)
+	fmt.Fprintf(w, "  timers fired %8d   %s (after transitions, no input record)\n", s.Timers, n.Topics.Status)
+	for _, r := range byCount(s.Fired) {
+		fmt.Fprintf(w, "    %-20s %6d\n", r.name, r.n)
+	}
 	fmt.Fprintf(w, "  final states of %d orders (%s):\n", s.Orders, n.Changelog())
 	for _, c := range byCount(s.States) {
 		fmt.Fprintf(w, "    %-20s %6d  %5.1f%%\n", c.name, c.n, 100*float64(c.n)/float64(max(1, s.Orders)))
@@ -85,7 +94,7 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n runNames
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{Rejected: map[string]int64{}, States: map[string]int64{}}
+	s := &Summary{Rejected: map[string]int64{}, States: map[string]int64{}, Fired: map[string]int64{}}
 	want := map[string]int64{} // event id -> inputs minus outcomes
 	var undecodable int64
 
@@ -106,6 +115,11 @@ func summarize(ctx context.Context, brokers []string, opts []kgo.Opt, n runNames
 		var sc avro.StatusChange
 		if err := codec.DecodeStatusChange(r.Value, &sc); err != nil {
 			return fmt.Errorf("%s offset %d/%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		if sc.Timer != nil {
+			s.Timers++
+			s.Fired[*sc.Timer]++
+			return nil
 		}
 		s.Transitions++
 		want[sc.EventID]--

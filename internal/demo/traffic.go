@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderflow/orderflow/avro"
 	"github.com/orderflow/orderflow/internal/workload"
+	"github.com/orderflow/orderflow/topology"
 )
 
 // source is the demo's traffic: workload chunks, generated as they are
@@ -18,6 +19,7 @@ import (
 // otherwise chunks follow one another until the producer has enough. Chunk
 // c has seed seed + c*chunkSeedStep, so order and event ids never repeat.
 type source struct {
+	timers *topology.Machine // Options.Timers: the machine, for the workload
 	seed   uint64
 	orders int // orders of the next chunk
 	fixed  bool
@@ -32,7 +34,7 @@ const (
 )
 
 func newSource(o Options) *source {
-	s := &source{seed: o.Seed, orders: o.Orders, fixed: o.Orders > 0}
+	s := &source{seed: o.Seed, orders: o.Orders, fixed: o.Orders > 0, timers: o.timers}
 	if !s.fixed {
 		// The default machine's lifecycles (the workload's default weights)
 		// average about 6.5 events; aim a little high so one chunk usually
@@ -50,10 +52,14 @@ func (s *source) next() (workload.Item, bool) {
 		if s.done {
 			return workload.Item{}, false
 		}
-		s.buf = workload.Generate(workload.Options{
+		wo := workload.Options{
 			Seed:   s.seed + uint64(s.chunk)*chunkSeedStep,
 			Orders: s.orders,
-		})
+		}
+		if s.timers != nil {
+			wo.Machine, wo.MaxGap, wo.Abandon = s.timers, timerGap, timerAbandon
+		}
+		s.buf = workload.Generate(wo)
 		s.chunk++
 		s.orders = chunkOrders
 		s.done = s.fixed
@@ -170,6 +176,11 @@ produce:
 			}
 			val := it.Malformed
 			if val == nil {
+				if p.o.Timers {
+					// Dated when sent: the instances' clocks time out
+					// what the traffic abandons.
+					it.Event.OccurredAt = time.Now()
+				}
 				var err error
 				if val, err = p.codec.EncodeEvent(nil, &it.Event); err != nil {
 					return fmt.Errorf("encoding event %s: %w", it.Event.EventID, err)

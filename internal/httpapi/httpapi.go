@@ -10,6 +10,14 @@
 //	                      partition restores or moves. The order is looked up where the
 //	                      producers' partitioner puts it (processor.Processor.Partitions)
 //	                      and, if not found there, where the other one would.
+//	GET /states?older_than=D
+//	                      this instance's open orders by leaf state (stuck orders):
+//	                      for each open leaf state of the machine, how many orders
+//	                      of its restored partitions are in it and how many entered
+//	                      it more than D ago (a Go duration or days, 30d; default 0),
+//	                      to the minute, from counts kept per state and minute of
+//	                      entry (processor.Processor.StatesCount). Per instance, as
+//	                      /metrics: sum over the instances for the whole group.
 //
 // Answers to /orders carry the headers X-Orderflow-Instance (the instance
 // that answered from its store) and X-Orderflow-Partition.
@@ -43,6 +51,7 @@ const (
 	PathHealth  = "/healthz"
 	PathReady   = "/readyz"
 	PathOrders  = "/orders/"
+	PathStates  = "/states"
 )
 
 // Headers of order answers.
@@ -99,6 +108,7 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) { text(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET "+PathReady, s.ready)
 	mux.HandleFunc("GET "+PathOrders+"{id}", s.order)
+	mux.HandleFunc("GET "+PathStates, s.states)
 	s.handler = mux
 	return s, nil
 }
@@ -287,4 +297,43 @@ func text(w http.ResponseWriter, code int, msg string) {
 func unavailable(w http.ResponseWriter, err error) {
 	w.Header().Set("Retry-After", "1")
 	text(w, http.StatusServiceUnavailable, err.Error())
+}
+
+// StatesAnswer is the answer of GET /states.
+type StatesAnswer struct {
+	Instance string `json:"instance"`
+	// AsOf is the processor's clock, OlderThan the age asked for (Go
+	// duration syntax) and Cutoff AsOf minus OlderThan.
+	AsOf      time.Time `json:"as_of"`
+	OlderThan string    `json:"older_than"`
+	Cutoff    time.Time `json:"cutoff"`
+	// Partitions are the restored partitions counted.
+	Partitions []int32                `json:"partitions"`
+	States     []processor.StateCount `json:"states"`
+}
+
+func (s *Server) states(w http.ResponseWriter, r *http.Request) {
+	var d time.Duration
+	if q := r.URL.Query().Get("older_than"); q != "" {
+		var err error
+		d, err = topology.ParseDuration(q)
+		if err != nil || d < 0 {
+			text(w, http.StatusBadRequest, fmt.Sprintf("older_than=%q: want a duration >= 0 such as 90m, 24h or 7d", q))
+			return
+		}
+	}
+	p := s.o.Processor
+	now, parts, counts := p.StatesCountAt(d)
+	ans := StatesAnswer{
+		Instance: p.InstanceID(), AsOf: now.UTC(), OlderThan: d.String(), Cutoff: now.Add(-d).UTC(),
+		Partitions: parts, States: counts,
+	}
+	body, err := json.Marshal(ans)
+	if err != nil {
+		text(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(HeaderInstance, p.InstanceID())
+	_, _ = w.Write(append(body, '\n'))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -568,5 +569,76 @@ func TestQueriesFindCRC32PartitionedOrders(t *testing.T) {
 		if err := in.stop(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestStates: GET /states?older_than=D lists every open leaf state of the
+// machine with the instance's open orders in it (those of the replayed
+// workload), the orders older than D among them, and the instance and
+// partitions it counted; a bad older_than is a 400.
+func TestStates(t *testing.T) {
+	e := newEnv(t, kafkatest.Fake(t), 2)
+	items := workload.Generate(workload.Options{Seed: 11, Orders: 300})
+	e.produce(t, items)
+	a := e.start(t, "a", t.TempDir(), nil)
+	eventually(t, 2*time.Minute, "all events processed", func() bool { return a.p.Stats().Events == int64(len(items)) })
+
+	m := topology.Default()
+	want := map[string]int64{}
+	for _, leaf := range m.Leaves() {
+		if !m.IsTerminal(leaf) {
+			want[leaf] = 0
+		}
+	}
+	for _, st := range finalStates(items) {
+		if !m.IsTerminal(st.State) {
+			want[st.State]++
+		}
+	}
+	ask := func(q string) httpapi.StatesAnswer {
+		t.Helper()
+		code, hdr, body := get(t, a.url+httpapi.PathStates+q)
+		if code != http.StatusOK || hdr.Get("Content-Type") != "application/json" {
+			t.Fatalf("GET /states%s: %d %s", q, code, body)
+		}
+		var ans httpapi.StatesAnswer
+		if err := json.Unmarshal([]byte(body), &ans); err != nil {
+			t.Fatal(err)
+		}
+		if ans.Instance != "a" || len(ans.Partitions) != 2 {
+			t.Errorf("GET /states%s: instance %q, partitions %v", q, ans.Instance, ans.Partitions)
+		}
+		got := map[string]int64{}
+		for _, sc := range ans.States {
+			got[sc.State] = sc.Orders
+			if sc.Older < 0 || sc.Older > sc.Orders {
+				t.Errorf("GET /states%s: %+v", q, sc)
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("GET /states%s: orders by state %v, want %v", q, got, want)
+		}
+		return ans
+	}
+	ans := ask("")
+	if ans.OlderThan != "0s" || !ans.Cutoff.Equal(ans.AsOf) {
+		t.Errorf("no older_than: %+v", ans)
+	}
+	ans = ask("?older_than=60000d")
+	for _, sc := range ans.States {
+		if sc.Older != 0 {
+			t.Errorf("older than 60000 days: %+v", sc)
+		}
+	}
+	if ans.OlderThan != (60000 * 24 * time.Hour).String() {
+		t.Errorf("older_than %q", ans.OlderThan)
+	}
+	for _, bad := range []string{"soon", "-1h", "1x"} {
+		if code, _, body := get(t, a.url+httpapi.PathStates+"?older_than="+bad); code != http.StatusBadRequest || !strings.Contains(body, "older_than") {
+			t.Errorf("older_than=%s: %d %s, want 400 naming older_than", bad, code, body)
+		}
+	}
+	if err := a.stop(); err != nil {
+		t.Fatal(err)
 	}
 }

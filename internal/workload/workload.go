@@ -24,8 +24,17 @@ type Options struct {
 	// orders that were never placed [0.01]; Duplicate the share of events
 	// sent twice [0.01]; Malformed the share of undecodable records [0.005].
 	Invalid, GuardMiss, Unknown, Duplicate, Malformed float64
-	// Start is the occurred_at of the first event [2026-01-01T00:00:00Z].
+	// Start is the occurred_at of the first event [DefaultStart].
 	Start time.Time
+	// MaxGap is the longest time between two events of an order [12h:
+	// under the default machine's shortest timer]. A machine with shorter
+	// timers needs a shorter gap for its lifecycles not to time out.
+	MaxGap time.Duration
+	// Abandon is the share of orders whose lifecycle stops early, in a
+	// state that is not terminal (a customer who never pays, a parcel
+	// nobody delivers): their timers, if their state has any, are left to
+	// a processor's clock [0].
+	Abandon float64
 	// Machine is the state machine [topology.Default()].
 	Machine *topology.Machine
 	// Weights are the relative chances of the accepted events at each step
@@ -33,6 +42,22 @@ type Options struct {
 	// [defaultWeights: the default machine's lifecycles, as a shop's].
 	Weights map[string]int
 }
+
+// DefaultStart is the default Options.Start: 2100-01-01T00:00:00Z, after
+// the wall clock of any processor the workload meets. Timers of orders
+// (the default machine's: placed 24h, in_transit 14d, delivered 720h) are
+// due after their events, so no processor fires one on its own clock: each
+// fires only when a later event of its order reveals it, in the same place
+// for every run, whatever the batch boundaries, and the outcome equals
+// `orderflow replay` without --now. A workload dated in the past would meet
+// processors that time its orders out on their clock between its events.
+var DefaultStart = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// defaultMaxGap is the longest time between two events of an order: under
+// the shortest timer of the default machine (24h), so that most lifecycles
+// run as a shop's do; an order whose timers fall due between its events (a
+// parcel two weeks in transit) is timed out where they do.
+const defaultMaxGap = 12 * time.Hour
 
 // defaultWeights make lifecycles of the default machine look like a shop's:
 // most orders are paid, shipped, delivered and completed; some are held,
@@ -77,7 +102,10 @@ func (o Options) withDefaults() Options {
 		o.Malformed = 0.005
 	}
 	if o.Start.IsZero() {
-		o.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		o.Start = DefaultStart
+	}
+	if o.MaxGap <= 0 {
+		o.MaxGap = defaultMaxGap
 	}
 	if o.Machine == nil {
 		o.Machine = topology.Default()
@@ -158,16 +186,40 @@ func (g *gen) lifecycle(orderID string) []Item {
 	emit := func(ev topology.Event) {
 		items = append(items, Item{Event: ev, Key: orderID})
 	}
+	// mk makes the next event, at the time of the next step (step).
+	unit := min(time.Minute, g.o.MaxGap)
+	step := func() { at = at.Add(time.Duration(1+g.rng.IntN(int(g.o.MaxGap/unit))) * unit) }
+	abandonAt := -1 // the step at which the order is abandoned, if it is
+	if g.o.Abandon > 0 && g.rng.Float64() < g.o.Abandon {
+		abandonAt = 1 + g.rng.IntN(8)
+	}
 	mk := func(typ string) topology.Event {
 		seq++
-		at = at.Add(time.Duration(1+g.rng.IntN(36*60)) * time.Minute)
 		s := seq
 		return topology.Event{
 			EventID: g.eventID(), OrderID: orderID, Type: typ, OccurredAt: at,
 			Sequence: &s, Attributes: map[string]string{"tracking_number": fmt.Sprintf("1Z%09d", g.rng.IntN(1e9))},
 		}
 	}
-	for step := 0; step < 40; step++ {
+	// apply is the processor's rule: the order's timers due strictly
+	// before the event fire first (topology.FireDue), then the event.
+	none := func(*topology.Timer, *topology.Outcome) {}
+	apply := func(st *topology.State, ev *topology.Event) (*topology.State, topology.Outcome) {
+		if st != nil {
+			st = topology.FireDue(m, st, ev.OccurredAt, false, none)
+		}
+		return st, topology.Apply(m, st, ev)
+	}
+	for n := 0; n < 40; n++ {
+		step()
+		if st != nil {
+			// Timers due by this step have fired (an event now would
+			// reveal them).
+			st = topology.FireDue(m, st, at, false, none)
+		}
+		if n == abandonAt && st != nil && !m.IsTerminal(st.State) {
+			break
+		}
 		if st != nil && m.IsTerminal(st.State) {
 			// Occasionally poke a closed order.
 			if g.rng.Float64() < g.o.Invalid {
@@ -177,7 +229,7 @@ func (g *gen) lifecycle(orderID string) []Item {
 		}
 		if st != nil && g.rng.Float64() < g.o.Invalid {
 			ev := mk(g.types[g.rng.IntN(len(g.types))])
-			out := topology.Apply(m, st, &ev)
+			_, out := apply(st, &ev)
 			emit(ev)
 			if out.Accepted {
 				st = &out.Next
@@ -217,7 +269,8 @@ func (g *gen) lifecycle(orderID string) []Item {
 		if g.rng.Float64() < g.o.GuardMiss {
 			// Try to break a guard of this event: no attributes, or too
 			// late. If that fails a guard, send the broken event first
-			// (refused), then the good one.
+			// (refused), then the good one; not one so late that timers
+			// fire before it.
 			bad := ev
 			bad.EventID = g.eventID()
 			if g.rng.IntN(2) == 0 {
@@ -225,7 +278,7 @@ func (g *gen) lifecycle(orderID string) []Item {
 			} else {
 				bad.OccurredAt = bad.OccurredAt.Add(45 * 24 * time.Hour)
 			}
-			if out := topology.Apply(m, st, &bad); out.Reason == topology.ReasonGuardFailed {
+			if fired, out := apply(st, &bad); fired == st && out.Reason == topology.ReasonGuardFailed {
 				emit(bad)
 			}
 		}
@@ -239,6 +292,7 @@ func (g *gen) lifecycle(orderID string) []Item {
 		}
 		if ev.Sequence != nil && *ev.Sequence > 1 && g.rng.Float64() < g.o.Duplicate {
 			// A late event from the producer's past: stale_event.
+			step()
 			late := mk(g.types[g.rng.IntN(len(g.types))])
 			seq--
 			old := int64(1)
