@@ -126,6 +126,17 @@ type Config struct {
 	// changelog at once; each holds a fetch and a batch of states in
 	// memory, and two already keep a core busy. Default 2.
 	RestoreConcurrency int
+	// StandbyReplicas is how many standby copies of each partition the
+	// group keeps on other instances (Kafka Streams'
+	// num.standby.replicas): each is kept current by following the
+	// changelog (read_committed) into that instance's store, so that when
+	// the owner leaves or dies the partition goes to the instance with the
+	// most caught-up copy, which restores only the tail; and it answers
+	// order queries, marked stale, while the owner cannot. Never on the
+	// instance that owns the partition; fewer when there are not enough
+	// instances. All instances of an application should use the same value:
+	// a group with a member without standbys assigns none. Default 0.
+	StandbyReplicas int
 	// TransactionTimeout is the Kafka transaction timeout: how long a crashed
 	// instance's open transaction blocks its partitions. Default 10 s.
 	TransactionTimeout time.Duration
@@ -256,6 +267,9 @@ func (c Config) validate() error {
 	}
 	if c.RestoreConcurrency < 0 {
 		add("Config.RestoreConcurrency %d is negative", c.RestoreConcurrency)
+	}
+	if c.StandbyReplicas < 0 {
+		add("Config.StandbyReplicas %d is negative", c.StandbyReplicas)
 	}
 	if c.Threads < 1 {
 		add("Config.Threads %d: must be at least 1", c.Threads)

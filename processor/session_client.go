@@ -35,6 +35,9 @@ func (p *Processor) newSessionClient(ctx context.Context, i int) (c committer, c
 		OnRevoked:       revoked,
 		OnLost:          revoked,
 	}
+	if p.sb != nil {
+		o.Balancers = p.sb.balancers()
+	}
 	if i == 0 {
 		o.Opts = append(o.Opts, kgo.WithHooks(p.m.kafkaHooks())) // client metrics (metrics.go), of the first thread
 	}

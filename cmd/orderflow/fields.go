@@ -30,6 +30,7 @@ var fieldFlags = map[string]string{
 	"Config.WriterSchemas":      "--writer-schemas",
 	"Config.SessionTimeout":     "--session-timeout",
 	"Config.RestoreConcurrency": "--restore-concurrency",
+	"Config.StandbyReplicas":    "--standby-replicas",
 	"Config.TransactionTimeout": "--transaction-timeout",
 	"Config.ReseedChangelog":    "--reseed-changelog",
 

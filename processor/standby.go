@@ -1,0 +1,264 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orderflow/orderflow/statestore"
+	"github.com/orderflow/orderflow/topology"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrNoStandby: this instance holds no standby copy of the partition.
+var ErrNoStandby = errors.New("no standby copy of the partition on this instance")
+
+// standbys keeps the instance's standby copies (Config.StandbyReplicas):
+// the partitions the group leader's balancer (balancer.go) gives the
+// instance as standby are followed by one statestore.Tailer, off the
+// processing threads, and let go of when the instance comes to own one.
+type standbys struct {
+	p *Processor
+
+	mu      sync.Mutex
+	gen     int32   // generation of want
+	want    []int32 // the standby partitions of the last sync
+	synced  bool    // a sync has set want
+	tailer  *statestore.Tailer
+	kick    chan struct{}
+	changes sync.Mutex // serialises adding and removing partitions of tailer
+
+	promotions atomic.Int64 // standby copies that became owned partitions
+}
+
+func newStandbys(p *Processor) *standbys {
+	return &standbys{p: p, kick: make(chan struct{}, 1)}
+}
+
+// balancers are the group balancers of the instance's threads: the
+// standby protocol first, cooperative-sticky as the fallback a group with
+// members without standbys agrees on.
+func (s *standbys) balancers() []kgo.GroupBalancer {
+	return []kgo.GroupBalancer{
+		&standbyBalancer{
+			inner: kgo.CooperativeStickyBalancer(), topic: s.p.cfg.Topics.Events, replicas: s.p.cfg.StandbyReplicas,
+			member: s.member, synced: s.syncedAssignment,
+		},
+		plainBalancer{GroupBalancer: kgo.CooperativeStickyBalancer(), synced: s.syncedAssignment},
+	}
+}
+
+// member is this member's data for a JoinGroup: its instance, how far its
+// store has each partition, and its standby partitions.
+func (s *standbys) member() memberData {
+	md := memberData{Instance: s.p.cfg.InstanceID, Offsets: map[int32]int64{}}
+	n := 0
+	if s.p.layout != nil {
+		n = s.p.layout.partitions
+	}
+	s.p.m.store.with(func(st *statestore.Store) {
+		for part := range int32(n) {
+			if off, ok, err := st.ChangelogOffset(part); err == nil && ok {
+				md.Offsets[part] = off
+			}
+		}
+	})
+	if t := s.tailerNow(); t != nil {
+		md.Standby = t.Partitions()
+	}
+	return md
+}
+
+// synced takes the standby partitions of a thread's sync. Every thread of
+// the instance gets the same list in a generation; the newest wins.
+func (s *standbys) syncedAssignment(ad assignmentData) {
+	s.mu.Lock()
+	if !s.synced || ad.Generation >= s.gen || ad.Version == 0 {
+		s.gen, s.want, s.synced = ad.Generation, slices.Clone(ad.Standby), true
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *standbys) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *standbys) tailerNow() *statestore.Tailer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tailer
+}
+
+// run follows the standby partitions with a tailer until ctx is done.
+func (s *standbys) run(ctx context.Context, store *statestore.Store) error {
+	t, err := store.NewTailer(statestore.TailOptions{
+		Topic:      s.p.changelog,
+		ClientOpts: s.p.connOptsAs(s.p.cfg.AppID + "-" + s.p.cfg.InstanceID + "/standby"),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: standby tailer: %w", ErrFatal, err)
+	}
+	s.mu.Lock()
+	s.tailer = t
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.tailer = nil
+		s.mu.Unlock()
+	}()
+	tctx, stop := context.WithCancel(ctx)
+	defer stop()
+	tailed := make(chan error, 1)
+	go func() { tailed <- t.Run(tctx) }()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			<-tailed
+			return nil
+		case err := <-tailed:
+			if ctx.Err() == nil && err != nil {
+				return fmt.Errorf("%w: following the standby partitions: %w", ErrFatal, err)
+			}
+			return nil
+		case <-s.kick:
+		case <-tick.C:
+		}
+		s.reconcile(ctx, t)
+	}
+}
+
+// reconcile makes the tailer follow the standby partitions the instance
+// does not own, and only those.
+func (s *standbys) reconcile(ctx context.Context, t *statestore.Tailer) {
+	s.mu.Lock()
+	want := slices.Clone(s.want)
+	s.mu.Unlock()
+	for _, part := range t.Partitions() {
+		if !slices.Contains(want, part) || s.p.owns(part) {
+			s.changes.Lock()
+			t.Remove(part)
+			s.changes.Unlock()
+			s.p.log.Info("standby partition dropped", "partition", part)
+		}
+	}
+	following := t.Partitions()
+	for _, part := range want {
+		if slices.Contains(following, part) || s.p.owns(part) {
+			continue
+		}
+		// A batch of a partition this instance owned a moment ago may
+		// still be on its way to the store: let it land first.
+		if s.p.awaitStoreWrites(ctx) != nil {
+			return
+		}
+		s.changes.Lock()
+		var err error
+		if !s.p.owns(part) {
+			err = t.Add(ctx, part)
+		}
+		s.changes.Unlock()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.p.log.Warn("cannot follow a standby partition; retrying", "partition", part, "err", err)
+				s.p.storeFailed(err)
+			}
+			continue
+		}
+		if !s.p.owns(part) {
+			s.p.log.Info("standby partition added", "partition", part)
+		}
+	}
+}
+
+// release stops following part before this instance restores it as its
+// owner (the restore then reads only what the copy lacks), and reports
+// whether the instance held it as standby.
+func (s *standbys) release(part int32) bool {
+	if s == nil {
+		return false
+	}
+	t := s.tailerNow()
+	if t == nil {
+		return false
+	}
+	s.changes.Lock()
+	defer s.changes.Unlock()
+	if !slices.Contains(t.Partitions(), part) {
+		return false
+	}
+	t.Remove(part)
+	s.promotions.Add(1)
+	return true
+}
+
+// owns reports whether the instance owns input partition part (restored or
+// not).
+func (p *Processor) owns(part int32) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.mu.parts[part]
+	return ok
+}
+
+// Staleness says how current a standby copy is.
+type Staleness struct {
+	// Records is how many changelog offsets the copy was behind the
+	// changelog's last stable offset when last listed (-1: not known yet).
+	Records int64
+	// Age is how long ago the copy was last known level with the
+	// changelog (or, if never, last applied a record); -1 if neither.
+	Age time.Duration
+}
+
+// Standbys returns the partitions this instance holds as standby copies
+// now, in order.
+func (p *Processor) Standbys() []int32 {
+	if p.sb == nil {
+		return nil
+	}
+	if t := p.sb.tailerNow(); t != nil {
+		return t.Partitions()
+	}
+	return nil
+}
+
+// StandbyOrder returns the state of an order of input partition part from
+// this instance's standby copy of the partition, and how stale the copy
+// is. Errors: ErrNoStandby, ErrUnknownOrder, ErrNotRunning, or a store or
+// decoding failure. The copy holds committed states only, as of its lag.
+func (p *Processor) StandbyOrder(part int32, orderID string) (*topology.State, Staleness, error) {
+	var t *statestore.Tailer
+	if p.sb != nil {
+		t = p.sb.tailerNow()
+	}
+	if t == nil {
+		return nil, Staleness{}, fmt.Errorf("%w: partition %d", ErrNoStandby, part)
+	}
+	lag, ok := t.Lag(part)
+	if !ok {
+		return nil, Staleness{}, fmt.Errorf("%w: partition %d", ErrNoStandby, part)
+	}
+	st, err := p.storedOrder(part, orderID)
+	if err != nil {
+		return nil, Staleness{}, err
+	}
+	stale := Staleness{Records: lag.Records, Age: -1}
+	switch {
+	case !lag.Current.IsZero():
+		stale.Age = time.Since(lag.Current)
+	case !lag.Applied.IsZero():
+		stale.Age = time.Since(lag.Applied)
+	}
+	return st, stale, nil
+}
