@@ -34,6 +34,7 @@ type childConfig struct {
 	Partitions int32
 	Threads    int
 	Machine    string // a machine file's YAML; "" for the default machine
+	Standby    int    // Config.StandbyReplicas
 }
 
 // childReady is the line a child prints once SIGTERM stops it cleanly: a
@@ -59,6 +60,7 @@ func runChild(js string) int {
 	cfg.Guarantee = cc.Guarantee
 	cfg.Partitions = cc.Partitions
 	cfg.Threads = cc.Threads
+	cfg.StandbyReplicas = cc.Standby
 	if cc.Machine != "" {
 		m, err := topology.Parse([]byte(cc.Machine))
 		if err != nil {
@@ -94,7 +96,7 @@ func (e *env) startChild(t *testing.T, name, stateDir string, g processor.Guaran
 	js, err := json.Marshal(childConfig{
 		Brokers: e.c.Brokers, AppID: e.cfg.AppID, Instance: name, StateDir: stateDir,
 		Topics: e.cfg.Topics, Guarantee: g, Partitions: e.cfg.Partitions, Threads: e.cfg.Threads,
-		Machine: e.machine,
+		Machine: e.machine, Standby: e.standby,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,8 @@ type env struct {
 	sent map[string][]int64
 	// machine is the YAML of the machine children run ("": the default).
 	machine string
+	// standby is the Config.StandbyReplicas of the children.
+	standby int
 }
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {

@@ -28,6 +28,11 @@ type standbys struct {
 	gen     int32   // generation of want
 	want    []int32 // the standby partitions of the last sync
 	synced  bool    // a sync has set want
+	// syncedAt is when want last changed: a standby partition the sync
+	// took away is usually the instance's to own a moment later, and its
+	// restore takes it over from the tailer (release); reconcile drops
+	// it only if it is still unowned a while later.
+	syncedAt time.Time
 	tailer  *statestore.Tailer
 	kick    chan struct{}
 	changes sync.Mutex // serialises adding and removing partitions of tailer
@@ -78,6 +83,9 @@ func (s *standbys) member() memberData {
 func (s *standbys) syncedAssignment(ad assignmentData) {
 	s.mu.Lock()
 	if !s.synced || ad.Generation >= s.gen || ad.Version == 0 {
+		if !slices.Equal(s.want, ad.Standby) {
+			s.syncedAt = time.Now()
+		}
 		s.gen, s.want, s.synced = ad.Generation, slices.Clone(ad.Standby), true
 	}
 	s.mu.Unlock()
@@ -138,14 +146,20 @@ func (s *standbys) run(ctx context.Context, store *statestore.Store) error {
 	}
 }
 
+// dropAfter is how long a standby partition the group took away is still
+// followed (see standbys.syncedAt).
+const dropAfter = 2 * time.Second
+
 // reconcile makes the tailer follow the standby partitions the instance
-// does not own, and only those.
+// does not own, and only those. A followed partition the instance comes to
+// own is left to its restore, which takes it over (release).
 func (s *standbys) reconcile(ctx context.Context, t *statestore.Tailer) {
 	s.mu.Lock()
 	want := slices.Clone(s.want)
+	settled := time.Since(s.syncedAt) >= dropAfter
 	s.mu.Unlock()
 	for _, part := range t.Partitions() {
-		if !slices.Contains(want, part) || s.p.owns(part) {
+		if settled && !slices.Contains(want, part) && !s.p.owns(part) {
 			s.changes.Lock()
 			t.Remove(part)
 			s.changes.Unlock()
