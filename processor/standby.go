@@ -24,18 +24,18 @@ var ErrNoStandby = errors.New("no standby copy of the partition on this instance
 type standbys struct {
 	p *Processor
 
-	mu      sync.Mutex
-	gen     int32   // generation of want
-	want    []int32 // the standby partitions of the last sync
-	synced  bool    // a sync has set want
+	mu     sync.Mutex
+	gen    int32   // generation of want
+	want   []int32 // the standby partitions of the last sync
+	synced bool    // a sync has set want
 	// syncedAt is when want last changed: a standby partition the sync
 	// took away is usually the instance's to own a moment later, and its
 	// restore takes it over from the tailer (release); reconcile drops
 	// it only if it is still unowned a while later.
 	syncedAt time.Time
-	tailer  *statestore.Tailer
-	kick    chan struct{}
-	changes sync.Mutex // serialises adding and removing partitions of tailer
+	tailer   *statestore.Tailer
+	kick     chan struct{}
+	changes  sync.Mutex // serialises adding and removing partitions of tailer
 
 	promotions atomic.Int64 // standby copies that became owned partitions
 }
