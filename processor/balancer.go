@@ -35,6 +35,11 @@ type assignmentData struct {
 	Version    int     `json:"v"`
 	Generation int32   `json:"gen"`
 	Standby    []int32 `json:"standby,omitempty"`
+	// WarmUp are the partitions the instance is to own once its copy
+	// has caught up (also in Standby): it follows them, and rejoins the
+	// group when they are within Config.AcceptableRecoveryLag of the
+	// changelog.
+	WarmUp []int32 `json:"warmup,omitempty"`
 }
 
 // standbyBalancer is the group balancer of instances with standby
@@ -50,6 +55,8 @@ type standbyBalancer struct {
 	inner    kgo.GroupBalancer // cooperative-sticky
 	topic    string            // the input topic, whose partitions get standbys
 	replicas int
+	// warmLag is Config.AcceptableRecoveryLag.
+	warmLag int64
 	// member returns this member's data for a JoinGroup.
 	member func() memberData
 	// synced takes the standby partitions of a sync (nil standby: none,
@@ -116,16 +123,17 @@ func (b *standbyBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &standbyMemberBalancer{b: b, inner: mb, data: data, owned: owned}, topics, nil
+	return &standbyMemberBalancer{b: b, inner: mb, members: inner, data: data, owned: owned}, topics, nil
 }
 
 // standbyMemberBalancer balances one generation (see standbyBalancer).
 type standbyMemberBalancer struct {
-	b     *standbyBalancer
-	inner kgo.GroupMemberBalancer
-	data  map[string]memberData // by member ID
-	owned map[int32]string      // input partition -> member that owns it now
-	gen   int32
+	b       *standbyBalancer
+	inner   kgo.GroupMemberBalancer
+	members []kmsg.JoinGroupResponseMember // as the wrapped balancer reads them
+	data    map[string]memberData          // by member ID
+	owned   map[int32]string               // input partition -> member that owns it now
+	gen     int32
 }
 
 func (mb *standbyMemberBalancer) SetBalanceInfo(info kgo.BalanceInfo) {
@@ -141,14 +149,9 @@ func (mb *standbyMemberBalancer) Balance(topics map[string]int32) kgo.IntoSyncAs
 }
 
 func (mb *standbyMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.IntoSyncAssignment, error) {
-	var into kgo.IntoSyncAssignment
-	if e, ok := mb.inner.(kgo.GroupMemberBalancerOrError); ok {
-		var err error
-		if into, err = e.BalanceOrError(topics); err != nil {
-			return nil, err
-		}
-	} else {
-		into = mb.inner.Balance(topics)
+	into, err := balance(mb.inner, topics)
+	if err != nil {
+		return nil, err
 	}
 	sync := into.IntoSyncAssignment()
 	plan := make(map[string]*kmsg.ConsumerMemberAssignment, len(sync))
@@ -159,16 +162,118 @@ func (mb *standbyMemberBalancer) BalanceOrError(topics map[string]int32) (kgo.In
 		}
 		plan[s.MemberID] = a
 	}
+	warm := mb.warmUp(topics, plan)
 	owners := placeOwners(mb.b.topic, plan, mb.owned, mb.data)
 	standby := placeStandbys(topics[mb.b.topic], mb.b.replicas, owners, mb.owned, mb.data)
+	for inst, ps := range warm {
+		for _, p := range ps {
+			if !slices.Contains(standby[inst], p) {
+				standby[inst] = append(standby[inst], p)
+			}
+		}
+		slices.Sort(standby[inst])
+	}
 	out := make(syncAssignments, 0, len(sync))
 	for _, s := range sync {
 		a := plan[s.MemberID]
-		a.UserData, _ = json.Marshal(assignmentData{Version: 1, Generation: mb.gen, Standby: standby[mb.data[s.MemberID].Instance]})
+		inst := mb.data[s.MemberID].Instance
+		a.UserData, _ = json.Marshal(assignmentData{Version: 1, Generation: mb.gen, Standby: standby[inst], WarmUp: warm[inst]})
 		s.MemberAssignment = a.AppendTo(nil)
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// warmUp keeps on its owner each partition the plan takes from it (a
+// cooperative move: revoked now, assigned next round) whose destination's
+// instance holds no copy within AcceptableRecoveryLag of the owner's, and returns those
+// partitions by destination instance: that instance follows them as
+// warm-up standbys and rejoins once caught up, and the next balance lets
+// the move go ahead (KIP-441's warm-up replicas). The destination is where
+// the sticky balancer without the cooperative adjustment puts the
+// partition.
+func (mb *standbyMemberBalancer) warmUp(topics map[string]int32, plan map[string]*kmsg.ConsumerMemberAssignment) map[string][]int32 {
+	topic := mb.b.topic
+	type move struct {
+		p     int32
+		owner string // member
+	}
+	var moves []move
+	for p, owner := range mb.owned {
+		kept := false
+		if a := plan[owner]; a != nil {
+			for _, t := range a.Topics {
+				kept = kept || (t.Topic == topic && slices.Contains(t.Partitions, p))
+			}
+		}
+		if !kept {
+			moves = append(moves, move{p, owner})
+		}
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	eager, _, err := kgo.StickyBalancer().MemberBalancer(mb.members)
+	if err != nil {
+		return nil
+	}
+	into, err := balance(eager, topics)
+	if err != nil {
+		return nil
+	}
+	dest := map[int32]string{}
+	for _, s := range into.IntoSyncAssignment() {
+		var a kmsg.ConsumerMemberAssignment
+		if a.ReadFrom(s.MemberAssignment) != nil {
+			return nil
+		}
+		for _, t := range a.Topics {
+			if t.Topic == topic {
+				for _, p := range t.Partitions {
+					dest[p] = s.MemberID
+				}
+			}
+		}
+	}
+	warm := map[string][]int32{}
+	slices.SortFunc(moves, func(x, y move) int { return cmp.Compare(x.p, y.p) })
+	for _, mv := range moves {
+		to, ok := dest[mv.p]
+		if !ok || mb.data[to].Instance == mb.data[mv.owner].Instance {
+			continue
+		}
+		ownerOff, ok := mb.data[mv.owner].Offsets[mv.p]
+		if !ok {
+			continue // the owner's own copy is not known: nothing to wait for
+		}
+		toOff, ok := mb.data[to].Offsets[mv.p]
+		if ok && toOff >= ownerOff-mb.b.warmLag {
+			continue // warm enough: the move goes ahead
+		}
+		a := plan[mv.owner]
+		if a == nil {
+			continue
+		}
+		i := slices.IndexFunc(a.Topics, func(t kmsg.ConsumerMemberAssignmentTopic) bool { return t.Topic == topic })
+		if i < 0 {
+			a.Topics = append(a.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: topic})
+			i = len(a.Topics) - 1
+		}
+		a.Topics[i].Partitions = append(a.Topics[i].Partitions, mv.p)
+		slices.Sort(a.Topics[i].Partitions)
+		inst := mb.data[to].Instance
+		warm[inst] = append(warm[inst], mv.p)
+	}
+	return warm
+}
+
+// balance runs a member balancer, through BalanceOrError where it has one
+// (franz-go's ConsumerBalancer panics in Balance).
+func balance(mb kgo.GroupMemberBalancer, topics map[string]int32) (kgo.IntoSyncAssignment, error) {
+	if e, ok := mb.(kgo.GroupMemberBalancerOrError); ok {
+		return e.BalanceOrError(topics)
+	}
+	return mb.Balance(topics), nil
 }
 
 type syncAssignments []kmsg.SyncGroupRequestGroupAssignment
@@ -356,6 +461,30 @@ func placeStandbys(partitions int32, replicas int, owners map[int32]string, owne
 				break
 			}
 			choose(best, p)
+		}
+	}
+	// Kept standbys can leave the instances unbalanced (a new instance
+	// whose owned partitions the others' kept standbys do not cover):
+	// move standbys from the most loaded instance to the least while one
+	// may take one.
+	for range int(partitions) * perPartition {
+		lo := slices.MinFunc(instances, func(x, y *instance) int { return cmp.Compare(x.load, y.load) })
+		hi := slices.MaxFunc(instances, func(x, y *instance) int { return cmp.Compare(x.load, y.load) })
+		if hi.load-lo.load <= 1 {
+			break
+		}
+		moved := false
+		for p := range partitions {
+			if i := slices.Index(chosen[p], hi); i >= 0 && may(lo, p) {
+				chosen[p][i] = lo
+				hi.load--
+				lo.load++
+				moved = true
+				break
+			}
+		}
+		if !moved {
+			break
 		}
 	}
 	out := map[string][]int32{}

@@ -26,15 +26,16 @@ type simMember struct {
 	owned    []int32
 	offsets  map[int32]int64
 	standby  []int32 // of the last sync
+	warm     []int32 // warm-ups of the last sync
 }
 
 func (g *groupSim) balancer(m *simMember) *standbyBalancer {
 	return &standbyBalancer{
-		inner: kgo.CooperativeStickyBalancer(), topic: g.topic, replicas: g.replicas,
+		inner: kgo.CooperativeStickyBalancer(), topic: g.topic, replicas: g.replicas, warmLag: DefaultAcceptableRecoveryLag,
 		member: func() memberData {
 			return memberData{Instance: m.instance, Offsets: m.offsets, Standby: m.standby}
 		},
-		synced: func(a assignmentData) { m.standby = a.Standby },
+		synced: func(a assignmentData) { m.standby, m.warm = a.Standby, a.WarmUp },
 	}
 }
 
@@ -235,4 +236,60 @@ func TestStandbyBalancerKeepsStandbys(t *testing.T) {
 			t.Errorf("member %s: standbys %v became %v with nothing moving", id, before[id], m.standby)
 		}
 	}
+}
+
+// TestStandbyBalancerWarmsUpNewInstances: a new instance with an empty
+// store gets no partition at first: the partitions the sticky plan would
+// move to it stay with their owners, and it follows them as warm-up
+// standbys; once its copies are within DefaultAcceptableRecoveryLag of the owners', the moves
+// go ahead, to it.
+func TestStandbyBalancerWarmsUpNewInstances(t *testing.T) {
+	g := &groupSim{t: t, topic: "in", parts: 12, replicas: 1, members: map[string]*simMember{}}
+	for _, inst := range []string{"a", "b"} {
+		g.members["m-"+inst] = &simMember{instance: inst, offsets: map[int32]int64{}}
+	}
+	g.settle()
+	for _, m := range g.members {
+		for p := range g.parts {
+			m.offsets[p] = 50_000 // owners and standbys alike: warm
+		}
+	}
+	before := g.ownerInstances()
+	c := &simMember{instance: "c", offsets: map[int32]int64{}}
+	g.members["m-c"] = c
+	g.settle()
+	if len(c.owned) != 0 {
+		t.Fatalf("the new instance got partitions %v with an empty store", c.owned)
+	}
+	if fmt.Sprint(g.ownerInstances()) != fmt.Sprint(before) {
+		t.Fatalf("owners moved to a cold copy: %v, were %v", g.ownerInstances(), before)
+	}
+	if len(c.warm) != 4 {
+		t.Fatalf("the new instance warms up %v, want the 4 partitions it is to own", c.warm)
+	}
+	for _, p := range c.warm {
+		if !slices.Contains(c.standby, p) {
+			t.Fatalf("warm-up %d is not among the standbys %v it follows", p, c.standby)
+		}
+	}
+	// Not yet close enough: still nothing moves.
+	for _, p := range c.warm {
+		c.offsets[p] = 50_000 - DefaultAcceptableRecoveryLag - 1
+	}
+	g.settle()
+	if len(c.owned) != 0 {
+		t.Fatalf("partitions %v moved to copies more than DefaultAcceptableRecoveryLag behind", c.owned)
+	}
+	warm := slices.Clone(c.warm)
+	for _, p := range warm {
+		c.offsets[p] = 50_000 - DefaultAcceptableRecoveryLag
+	}
+	g.settle()
+	if fmt.Sprint(c.owned) != fmt.Sprint(warm) {
+		t.Fatalf("after warming up %v the new instance owns %v", warm, c.owned)
+	}
+	if len(c.warm) != 0 {
+		t.Fatalf("warm-ups left after the moves: %v", c.warm)
+	}
+	g.checkStandbys(1)
 }

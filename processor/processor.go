@@ -338,6 +338,9 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 		if err != nil && ctx.Err() == nil && cur != nil {
 			p.batchEnded(cur, false)
 		}
+		if p.sb != nil && i == 0 {
+			p.sb.setClient(nil)
+		}
 		c.close() // leaves the group; the revoke callback stops restores
 		p.stopRestores(i)
 		p.sessionRunning(i, false)

@@ -48,6 +48,9 @@ func (p *Processor) newSessionClient(ctx context.Context, i int) (c committer, c
 	if err != nil {
 		return nil, nil, limits, fmt.Errorf("%w: kafka client: %w", ErrFatal, err)
 	}
+	if p.sb != nil && i == 0 {
+		p.sb.setClient(s.Client)
+	}
 	if s.Txn != nil {
 		return &txnCommitter{p: p, thread: i, sess: s.Txn, mem: newOutputMemory()}, s.Client, limits, nil
 	}

@@ -33,9 +33,15 @@ type standbys struct {
 	// restore takes it over from the tailer (release); reconcile drops
 	// it only if it is still unowned a while later.
 	syncedAt time.Time
+	warm     []int32 // the warm-up partitions of the last sync (also in want)
 	tailer   *statestore.Tailer
 	kick     chan struct{}
-	changes  sync.Mutex // serialises adding and removing partitions of tailer
+	// client is the first thread's client while its session runs: a
+	// rejoin through it (ForceRebalance) makes the leader balance again
+	// once a warm-up copy has caught up (a probing rebalance).
+	client    *kgo.Client
+	lastProbe time.Time
+	changes   sync.Mutex // serialises adding and removing partitions of tailer
 
 	promotions atomic.Int64 // standby copies that became owned partitions
 }
@@ -51,7 +57,8 @@ func (s *standbys) balancers() []kgo.GroupBalancer {
 	return []kgo.GroupBalancer{
 		&standbyBalancer{
 			inner: kgo.CooperativeStickyBalancer(), topic: s.p.cfg.Topics.Events, replicas: s.p.cfg.StandbyReplicas,
-			member: s.member, synced: s.syncedAssignment,
+			warmLag: s.p.cfg.AcceptableRecoveryLag,
+			member:  s.member, synced: s.syncedAssignment,
 		},
 		plainBalancer{GroupBalancer: kgo.CooperativeStickyBalancer(), synced: s.syncedAssignment},
 	}
@@ -82,11 +89,15 @@ func (s *standbys) member() memberData {
 // the instance gets the same list in a generation; the newest wins.
 func (s *standbys) syncedAssignment(ad assignmentData) {
 	s.mu.Lock()
+	if len(ad.WarmUp) > 0 {
+		s.p.log.Info("warming up partitions before owning them", "partitions", ad.WarmUp, "generation", ad.Generation)
+	}
 	if !s.synced || ad.Generation >= s.gen || ad.Version == 0 {
 		if !slices.Equal(s.want, ad.Standby) {
 			s.syncedAt = time.Now()
 		}
 		s.gen, s.want, s.synced = ad.Generation, slices.Clone(ad.Standby), true
+		s.warm = slices.Clone(ad.WarmUp)
 	}
 	s.mu.Unlock()
 	s.poke()
@@ -143,7 +154,45 @@ func (s *standbys) run(ctx context.Context, store *statestore.Store) error {
 		case <-tick.C:
 		}
 		s.reconcile(ctx, t)
+		s.probe(t)
 	}
+}
+
+// probeInterval is the shortest time between two probing rebalances.
+const probeInterval = 10 * time.Second
+
+// setClient records the first thread's client (nil: its session ended).
+func (s *standbys) setClient(cl *kgo.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.client = cl
+}
+
+// probe makes the group balance again (at most every probeInterval) once a
+// warm-up copy is within Config.AcceptableRecoveryLag of the changelog: its members rejoin
+// with their stores' offsets, and the leader moves the partitions whose
+// copies are warm enough.
+func (s *standbys) probe(t *statestore.Tailer) {
+	s.mu.Lock()
+	warm, cl, last := slices.Clone(s.warm), s.client, s.lastProbe
+	s.mu.Unlock()
+	if len(warm) == 0 || cl == nil || time.Since(last) < probeInterval {
+		return
+	}
+	var ready []int32
+	for _, part := range warm {
+		if l, ok := t.Lag(part); ok && l.Records >= 0 && l.Records <= s.p.cfg.AcceptableRecoveryLag {
+			ready = append(ready, part)
+		}
+	}
+	if len(ready) == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.lastProbe = time.Now()
+	s.mu.Unlock()
+	s.p.log.Info("warm-up copies caught up; rejoining the group so that they move here", "partitions", ready)
+	cl.ForceRebalance()
 }
 
 // dropAfter is how long a standby partition the group took away is still
