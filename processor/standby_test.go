@@ -10,8 +10,8 @@ import (
 	"github.com/orderflow/orderflow/processor"
 )
 
-// TestRebalanceWithStandbys runs three instances with one standby copy of
-// each partition, under load: one leaves with SIGTERM, one is SIGKILLed,
+// TestRebalanceWithStandbys runs three instances (two threads each) with
+// one standby copy of each partition, under load: one leaves with SIGTERM, one is SIGKILLed,
 // a new one joins with an empty state dir. Outputs are exactly once and
 // the changelog equals replay's states; every partition is restored before
 // it is processed; the partitions that went to an instance holding their
@@ -23,6 +23,7 @@ func TestRebalanceWithStandbys(t *testing.T) {
 	realOnly(t, func(t *testing.T, c *kafkatest.Cluster) {
 		e := newEnv(t, c, 12)
 		e.standby, e.recoveryLag = 1, 200
+		e.cfg.Threads = 2 // two group members per instance, one store: standbys are per instance
 		items := workload.Generate(workload.Options{Seed: 37, Orders: 6000})
 		produced := e.produceSlowly(t, items, 30*time.Second)
 		a := e.startChild(t, "a", t.TempDir(), processor.ExactlyOnce)
