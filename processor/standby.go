@@ -14,8 +14,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ErrNoStandby: this instance holds no standby copy of the partition.
-var ErrNoStandby = errors.New("no standby copy of the partition on this instance")
+// Errors of StandbyOrder.
+var (
+	// ErrNoStandby: this instance holds no standby copy of the partition.
+	ErrNoStandby = errors.New("no standby copy of the partition on this instance")
+	// ErrStandbyBehind: the standby copy does not hold the order, and is
+	// not known to be close enough to the changelog for that to mean the
+	// order is unknown.
+	ErrStandbyBehind = errors.New("the standby copy does not hold the order and is still catching up")
+)
 
 // standbys keeps the instance's standby copies (Config.StandbyReplicas):
 // the partitions the group leader's balancer (balancer.go) gives the
@@ -279,8 +286,8 @@ type Staleness struct {
 	// Records is how many changelog offsets the copy was behind the
 	// changelog's last stable offset when last listed (-1: not known yet).
 	Records int64
-	// Age is how long ago the copy was last known level with the
-	// changelog (or, if never, last applied a record); -1 if neither.
+	// Age is how long ago the copy last applied a record or was last
+	// known level with the changelog, whichever is later; -1 if neither.
 	Age time.Duration
 }
 
@@ -300,6 +307,10 @@ func (p *Processor) Standbys() []int32 {
 // this instance's standby copy of the partition, and how stale the copy
 // is. Errors: ErrNoStandby, ErrUnknownOrder, ErrNotRunning, or a store or
 // decoding failure. The copy holds committed states only, as of its lag.
+// An order the copy does not hold is ErrUnknownOrder only if the copy is
+// known to be within Config.AcceptableRecoveryLag of the changelog; a copy
+// still catching up (one just placed, say) answers ErrStandbyBehind
+// instead, as the order may be in what it has not read yet.
 func (p *Processor) StandbyOrder(part int32, orderID string) (*topology.State, Staleness, error) {
 	var t *statestore.Tailer
 	if p.sb != nil {
@@ -313,15 +324,19 @@ func (p *Processor) StandbyOrder(part int32, orderID string) (*topology.State, S
 		return nil, Staleness{}, fmt.Errorf("%w: partition %d", ErrNoStandby, part)
 	}
 	st, err := p.storedOrder(part, orderID)
+	if errors.Is(err, ErrUnknownOrder) && (lag.Records < 0 || lag.Records > p.cfg.AcceptableRecoveryLag) {
+		return nil, Staleness{}, fmt.Errorf("%w: partition %d, %d offsets behind", ErrStandbyBehind, part, lag.Records)
+	}
 	if err != nil {
 		return nil, Staleness{}, err
 	}
 	stale := Staleness{Records: lag.Records, Age: -1}
-	switch {
-	case !lag.Current.IsZero():
-		stale.Age = time.Since(lag.Current)
-	case !lag.Applied.IsZero():
-		stale.Age = time.Since(lag.Applied)
+	last := lag.Current
+	if lag.Applied.After(last) {
+		last = lag.Applied
+	}
+	if !last.IsZero() {
+		stale.Age = time.Since(last)
 	}
 	return st, stale, nil
 }

@@ -19,7 +19,8 @@
 // standby copy also X-Orderflow-Stale: true, and its JSON the members
 // "stale": true, "lag_records" (changelog offsets the copy was behind when
 // last listed, -1 if not known yet) and "lag_ms" (how long ago the copy was
-// last known level with the changelog, -1 if never).
+// last applied a record or was seen level with the changelog, whichever is
+// later; -1 if neither).
 package httpapi
 
 import (
@@ -278,8 +279,9 @@ func appendStaleness(obj []byte, st processor.Staleness) []byte {
 }
 
 // standbyAnswer answers from this instance's standby copy of part: the
-// order marked stale, a 404 if the copy does not hold it (or, if not last,
-// nothing and false), or 503 with cause if the instance holds no copy.
+// order marked stale, a 404 if the copy does not hold it and is close to
+// the changelog (or, if not last, nothing and false), or 503 with cause if
+// the instance holds no copy or one still catching up.
 func (s *Server) standbyAnswer(w http.ResponseWriter, id string, part int32, last bool, cause error) bool {
 	p := s.o.Processor
 	st, stale, err := p.StandbyOrder(part, id)
@@ -294,7 +296,7 @@ func (s *Server) standbyAnswer(w http.ResponseWriter, id string, part int32, las
 		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
 		w.Header().Set(HeaderStale, "true")
 		text(w, http.StatusNotFound, fmt.Sprintf("unknown order %q (in a standby copy, which may be behind)", id))
-	case errors.Is(err, processor.ErrNoStandby), errors.Is(err, processor.ErrNotRunning):
+	case errors.Is(err, processor.ErrNoStandby), errors.Is(err, processor.ErrStandbyBehind), errors.Is(err, processor.ErrNotRunning):
 		unavailable(w, fmt.Errorf("%w, and %w", cause, err))
 	default:
 		s.o.Logger.Error("standby order query failed", "order", id, "partition", part, "err", err)
@@ -306,7 +308,7 @@ func (s *Server) standbyAnswer(w http.ResponseWriter, id string, part int32, las
 // stale answers a query the owner of part cannot (cause): from this
 // instance's standby copy, else from another instance's, else 503.
 func (s *Server) stale(w http.ResponseWriter, r *http.Request, id string, part int32, last bool, cause error) bool {
-	if _, _, err := s.o.Processor.StandbyOrder(part, id); !errors.Is(err, processor.ErrNoStandby) {
+	if _, _, err := s.o.Processor.StandbyOrder(part, id); !errors.Is(err, processor.ErrNoStandby) && !errors.Is(err, processor.ErrStandbyBehind) {
 		return s.standbyAnswer(w, id, part, last, cause)
 	}
 	peers, err := s.o.Peers.Standbys(r.Context(), part)
