@@ -293,3 +293,29 @@ func TestStandbyBalancerWarmsUpNewInstances(t *testing.T) {
 	}
 	g.checkStandbys(1)
 }
+
+// TestPlainProtocolMeansNoStandbys: a group that agreed on plain
+// cooperative-sticky (a member runs without standbys, or an older version)
+// gives no standbys: the fallback balancer's sync says so, and the instance
+// stops following its copies.
+func TestPlainProtocolMeansNoStandbys(t *testing.T) {
+	p := &Processor{}
+	sb := newStandbys(p)
+	sb.syncedAssignment(assignmentData{Version: 1, Generation: 4, Standby: []int32{1, 2}})
+	if fmt.Sprint(sb.want) != "[1 2]" {
+		t.Fatalf("want %v after a standby sync", sb.want)
+	}
+	var a kmsg.ConsumerMemberAssignment
+	a.Topics = []kmsg.ConsumerMemberAssignmentTopic{{Topic: "in", Partitions: []int32{0}}}
+	plain := plainBalancer{GroupBalancer: kgo.CooperativeStickyBalancer(), synced: sb.syncedAssignment}
+	got, err := plain.ParseSyncAssignment(a.AppendTo(nil))
+	if err != nil || fmt.Sprint(got["in"]) != "[0]" {
+		t.Fatalf("plain sync: %v, %v", got, err)
+	}
+	if len(sb.want) != 0 {
+		t.Fatalf("standbys %v after a sync under plain cooperative-sticky, want none", sb.want)
+	}
+	if plain.ProtocolName() != "cooperative-sticky" || !plain.IsCooperative() {
+		t.Fatalf("fallback protocol %q", plain.ProtocolName())
+	}
+}
