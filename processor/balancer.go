@@ -46,9 +46,11 @@ type assignmentData struct {
 // replicas: franz-go's cooperative-sticky balancer places the owners, then
 // (1) a partition no member owns (its owner left or died) goes, among the
 // members the sticky plan gives such partitions, to the one whose instance
-// holds the most caught-up copy of it, and (2) each partition gets up to
-// replicas standby instances, never the instance that owns it, written in
-// the assignments' UserData. Every thread of an instance is a member; a
+// holds the most caught-up copy of it, (2) a partition the plan moves from
+// a live owner to a copy further behind than warmLag stays with its owner
+// while the destination warms up (warmUp), and (3) each partition gets up
+// to replicas standby instances, never the instance that owns it, written
+// in the assignments' UserData. Every thread of an instance is a member; a
 // standby belongs to the instance (its store), so all its members get the
 // same standby list.
 type standbyBalancer struct {
@@ -367,7 +369,9 @@ func placeOwners(topic string, plan map[string]*kmsg.ConsumerMemberAssignment, o
 // moved standby starts again from whatever copy its new store holds); then
 // the places left go, taking partitions one owner at a time in turn, to the
 // candidate with the fewest standbys, the most caught-up copy, the first
-// name. It returns the standby partitions of each instance, sorted.
+// name; last, standbys move from the most loaded instance to the least
+// while the two differ by more than one. It returns the standby partitions
+// of each instance, sorted.
 func placeStandbys(partitions int32, replicas int, owners map[int32]string, owned map[int32]string, data map[string]memberData) map[string][]int32 {
 	if replicas <= 0 || partitions <= 0 {
 		return nil
