@@ -34,6 +34,9 @@ type childConfig struct {
 	Partitions int32
 	Threads    int
 	Machine    string // a machine file's YAML; "" for the default machine
+	Standby    int    // Config.StandbyReplicas
+	// RecoveryLag is Config.AcceptableRecoveryLag (0: the default).
+	RecoveryLag int64
 }
 
 // childReady is the line a child prints once SIGTERM stops it cleanly: a
@@ -59,6 +62,8 @@ func runChild(js string) int {
 	cfg.Guarantee = cc.Guarantee
 	cfg.Partitions = cc.Partitions
 	cfg.Threads = cc.Threads
+	cfg.StandbyReplicas = cc.Standby
+	cfg.AcceptableRecoveryLag = cc.RecoveryLag
 	if cc.Machine != "" {
 		m, err := topology.Parse([]byte(cc.Machine))
 		if err != nil {
@@ -94,7 +99,7 @@ func (e *env) startChild(t *testing.T, name, stateDir string, g processor.Guaran
 	js, err := json.Marshal(childConfig{
 		Brokers: e.c.Brokers, AppID: e.cfg.AppID, Instance: name, StateDir: stateDir,
 		Topics: e.cfg.Topics, Guarantee: g, Partitions: e.cfg.Partitions, Threads: e.cfg.Threads,
-		Machine: e.machine,
+		Machine: e.machine, Standby: e.standby, RecoveryLag: e.recoveryLag,
 	})
 	if err != nil {
 		t.Fatal(err)

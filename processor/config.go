@@ -127,6 +127,25 @@ type Config struct {
 	// changelog at once; each holds a fetch and a batch of states in
 	// memory, and two already keep a core busy. Default 2.
 	RestoreConcurrency int
+	// StandbyReplicas is how many standby copies of each partition the
+	// group keeps on other instances (Kafka Streams'
+	// num.standby.replicas): each is kept current by following the
+	// changelog (read_committed) into that instance's store, so that when
+	// the owner leaves or dies the partition goes to the instance with the
+	// most caught-up copy, which restores only the tail; and it answers
+	// order queries, marked stale, while the owner cannot. Never on the
+	// instance that owns the partition; fewer when there are not enough
+	// instances. All instances of an application should use the same value:
+	// a group with a member without standbys assigns none. Default 0.
+	StandbyReplicas int
+	// AcceptableRecoveryLag is how far (in changelog offsets) an
+	// instance's copy of a partition may be behind its owner's for the
+	// group to move the partition there (Kafka Streams'
+	// acceptable.recovery.lag). With StandbyReplicas, a move to an
+	// instance whose copy is further behind (a new instance, say) waits:
+	// that instance follows the partition as a warm-up standby first, and
+	// rejoins the group once its copy is this close. Default 10,000.
+	AcceptableRecoveryLag int64
 	// TransactionTimeout is the Kafka transaction timeout: how long a crashed
 	// instance's open transaction blocks its partitions. Default 10 s.
 	TransactionTimeout time.Duration
@@ -171,6 +190,10 @@ const defaultRetention = 7 * 24 * time.Hour
 // (group.min.session.timeout.ms).
 const MinSessionTimeout = 100 * time.Millisecond
 
+// DefaultAcceptableRecoveryLag is the default Config.AcceptableRecoveryLag
+// (Kafka Streams' default acceptable.recovery.lag).
+const DefaultAcceptableRecoveryLag = 10000
+
 // ChangelogTopic is the changelog topic of an application.
 func ChangelogTopic(appID string) string { return appID + "-state-changelog" }
 
@@ -198,6 +221,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.SessionTimeout, 10*time.Second)
 	setDefault(&c.TransactionTimeout, 10*time.Second)
 	setDefault(&c.RestoreConcurrency, 2)
+	setDefault(&c.AcceptableRecoveryLag, DefaultAcceptableRecoveryLag)
 	if c.Machine == nil {
 		c.Machine = topology.Default()
 	}
@@ -257,6 +281,12 @@ func (c Config) validate() error {
 	}
 	if c.RestoreConcurrency < 0 {
 		add("Config.RestoreConcurrency %d is negative", c.RestoreConcurrency)
+	}
+	if c.StandbyReplicas < 0 {
+		add("Config.StandbyReplicas %d is negative", c.StandbyReplicas)
+	}
+	if c.AcceptableRecoveryLag < 0 {
+		add("Config.AcceptableRecoveryLag %d is negative", c.AcceptableRecoveryLag)
 	}
 	if c.Threads < 1 {
 		add("Config.Threads %d: must be at least 1", c.Threads)

@@ -14,6 +14,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	cfg := processor.DefaultConfig()
 	cfg.Threads = -1
 	cfg.RestoreConcurrency = -2
+	cfg.StandbyReplicas = -5
 	cfg.SweepLimit = -3
 	cfg.MaxBatchRecords = -4
 	cfg.SweepInterval = -time.Second
@@ -25,7 +26,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	if !errors.Is(err, processor.ErrConfig) {
 		t.Fatalf("New = %v, want ErrConfig", err)
 	}
-	for _, want := range []string{"Config.Brokers is empty", "Config.StateDir is empty", "Config.Threads -1", "Config.RestoreConcurrency -2",
+	for _, want := range []string{"Config.Brokers is empty", "Config.StateDir is empty", "Config.Threads -1", "Config.RestoreConcurrency -2", "Config.StandbyReplicas -5 is negative",
 		"Config.SweepLimit -3", `Config.Guarantee "twice"`, "Config.Topics.Events and Config.Topics.Status are both named",
 		"Config.MaxBatchRecords -4", "Config.SweepInterval -1s", "Config.SessionTimeout 1ms: must be at least 100ms",
 		"Config.TransactionTimeout 10s: must be longer than Config.CommitInterval 20s"} {

@@ -45,6 +45,15 @@
 // rebalance that revokes partitions during a transaction aborts it (the
 // franz-go GroupTransactSession does this), which discards the batch.
 //
+// With Config.StandbyReplicas the group runs orderflow's own balancer
+// (protocol "orderflow-standby", balancer.go): owners as cooperative-sticky
+// places them, a departed owner's partitions to the warmest copy, a planned
+// move to a cold copy held back while it warms up, and standby partitions
+// in the assignments' UserData. Each instance follows its standby
+// partitions' changelog into its store with one statestore.Tailer
+// (standby.go), off the threads; a restore takes a standby partition over
+// from where its copy is. StandbyOrder reads a copy for stale queries.
+//
 // # at_least_once
 //
 // No transactions: outputs and changelog records are produced; once all of

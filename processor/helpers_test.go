@@ -29,6 +29,10 @@ type env struct {
 	sent map[string][]int64
 	// machine is the YAML of the machine children run ("": the default).
 	machine string
+	// standby and recoveryLag are the Config.StandbyReplicas and
+	// Config.AcceptableRecoveryLag of the children.
+	standby     int
+	recoveryLag int64
 }
 
 func newEnv(t *testing.T, c *kafkatest.Cluster, partitions int32) *env {

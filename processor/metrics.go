@@ -30,7 +30,10 @@ type metrics struct {
 	phases       [numPhases]prometheus.Observer // batch_phase_seconds, by phase
 	fetchDelay   prometheus.Histogram
 	corruptions  prometheus.Counter // the state store found corrupt and rebuilt (storehealth.go)
-	lag          *lagCollector      // lag.go
+	// assignToProcess is the time from a partition's assignment to its
+	// first fetch after the restore (rebalance.go).
+	assignToProcess prometheus.Histogram
+	lag             *lagCollector // lag.go
 
 	store storeRef
 
@@ -83,8 +86,13 @@ func newMetrics(p *Processor) *metrics {
 		Buckets: latencyBuckets,
 	})
 	m.corruptions = newCorruptionsCounter()
+	m.assignToProcess = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: MetricsNamespace, Name: "assignment_to_processing_seconds",
+		Help:    "Time from a partition's assignment to this instance until it is restored and fetched again (the pause a move costs the partition here).",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+	})
 	m.lag = &lagCollector{p: p}
-	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, phases, m.fetchDelay, m.corruptions, m.lag, collector{m})
+	m.reg.MustRegister(m.batchRecords, m.commit, m.endToEnd, phases, m.fetchDelay, m.corruptions, m.assignToProcess, m.lag, collector{m})
 	return m
 }
 
@@ -281,6 +289,10 @@ var (
 	descPlaced      = desc("partitioner_records_total", "Keyed input records of committed batches by the partitioner that put them in their partition under the count the instance started with (murmur2, crc32, or neither); a record both would place counts for the one in use.", "partitioner")
 	descMismatches  = desc("partitioner_mismatches_total", "Input records of committed batches that the partitioner in use (orderflow_partitioner) did not put in their partition.")
 
+	descStandbys   = desc("standby_partitions", "Partitions this instance holds as standby copies, following their changelog (--standby-replicas).")
+	descStandbyLag = desc("standby_lag_records", "Changelog offsets a standby copy was behind the changelog's last stable offset when last listed.", "partition")
+	descPromotions = desc("standby_promotions_total", "Standby copies this instance came to own (a failover or a planned move), restoring only what the copy lacked.")
+
 	descCacheHits   = desc("store_block_cache_hits_total", "Block cache hits of the state store.")
 	descCacheMisses = desc("store_block_cache_misses_total", "Block cache misses of the state store.")
 
@@ -289,6 +301,7 @@ var (
 		descOwned, descRestoring, descStalled, descReady, descRestored, descRemaining,
 		descDisk, descMemTable, descCompactions, descCompacting, descFlushes, descFlushed, descCompacted, descDebt, descReadAmp, descStalls, descStallTime,
 		descCacheHits, descCacheMisses, descPartitioner, descPlaced, descMismatches,
+		descStandbys, descStandbyLag, descPromotions,
 	}
 )
 
@@ -404,6 +417,20 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descTimersPend, float64(pending))
+	standby := p.Standbys()
+	gauge(descStandbys, float64(len(standby)))
+	var promotions int64
+	if p.sb != nil {
+		promotions = p.sb.promotions.Load()
+		if t := p.sb.tailerNow(); t != nil {
+			for _, part := range standby {
+				if l, ok := t.Lag(part); ok && l.Records >= 0 {
+					gauge(descStandbyLag, float64(l.Records), strconv.Itoa(int(part)))
+				}
+			}
+		}
+	}
+	counter(descPromotions, float64(promotions))
 
 	c.m.store.with(func(s *statestore.Store) {
 		sm, err := s.Metrics()

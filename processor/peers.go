@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,8 +77,9 @@ type Peers struct {
 
 	mu struct {
 		sync.Mutex
-		urls         map[string]string // instance -> URL
-		owners       map[int32]string  // partition -> instance
+		urls         map[string]string  // instance -> URL
+		owners       map[int32]string   // partition -> instance
+		standbys     map[int32][]string // partition -> instances holding a standby copy
 		ownersAt     time.Time
 		partitions   int
 		partitionsAt time.Time
@@ -268,13 +270,9 @@ func (ps *Peers) Owner(ctx context.Context, part int32) (Peer, error) {
 	fresh := ps.mu.owners != nil && time.Since(ps.mu.ownersAt) < ps.ttl
 	ps.mu.Unlock()
 	if !fresh {
-		owners, err := ps.describeOwners(ctx)
-		if err != nil {
+		if err := ps.refresh(ctx); err != nil {
 			return Peer{}, err
 		}
-		ps.mu.Lock()
-		ps.mu.owners, ps.mu.ownersAt = owners, time.Now()
-		ps.mu.Unlock()
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -289,6 +287,41 @@ func (ps *Peers) Owner(ctx context.Context, part int32) (Peer, error) {
 	return peer, nil
 }
 
+// refresh reads the group's assignment from the coordinator.
+func (ps *Peers) refresh(ctx context.Context) error {
+	owners, standbys, err := ps.describeOwners(ctx)
+	if err != nil {
+		return err
+	}
+	ps.mu.Lock()
+	ps.mu.owners, ps.mu.standbys, ps.mu.ownersAt = owners, standbys, time.Now()
+	ps.mu.Unlock()
+	return nil
+}
+
+// Standbys returns the other instances that hold a standby copy of input
+// partition part (Config.StandbyReplicas) and advertise an address, from
+// the group's assignment (cached as Owner's).
+func (ps *Peers) Standbys(ctx context.Context, part int32) ([]Peer, error) {
+	ps.mu.Lock()
+	fresh := ps.mu.owners != nil && time.Since(ps.mu.ownersAt) < ps.ttl
+	ps.mu.Unlock()
+	if !fresh {
+		if err := ps.refresh(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out []Peer
+	for _, inst := range ps.mu.standbys[part] {
+		if u := ps.mu.urls[inst]; u != "" && inst != ps.p.cfg.InstanceID {
+			out = append(out, Peer{Instance: inst, URL: u})
+		}
+	}
+	return out, nil
+}
+
 // Forget drops the cached group assignment, so the next Owner asks the
 // coordinator (after an owner answered that it does not own a partition).
 func (ps *Peers) Forget() {
@@ -297,26 +330,38 @@ func (ps *Peers) Forget() {
 	ps.mu.owners = nil
 }
 
-func (ps *Peers) describeOwners(ctx context.Context) (map[int32]string, error) {
+// describeOwners returns the owner of each input partition and the
+// instances holding standby copies of it (from the standby protocol's
+// assignment data, balancer.go), as the group coordinator has them.
+func (ps *Peers) describeOwners(ctx context.Context) (map[int32]string, map[int32][]string, error) {
 	group := ps.p.cfg.AppID
 	gs, err := ps.adm.DescribeGroups(ctx, group)
 	if err != nil {
-		return nil, fmt.Errorf("describing group %s: %w", group, err)
+		return nil, nil, fmt.Errorf("describing group %s: %w", group, err)
 	}
 	g, ok := gs[group]
 	if !ok {
-		return nil, fmt.Errorf("describing group %s: not in the response", group)
+		return nil, nil, fmt.Errorf("describing group %s: not in the response", group)
 	}
 	if g.Err != nil {
-		return nil, fmt.Errorf("describing group %s: %w", group, g.Err)
+		return nil, nil, fmt.Errorf("describing group %s: %w", group, g.Err)
 	}
 	owners := map[int32]string{}
+	standbys := map[int32][]string{}
 	for _, m := range g.Members {
 		a, ok := m.Assigned.AsConsumer()
 		if !ok {
 			continue
 		}
 		inst := instanceOfClientID(group, m.ClientID)
+		var ad assignmentData
+		if g.Protocol == StandbyProtocol && json.Unmarshal(a.UserData, &ad) == nil {
+			for _, part := range ad.Standby {
+				if !slices.Contains(standbys[part], inst) {
+					standbys[part] = append(standbys[part], inst)
+				}
+			}
+		}
 		for _, t := range a.Topics {
 			if t.Topic != ps.p.cfg.Topics.Events {
 				continue
@@ -326,7 +371,7 @@ func (ps *Peers) describeOwners(ctx context.Context) (map[int32]string, error) {
 			}
 		}
 	}
-	return owners, nil
+	return owners, standbys, nil
 }
 
 var descPeers = desc("peers", "Instances with an advertised HTTP address (this one included).")

@@ -53,6 +53,7 @@ type Processor struct {
 	admCl   *kgo.Client       // adm's client
 	layout  *layout           // the input's partition count, while Run runs (layout.go)
 	routing *routing          // how producers partition the input (routing.go)
+	sb      *standbys         // standby copies; nil without Config.StandbyReplicas (standby.go)
 
 	// commitMu orders the store writes of committed batches before
 	// restores (commit.go). Threads read-hold it together: they own
@@ -90,6 +91,7 @@ type partition struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	progress statestore.Progress
+	assigned time.Time // when the thread was assigned it
 }
 
 // New checks cfg and returns a processor. It connects to nothing.
@@ -127,6 +129,9 @@ func New(cfg Config) (*Processor, error) {
 	p.mu.joined = make(map[int]bool)
 	p.mu.failures = make(map[int32]int)
 	p.routing = newRouting(cfg.Partitioner)
+	if cfg.StandbyReplicas > 0 {
+		p.sb = newStandbys(p)
+	}
 	p.m = newMetrics(p)
 	return p, nil
 }
@@ -261,6 +266,19 @@ func (p *Processor) run(ctx context.Context) (err error) {
 			stop()
 		}
 	}()
+	// Standby copies are followed off the threads, by a client of their
+	// own; a store failure there stops the instance.
+	standing := make(chan struct{})
+	go func() {
+		defer close(standing)
+		if p.sb == nil {
+			return
+		}
+		if err := p.sb.run(tctx, store); err != nil {
+			p.fail(err)
+		}
+	}()
+	defer func() { stop(); <-standing }()
 	errs := make(chan error, p.cfg.Threads)
 	for i := 0; i < p.cfg.Threads; i++ {
 		go func() { errs <- p.runThread(tctx, i) }()
@@ -320,6 +338,9 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() == nil && cur != nil {
 			p.batchEnded(cur, false)
+		}
+		if p.sb != nil && i == 0 {
+			p.sb.setClient(nil)
 		}
 		c.close() // leaves the group; the revoke callback stops restores
 		p.stopRestores(i)

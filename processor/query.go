@@ -41,6 +41,11 @@ func (p *Processor) Order(part int32, orderID string) (*topology.State, error) {
 	case !ready:
 		return nil, fmt.Errorf("%w: partition %d", ErrRestoring, part)
 	}
+	return p.storedOrder(part, orderID)
+}
+
+// storedOrder reads and decodes an order of partition part from the store.
+func (p *Processor) storedOrder(part int32, orderID string) (*topology.State, error) {
 	var (
 		v   []byte
 		ok  bool

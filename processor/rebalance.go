@@ -42,7 +42,7 @@ func (p *Processor) onAssigned(thread int, cl *kgo.Client, assigned map[string][
 			p.mu.Lock()
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		ps := &partition{thread: thread, cancel: cancel, done: make(chan struct{})}
+		ps := &partition{thread: thread, cancel: cancel, done: make(chan struct{}), assigned: time.Now()}
 		p.mu.parts[part] = ps
 		p.restores.Add(1)
 		go p.restore(ctx, cl, part, ps)
@@ -100,6 +100,10 @@ func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps 
 	defer close(ps.done)
 	defer ps.cancel()
 
+	// A standby copy of the partition stops following the changelog: the
+	// restore takes it from where it is.
+	standby := p.sb.release(part)
+
 	// A batch committed to Kafka before this partition came back to us may
 	// still be on its way to Pebble: let it land first.
 	if p.awaitStoreWrites(ctx) != nil {
@@ -154,8 +158,11 @@ func (p *Processor) restore(ctx context.Context, cl *kgo.Client, part int32, ps 
 	p.mu.Unlock()
 	p.stats.update(func(s *Stats) { s.Restores++; s.Restored += res.Records })
 	cl.ResumeFetchPartitions(map[string][]int32{p.cfg.Topics.Events: {part}})
+	if p.m != nil {
+		p.m.assignToProcess.Observe(time.Since(ps.assigned).Seconds())
+	}
 	p.log.Info("partition restored", "partition", part, "records", res.Records, "from", res.From, "to", res.To,
-		"wiped", res.Wiped, "took", time.Since(start).Round(time.Millisecond))
+		"wiped", res.Wiped, "standby", standby, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // waitStable waits until changelog partition part has no open transaction

@@ -35,6 +35,9 @@ func (p *Processor) newSessionClient(ctx context.Context, i int) (c committer, c
 		OnRevoked:       revoked,
 		OnLost:          revoked,
 	}
+	if p.sb != nil {
+		o.Balancers = p.sb.balancers()
+	}
 	if i == 0 {
 		o.Opts = append(o.Opts, kgo.WithHooks(p.m.kafkaHooks())) // client metrics (metrics.go), of the first thread
 	}
@@ -44,6 +47,9 @@ func (p *Processor) newSessionClient(ctx context.Context, i int) (c committer, c
 	s, err := ksession.New(o)
 	if err != nil {
 		return nil, nil, limits, fmt.Errorf("%w: kafka client: %w", ErrFatal, err)
+	}
+	if p.sb != nil && i == 0 {
+		p.sb.setClient(s.Client)
 	}
 	if s.Txn != nil {
 		return &txnCommitter{p: p, thread: i, sess: s.Txn, mem: newOutputMemory()}, s.Client, limits, nil

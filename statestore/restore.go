@@ -127,29 +127,11 @@ func (s *Store) Restore(ctx context.Context, p int32, o RestoreOptions) (Restore
 	if o.Progress == nil {
 		o.Progress = new(Progress)
 	}
-	opts := append([]kgo.Opt{
-		kgo.FetchMaxBytes(DefaultRestoreFetchMaxBytes),
-		kgo.FetchMaxPartitionBytes(DefaultRestoreFetchMaxBytes),
-	}, o.ClientOpts...)
-	opts = append(opts,
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
-	)
-	cl, err := kgo.NewClient(opts...)
+	cl, err := newChangelogClient(o.ClientOpts)
 	if err != nil {
-		return RestoreResult{}, fmt.Errorf("statestore: restore client: %w", err)
+		return RestoreResult{}, err
 	}
 	defer cl.Close()
-	if g, _ := cl.OptValue(kgo.ConsumerGroup).(string); g != "" {
-		return RestoreResult{}, fmt.Errorf("%w: consumer group %q", ErrClientOptions, g)
-	}
-	if t, _ := cl.OptValue(kgo.TransactionalID).(string); t != "" {
-		return RestoreResult{}, fmt.Errorf("%w: transactional ID %q", ErrClientOptions, t)
-	}
-	if ts := cl.GetConsumeTopics(); len(ts) > 0 {
-		return RestoreResult{}, fmt.Errorf("%w: consumes topics %v", ErrClientOptions, ts)
-	}
 
 	start := time.Now()
 	r := &restorer{s: s, cl: cl, p: p, o: o}
@@ -173,6 +155,38 @@ func (s *Store) Restore(ctx context.Context, p int32, o RestoreOptions) (Restore
 	return res, nil
 }
 
+// newChangelogClient makes the client of a restore or a Tailer: the
+// caller's connection options, read_committed, control records kept (the
+// position moves past transaction markers), direct assignment, no offset
+// reset. It refuses options that would make it join a group, consume topics
+// or produce transactionally (ErrClientOptions).
+func newChangelogClient(clientOpts []kgo.Opt) (*kgo.Client, error) {
+	opts := append([]kgo.Opt{
+		kgo.FetchMaxBytes(DefaultRestoreFetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(DefaultRestoreFetchMaxBytes),
+	}, clientOpts...)
+	opts = append(opts,
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+	)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("statestore: changelog client: %w", err)
+	}
+	fail := func(err error) (*kgo.Client, error) { cl.Close(); return nil, err }
+	if g, _ := cl.OptValue(kgo.ConsumerGroup).(string); g != "" {
+		return fail(fmt.Errorf("%w: consumer group %q", ErrClientOptions, g))
+	}
+	if t, _ := cl.OptValue(kgo.TransactionalID).(string); t != "" {
+		return fail(fmt.Errorf("%w: transactional ID %q", ErrClientOptions, t))
+	}
+	if ts := cl.GetConsumeTopics(); len(ts) > 0 {
+		return fail(fmt.Errorf("%w: consumes topics %v", ErrClientOptions, ts))
+	}
+	return cl, nil
+}
+
 type restorer struct {
 	s  *Store
 	cl *kgo.Client
@@ -180,20 +194,21 @@ type restorer struct {
 	o  RestoreOptions
 }
 
-// bounds lists the log start, last stable and high watermark offsets.
-func (r *restorer) bounds(ctx context.Context) (logStart, end, hwm int64, err error) {
-	adm := kadm.NewClient(r.cl)
+// bounds lists the log start, last stable and high watermark offsets of
+// partition p of topic.
+func bounds(ctx context.Context, cl *kgo.Client, topic string, p int32) (logStart, end, hwm int64, err error) {
+	adm := kadm.NewClient(cl)
 	lookup := func(what string, list func(context.Context, ...string) (kadm.ListedOffsets, error)) (int64, error) {
-		l, err := list(ctx, r.o.Topic)
+		l, err := list(ctx, topic)
 		if err != nil {
-			return 0, fmt.Errorf("statestore: restore: list %s offsets of %s: %w", what, r.o.Topic, err)
+			return 0, fmt.Errorf("list %s offsets of %s: %w", what, topic, err)
 		}
-		lo, ok := l.Lookup(r.o.Topic, r.p)
+		lo, ok := l.Lookup(topic, p)
 		if !ok {
-			return 0, fmt.Errorf("statestore: restore: %s has no partition %d", r.o.Topic, r.p)
+			return 0, fmt.Errorf("%s has no partition %d", topic, p)
 		}
 		if lo.Err != nil {
-			return 0, fmt.Errorf("statestore: restore: list %s offset of %s/%d: %w", what, r.o.Topic, r.p, lo.Err)
+			return 0, fmt.Errorf("list %s offset of %s/%d: %w", what, topic, p, lo.Err)
 		}
 		return lo.Offset, nil
 	}
@@ -207,41 +222,145 @@ func (r *restorer) bounds(ctx context.Context) (logStart, end, hwm int64, err er
 	return
 }
 
-func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
-	s, p := r.s, r.p
-	logStart, end, hwm, err := r.bounds(ctx)
-	if err != nil {
-		return RestoreResult{}, err
-	}
+// start returns the offset from which partition p must be read to bring it
+// level with its changelog: the stored offset, or the log start after
+// wiping the partition if the local copy cannot be trusted (no offset, an
+// offset below the log start or above the high watermark). wiped is true
+// if data with an offset was discarded.
+func (s *Store) start(p int32, topic string, logStart, hwm int64) (from int64, wiped bool, err error) {
 	stored, ok, err := s.ChangelogOffset(p)
 	if err != nil {
-		return RestoreResult{}, err
+		return 0, false, err
 	}
-	var res RestoreResult
-	from := stored
-	if !ok || stored < logStart || stored > hwm {
-		// No offset (nothing restored yet, or data written without
-		// one), an offset the log no longer holds, or one it never held
-		// (the topic was recreated): the local copy cannot be trusted.
-		if ok {
-			s.log.Warn("local state of changelog partition unusable; wiping", "topic", r.o.Topic,
-				"partition", p, "stored_offset", stored, "log_start", logStart, "high_watermark", hwm)
-		}
-		b := s.db.NewBatch()
-		err := deletePartition(b, p)
-		if err == nil {
-			err = b.Set(metaOffsetKey(p), encodeOffset(logStart), nil)
-		}
-		if err == nil {
-			err = b.Commit(pebble.NoSync)
-		}
-		_ = b.Close()
-		if err != nil {
-			return RestoreResult{}, fmt.Errorf("statestore: restore: wipe partition %d: %w", p, err)
-		}
-		from, res.Wiped = logStart, ok
+	if ok && stored >= logStart && stored <= hwm {
+		return stored, false, nil
 	}
-	res.From, res.To = from, from
+	// No offset (nothing restored yet, or data written without one), an
+	// offset the log no longer holds, or one it never held (the topic was
+	// recreated): the local copy cannot be trusted.
+	if ok {
+		s.log.Warn("local state of changelog partition unusable; wiping", "topic", topic,
+			"partition", p, "stored_offset", stored, "log_start", logStart, "high_watermark", hwm)
+	}
+	b := s.db.NewBatch()
+	err = deletePartition(b, p)
+	if err == nil {
+		err = b.Set(metaOffsetKey(p), encodeOffset(logStart), nil)
+	}
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+	_ = b.Close()
+	if err != nil {
+		return 0, false, fmt.Errorf("wipe partition %d: %w", p, err)
+	}
+	return logStart, ok, nil
+}
+
+// applier writes changelog records of one partition to the store: records
+// collected with add go to Pebble at commit, sorted by key, in one batch
+// with the offset reached and their retention and due-time index entries.
+// Restore and Tailer share it, so a standby copy is written exactly as a
+// restore writes it.
+type applier struct {
+	s       *Store
+	p       int32
+	filter  func(*kgo.Record) bool
+	batch   *pebble.Batch
+	pending []*kgo.Record // records of the next batch, in log order
+	size    int           // their key and value bytes
+	key     []byte
+	index   indexBuckets
+	due     indexBuckets
+	// records counts the records added (applied at the next commit),
+	// skipped those without a key or refused by filter.
+	records, skipped int64
+}
+
+func newApplier(s *Store, p int32, filter func(*kgo.Record) bool) *applier {
+	return &applier{
+		s: s, p: p, filter: filter,
+		batch: s.db.NewBatch(pebble.WithInitialSizeBytes(1 << 20)),
+		due:   indexBuckets{prefix: dueIndexPrefix},
+	}
+}
+
+// add takes record rec (a value or a tombstone, not a control record) for
+// the next commit. The record is held until then.
+func (a *applier) add(rec *kgo.Record) {
+	if len(rec.Key) == 0 || (a.filter != nil && !a.filter(rec)) {
+		a.skipped++
+		return
+	}
+	a.pending = append(a.pending, rec)
+	a.size += len(rec.Key) + len(rec.Value)
+	a.records++
+}
+
+// full reports whether the pending records reach a batch's bounds.
+func (a *applier) full(records, bytes int) bool { return len(a.pending) >= records || a.size >= bytes }
+
+// commit writes the pending records and the offset reached, pos, in one
+// Pebble batch. The records go in key order (a stable sort keeps the log
+// order of one key's records, so the last one wins): a memtable takes
+// sorted keys several times faster than random ones, and that insert is
+// most of a restore's cost.
+func (a *applier) commit(pos int64) error {
+	s, p, batch := a.s, a.p, a.batch
+	slices.SortStableFunc(a.pending, func(x, y *kgo.Record) int { return bytes.Compare(x.Key, y.Key) })
+	for _, rec := range a.pending {
+		a.key = appendOrderKey(a.key[:0], p, rec.Key)
+		if rec.Value == nil {
+			if err := batch.Delete(a.key, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := batch.Set(a.key, rec.Value, nil); err != nil {
+			return err
+		}
+		if s.closedAt != nil {
+			if at, closed := s.closedAt(rec.Value); closed {
+				a.index.add(p, at, rec.Key)
+			}
+		}
+		if s.dueAt != nil {
+			if at, pending := s.dueAt(rec.Value); pending {
+				a.due.add(p, at, rec.Key)
+			}
+		}
+	}
+	if err := a.index.write(batch); err != nil {
+		return err
+	}
+	if err := a.due.write(batch); err != nil {
+		return err
+	}
+	if err := batch.Set(metaOffsetKey(p), encodeOffset(pos), nil); err != nil {
+		return err
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("statestore: commit changelog records: %w", err)
+	}
+	batch.Reset()
+	clear(a.pending)
+	a.pending, a.size = a.pending[:0], 0
+	return nil
+}
+
+func (a *applier) close() { _ = a.batch.Close() }
+
+func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
+	s, p := r.s, r.p
+	logStart, end, hwm, err := bounds(ctx, r.cl, r.o.Topic, p)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("statestore: restore: %w", err)
+	}
+	from, wiped, err := s.start(p, r.o.Topic, logStart, hwm)
+	if err != nil {
+		return RestoreResult{}, fmt.Errorf("statestore: restore: %w", err)
+	}
+	res := RestoreResult{From: from, To: from, Wiped: wiped}
 	r.o.Progress.remaining.Store(max(end-from, 0))
 	if from >= end {
 		return res, nil
@@ -250,72 +369,17 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 	r.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.o.Topic: {p: kgo.NewOffset().At(from)}})
 	defer r.cl.RemoveConsumePartitions(map[string][]int32{r.o.Topic: {p}})
 
-	var (
-		batch   = s.db.NewBatch(pebble.WithInitialSizeBytes(1 << 20))
-		pending []*kgo.Record // records of the next batch, in log order
-		size    int           // their key and value bytes
-		pos     = from
-		key     []byte
-		index   indexBuckets
-		due     = indexBuckets{prefix: dueIndexPrefix}
-	)
-	defer func() { _ = batch.Close() }()
-	// commit writes the pending records and the offset reached in one
-	// Pebble batch. The records go in key order (a stable sort keeps the
-	// log order of one key's records, so the last one wins): a memtable
-	// takes sorted keys several times faster than random ones, and that
-	// insert is most of a restore's cost.
+	a := newApplier(s, p, r.o.filter)
+	defer a.close()
+	pos := from
 	commit := func() error {
-		slices.SortStableFunc(pending, func(a, b *kgo.Record) int { return bytes.Compare(a.Key, b.Key) })
-		for _, rec := range pending {
-			key = appendOrderKey(key[:0], p, rec.Key)
-			if rec.Value == nil {
-				if err := batch.Delete(key, nil); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := batch.Set(key, rec.Value, nil); err != nil {
-				return err
-			}
-			if s.closedAt != nil {
-				if at, closed := s.closedAt(rec.Value); closed {
-					index.add(p, at, rec.Key)
-				}
-			}
-			if s.dueAt != nil {
-				if at, pending := s.dueAt(rec.Value); pending {
-					due.add(p, at, rec.Key)
-				}
-			}
-		}
-		if err := index.write(batch); err != nil {
+		if err := a.commit(pos); err != nil {
 			return err
 		}
-		if err := due.write(batch); err != nil {
-			return err
-		}
-		if err := batch.Set(metaOffsetKey(p), encodeOffset(pos), nil); err != nil {
-			return err
-		}
-		if err := batch.Commit(pebble.NoSync); err != nil {
-			return fmt.Errorf("statestore: restore: commit: %w", err)
-		}
-		batch.Reset()
-		clear(pending)
-		pending, size = pending[:0], 0
 		res.To = pos
 		return nil
 	}
-	apply := func(rec *kgo.Record) {
-		if len(rec.Key) == 0 || (r.o.filter != nil && !r.o.filter(rec)) {
-			res.Skipped++
-			return
-		}
-		pending = append(pending, rec)
-		size += len(rec.Key) + len(rec.Value)
-		res.Records++
-	}
+	count := func() { res.Records, res.Skipped = a.records, a.skipped }
 
 	for pos < end {
 		fs := r.cl.PollFetches(ctx)
@@ -347,16 +411,17 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 					return
 				}
 				if !rec.Attrs.IsControl() {
-					apply(rec)
+					a.add(rec)
 				}
 				pos = rec.Offset + 1
-				if len(pending) >= r.o.BatchRecords || size >= r.o.BatchBytes {
+				if a.full(r.o.BatchRecords, r.o.BatchBytes) {
 					if err := commit(); err != nil {
 						ferr, keep = err, false
 					}
 				}
 			}
 		})
+		count()
 		r.o.Progress.restored.Store(res.Records)
 		r.o.Progress.remaining.Store(max(end-pos, 0))
 		if ferr == nil && ctx.Err() != nil {
@@ -375,5 +440,6 @@ func (r *restorer) run(ctx context.Context) (RestoreResult, error) {
 	if err := commit(); err != nil {
 		return res, err
 	}
+	count()
 	return res, nil
 }

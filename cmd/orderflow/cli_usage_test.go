@@ -54,6 +54,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 var zeroMeans = map[string]string{
 	"replication-factor": "min(3, brokers)",
 	"retention":          "keeps orders forever",
+	"standby-replicas":   "0: none",
 }
 
 // TestRunNumericFlagRanges goes through every numeric flag of run: a
@@ -109,8 +110,8 @@ func TestRunNumericFlagRanges(t *testing.T) {
 	}
 	// The zeros that mean something, and the defaults, pass the checks:
 	// run starts, and fails to reach the broker (exit 1).
-	if r := runBriefly(t, "--replication-factor", "0", "--retention", "0"); r.code != 1 || !strings.Contains(r.err.Error(), "127.0.0.1:1") {
-		t.Errorf("defaults with --replication-factor 0 --retention 0: code %d, err %v; want 1 and no broker", r.code, r.err)
+	if r := runBriefly(t, "--replication-factor", "0", "--retention", "0", "--standby-replicas", "0"); r.code != 1 || !strings.Contains(r.err.Error(), "127.0.0.1:1") {
+		t.Errorf("defaults with --replication-factor 0 --retention 0 --standby-replicas 0: code %d, err %v; want 1 and no broker", r.code, r.err)
 	}
 }
 

@@ -31,6 +31,8 @@ func runLimits(cfg *processor.Config, retention, shutdownTimeout time.Duration) 
 		{"max-batch-records", cfg.MaxBatchRecords >= 1, "at least 1"},
 		{"restore-concurrency", cfg.RestoreConcurrency >= 1, "at least 1"},
 		{"threads", cfg.Threads >= 1, "at least 1"},
+		{"standby-replicas", cfg.StandbyReplicas >= 0, "0 (no standby copies) or more"},
+		{"acceptable-recovery-lag", cfg.AcceptableRecoveryLag >= 1, "at least 1"},
 		{"partitions", cfg.Partitions >= 1, "at least 1"},
 		{"replication-factor", cfg.ReplicationFactor >= 0, "0 (min(3, brokers)) or more"},
 		{"retention", retention >= 0, "0 (keep closed orders forever) or a positive duration"},

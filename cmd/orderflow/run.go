@@ -233,6 +233,8 @@ A configuration error exits with code 2.`,
 	fs.BoolVar(&cfg.EndIdleBatches, "end-idle-batches", false, "end a batch as soon as no fetched input waits, not at --commit-interval: lower latency, more transactions")
 	fs.IntVar(&cfg.MaxBatchRecords, "max-batch-records", d.MaxBatchRecords, "input records per batch at most")
 	fs.IntVar(&cfg.RestoreConcurrency, "restore-concurrency", d.RestoreConcurrency, "partitions restored from the changelog at once (each holds a fetch in memory)")
+	fs.IntVar(&cfg.StandbyReplicas, "standby-replicas", d.StandbyReplicas, "standby copies of each partition kept current on other instances, for failover in seconds and stale reads while an owner is down (0: none)")
+	fs.Int64Var(&cfg.AcceptableRecoveryLag, "acceptable-recovery-lag", d.AcceptableRecoveryLag, "with --standby-replicas: how many changelog offsets an instance's copy may be behind the owner's for a partition to move to it; a move to a copy further behind waits while it warms up")
 	fs.IntVar(&cfg.Threads, "threads", d.Threads, "consumer-group members (each with its own client and transaction) in this instance, sharing its store; about one per core")
 	fs.StringVar(&machineFile, "machine", "", "order state machine file, YAML (default: the built-in machine)")
 	addWriterSchemasFlag(fs, &k.writerSchemas)

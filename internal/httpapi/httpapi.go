@@ -9,7 +9,10 @@
 //	                      forwarded to the owner; 404 unknown order, 503 while the owning
 //	                      partition restores or moves. The order is looked up where the
 //	                      producers' partitioner puts it (processor.Processor.Partitions)
-//	                      and, if not found there, where the other one would.
+//	                      and, if not found there, where the other one would. When the
+//	                      owner cannot answer (unreachable, restoring, none yet) and an
+//	                      instance holds a standby copy of the partition
+//	                      (--standby-replicas), that copy answers, marked stale.
 //	GET /states?older_than=D
 //	                      this instance's open orders by leaf state (stuck orders):
 //	                      for each open leaf state of the machine, how many orders
@@ -20,10 +23,16 @@
 //	                      /metrics: sum over the instances for the whole group.
 //
 // Answers to /orders carry the headers X-Orderflow-Instance (the instance
-// that answered from its store) and X-Orderflow-Partition.
+// that answered from its store) and X-Orderflow-Partition; an answer from a
+// standby copy also X-Orderflow-Stale: true, and its JSON the members
+// "stale": true, "lag_records" (changelog offsets the copy was behind when
+// last listed, -1 if not known yet) and "lag_ms" (how long ago the copy was
+// last applied a record or was seen level with the changelog, whichever is
+// later; -1 if neither).
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -61,6 +70,12 @@ const (
 	// HeaderForwarded marks a query forwarded by another instance: it is
 	// answered from the local store only, never forwarded again.
 	HeaderForwarded = "X-Orderflow-Forwarded-By"
+	// HeaderStale marks an answer from a standby copy ("true").
+	HeaderStale = "X-Orderflow-Stale"
+	// HeaderStandbyRead asks the receiving instance to answer from its
+	// standby copy of the partition (set on queries forwarded to a standby
+	// because the owner cannot answer).
+	HeaderStandbyRead = "X-Orderflow-Standby-Read"
 )
 
 // Options configure a Server.
@@ -200,23 +215,15 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 // false.
 func (s *Server) orderIn(w http.ResponseWriter, r *http.Request, id string, part int32, last bool) bool {
 	p := s.o.Processor
+	if r.Header.Get(HeaderStandbyRead) != "" {
+		return s.standbyAnswer(w, id, part, last, errors.New("the owner cannot answer"))
+	}
 	st, err := p.Order(part, id)
 	switch {
 	case err == nil:
-		w.Header().Set(HeaderInstance, p.InstanceID())
-		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
-		rec := avro.StateRecord{OrderID: id, State: st}
-		if tm, ok := topology.NextTimer(p.Machine(), st); ok {
-			rec.NextTimer = &tm
-		}
-		body, err := json.Marshal(rec)
-		if err != nil {
-			text(w, http.StatusInternalServerError, err.Error())
-			return true
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(append(body, '\n'))
+		s.writeState(w, id, part, st, nil)
+	case errors.Is(err, processor.ErrRestoring) && r.Header.Get(HeaderForwarded) == "":
+		return s.stale(w, r, id, part, last, err)
 	case errors.Is(err, processor.ErrUnknownOrder):
 		if !last {
 			return false
@@ -242,8 +249,119 @@ func (s *Server) orderIn(w http.ResponseWriter, r *http.Request, id string, part
 	return true
 }
 
+// writeState writes an order's state as JSON; stale, if not nil, marks it
+// as read from a standby copy.
+func (s *Server) writeState(w http.ResponseWriter, id string, part int32, st *topology.State, stale *processor.Staleness) {
+	p := s.o.Processor
+	w.Header().Set(HeaderInstance, p.InstanceID())
+	w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
+	rec := avro.StateRecord{OrderID: id, State: st}
+	if tm, ok := topology.NextTimer(p.Machine(), st); ok {
+		rec.NextTimer = &tm
+	}
+	body, err := json.Marshal(rec)
+	if err != nil {
+		text(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if stale != nil {
+		w.Header().Set(HeaderStale, "true")
+		body = appendStaleness(body, *stale)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// appendStaleness adds "stale", "lag_records" and "lag_ms" to a JSON
+// object (never empty: a state record has an order_id).
+func appendStaleness(obj []byte, st processor.Staleness) []byte {
+	ms := int64(-1)
+	if st.Age >= 0 {
+		ms = st.Age.Milliseconds()
+	}
+	end := bytes.LastIndexByte(obj, '}')
+	if end < 0 {
+		return obj
+	}
+	out := append([]byte(nil), obj[:end]...)
+	return fmt.Appendf(out, `,"stale":true,"lag_records":%d,"lag_ms":%d}`, st.Records, ms)
+}
+
+// standbyAnswer answers from this instance's standby copy of part: the
+// order marked stale, a 404 if the copy does not hold it and is close to
+// the changelog (or, if not last, nothing and false), or 503 with cause if
+// the instance holds no copy or one still catching up.
+func (s *Server) standbyAnswer(w http.ResponseWriter, id string, part int32, last bool, cause error) bool {
+	p := s.o.Processor
+	st, stale, err := p.StandbyOrder(part, id)
+	switch {
+	case err == nil:
+		s.writeState(w, id, part, st, &stale)
+	case errors.Is(err, processor.ErrUnknownOrder):
+		if !last {
+			return false
+		}
+		w.Header().Set(HeaderInstance, p.InstanceID())
+		w.Header().Set(HeaderPartition, strconv.Itoa(int(part)))
+		w.Header().Set(HeaderStale, "true")
+		text(w, http.StatusNotFound, fmt.Sprintf("unknown order %q (in a standby copy, which may be behind)", id))
+	case errors.Is(err, processor.ErrNoStandby), errors.Is(err, processor.ErrStandbyBehind), errors.Is(err, processor.ErrNotRunning):
+		unavailable(w, fmt.Errorf("%w, and %w", cause, err))
+	default:
+		s.o.Logger.Error("standby order query failed", "order", id, "partition", part, "err", err)
+		text(w, http.StatusInternalServerError, err.Error())
+	}
+	return true
+}
+
+// stale answers a query the owner of part cannot (cause): from this
+// instance's standby copy, else from another instance's, else 503.
+func (s *Server) stale(w http.ResponseWriter, r *http.Request, id string, part int32, last bool, cause error) bool {
+	if _, _, err := s.o.Processor.StandbyOrder(part, id); !errors.Is(err, processor.ErrNoStandby) && !errors.Is(err, processor.ErrStandbyBehind) {
+		return s.standbyAnswer(w, id, part, last, cause)
+	}
+	peers, err := s.o.Peers.Standbys(r.Context(), part)
+	if err != nil || len(peers) == 0 {
+		unavailable(w, cause)
+		return true
+	}
+	for _, peer := range peers {
+		resp, err := s.ask(r.Context(), peer, id, part, true)
+		if err != nil {
+			continue
+		}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			continue
+		}
+		defer resp.Body.Close()
+		return s.relay(w, resp, last)
+	}
+	unavailable(w, cause)
+	return true
+}
+
+// ask sends a query for order id of partition part to peer; standby asks
+// for an answer from its standby copy.
+func (s *Server) ask(ctx context.Context, peer processor.Peer, id string, part int32, standby bool) (*http.Response, error) {
+	target := peer.URL + PathOrders + url.PathEscape(id)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(HeaderForwarded, s.o.Processor.InstanceID())
+	req.Header.Set(HeaderPartition, strconv.Itoa(int(part)))
+	if standby {
+		req.Header.Set(HeaderStandbyRead, "1")
+	}
+	return s.o.Client.Do(req)
+}
+
 // forward asks the owner of part and relays its answer; as orderIn, it
-// writes nothing and returns false for an unknown order if not last.
+// writes nothing and returns false for an unknown order if not last. If
+// the owner cannot answer, a standby copy may (stale).
 func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part int32, last bool) bool {
 	peer, err := s.o.Peers.Owner(r.Context(), part)
 	if err == nil && peer.Self {
@@ -253,32 +371,30 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, id string, part
 		s.o.Peers.Forget()
 	}
 	if err != nil {
-		unavailable(w, err)
-		return true
+		return s.stale(w, r, id, part, last, err)
 	}
-	target := peer.URL + PathOrders + url.PathEscape(id)
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, target, nil)
-	if err != nil {
-		text(w, http.StatusInternalServerError, err.Error())
-		return true
-	}
-	req.Header.Set(HeaderForwarded, s.o.Processor.InstanceID())
-	req.Header.Set(HeaderPartition, strconv.Itoa(int(part)))
-	resp, err := s.o.Client.Do(req)
+	resp, err := s.ask(r.Context(), peer, id, part, false)
 	if err != nil {
 		s.o.Peers.Forget()
-		unavailable(w, fmt.Errorf("forwarding to instance %s at %s: %w", peer.Instance, peer.URL, err))
-		return true
+		return s.stale(w, r, id, part, last, fmt.Errorf("forwarding to instance %s at %s: %w", peer.Instance, peer.URL, err))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		s.o.Peers.Forget()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return s.stale(w, r, id, part, last, fmt.Errorf("instance %s: %s", peer.Instance, bytes.TrimSpace(msg)))
+	}
+	return s.relay(w, resp, last)
+}
+
+// relay writes another instance's answer; as orderIn, it writes nothing
+// and returns false for an unknown order if not last.
+func (s *Server) relay(w http.ResponseWriter, resp *http.Response, last bool) bool {
 	if resp.StatusCode == http.StatusNotFound && !last {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return false
 	}
-	if resp.StatusCode == http.StatusServiceUnavailable {
-		s.o.Peers.Forget()
-	}
-	for _, h := range []string{"Content-Type", HeaderInstance, HeaderPartition, "Retry-After"} {
+	for _, h := range []string{"Content-Type", HeaderInstance, HeaderPartition, HeaderStale, "Retry-After"} {
 		if v := resp.Header.Get(h); v != "" {
 			w.Header().Set(h, v)
 		}

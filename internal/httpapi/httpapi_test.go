@@ -95,6 +95,13 @@ type instance struct {
 
 func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.Config)) *instance {
 	t.Helper()
+	return e.startAdvertising(t, name, stateDir, "", tweak)
+}
+
+// startAdvertising is start with the instance advertising advertise
+// instead of its address ("": its address).
+func (e *env) startAdvertising(t *testing.T, name, stateDir, advertise string, tweak func(*processor.Config)) *instance {
+	t.Helper()
 	cfg := e.cfg
 	cfg.InstanceID = name
 	cfg.StateDir = stateDir
@@ -110,7 +117,10 @@ func (e *env) start(t *testing.T, name, stateDir string, tweak func(*processor.C
 		t.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
-	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: url})
+	if advertise == "" {
+		advertise = url
+	}
+	peers, err := processor.NewPeers(p, processor.PeersConfig{AdvertiseURL: advertise})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,6 +324,8 @@ func TestMetricsMoveWhenEventsFlow(t *testing.T) {
 			full := "orderflow_" + name[1]
 			switch {
 			case name[1] == "build_info", name[1] == "consumer_lag": // the lag: checked below
+				continue
+			case name[1] == "standby_lag_records": // by standby partition: none here (TestStandbyAnswersForUnreachableOwner checks it)
 				continue
 			case strings.HasSuffix(full, "*"):
 				if len(keys(m, strings.TrimSuffix(full, "*"))) == 0 {

@@ -39,6 +39,10 @@ type Options struct {
 	TransactionalID    string
 	TransactionTimeout time.Duration
 
+	// Balancers are the group balancers, in order of preference. Default
+	// (nil): franz-go's cooperative-sticky balancer alone.
+	Balancers []kgo.GroupBalancer
+
 	// The group callbacks; nil ones are not set.
 	OnAssigned, OnRevoked, OnLost func(context.Context, *kgo.Client, map[string][]int32)
 }
@@ -62,10 +66,14 @@ func (s Session) Close() {
 // New makes a session's client.
 func New(o Options) (Session, error) {
 	transactional := o.TransactionalID != ""
+	balancers := o.Balancers
+	if len(balancers) == 0 {
+		balancers = []kgo.GroupBalancer{kgo.CooperativeStickyBalancer()}
+	}
 	opts := append(o.Opts[:len(o.Opts):len(o.Opts)],
 		kgo.ConsumerGroup(o.Group),
 		kgo.ConsumeTopics(o.Input),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.Balancers(balancers...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
