@@ -9,28 +9,22 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/orderflow/orderflow/bench"
+	"github.com/orderflow/orderflow/bench/internal/cli"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "orderflow-bench:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("orderflow-bench", run) }
 
 // parseFlags returns the harness's options and the directory of the
 // result files ("" for a partial run that writes none).
 func parseFlags() (bench.Options, string, error) {
 	var (
 		o       bench.Options
-		brokers = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
+		brokers = cli.BrokersFlag()
 		out     = flag.String("out", "", "directory of the result files (default <module root>/bench/results; tiny: <module root>/bench/.work; a partial -only run writes them only if -out is given)")
 		curve   = flag.String("curve", "", "run only these settings of the latency curve (comma-separated: eos-10ms,eos-20ms,eos-50ms,eos-100ms,alos,eos-low-latency,alos-low-latency); the report is incomplete")
 		only    = flag.String("only", "", "run only these measurements (comma-separated: warmup,ceiling,eos,alos,scaling,latency,restore,rss); the report is incomplete")
@@ -45,9 +39,10 @@ func parseFlags() (bench.Options, string, error) {
 	flag.StringVar(&o.OrderflowBin, "orderflow-bin", "", "built orderflow binary for the RSS measurement (default: go build ./cmd/orderflow)")
 	flag.Parse()
 
-	o.Brokers, o.Only, o.Curve = splitList(*brokers), splitList(*only), splitList(*curve)
-	if len(o.Brokers) == 0 {
-		return o, "", fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make bench starts a broker)")
+	o.Only, o.Curve = splitList(*only), splitList(*curve)
+	var err error
+	if o.Brokers, err = cli.Brokers(*brokers, "bench"); err != nil {
+		return o, "", err
 	}
 	root := moduleRoot()
 	o.WorkDir = filepath.Join(root, "bench", ".work")
@@ -64,13 +59,11 @@ func parseFlags() (bench.Options, string, error) {
 	return o, *out, nil
 }
 
-func run() error {
+func run(ctx context.Context) error {
 	o, out, err := parseFlags()
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	start := time.Now()
 	rep, err := bench.Run(ctx, o)
 	if err != nil {

@@ -12,26 +12,20 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/orderflow/orderflow/bench"
+	"github.com/orderflow/orderflow/bench/internal/cli"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "orderflow-capacity:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("orderflow-capacity", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	var (
 		o       bench.Options
-		brokers = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
+		brokers = cli.BrokersFlag()
 		doc     = flag.String("doc", "", "the capacity document to write (default docs/capacity.md; tiny: bench/.work/capacity.md)")
 		out     = flag.String("out", "", "directory of the JSON figures (default bench/results; tiny: bench/.work)")
 		from    = flag.String("from", "", "write the document from this earlier run's JSON figures instead of measuring (no broker needed)")
@@ -55,9 +49,9 @@ func run() error {
 		fmt.Printf("wrote %s from %s\n", *doc, *from)
 		return nil
 	}
-	o.Brokers = strings.FieldsFunc(*brokers, func(r rune) bool { return r == ',' || r == ' ' })
-	if len(o.Brokers) == 0 {
-		return fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make capacity starts a broker)")
+	var berr error
+	if o.Brokers, berr = cli.Brokers(*brokers, "capacity"); berr != nil {
+		return berr
 	}
 	// Paths are relative to the module root, where make runs this.
 	o.WorkDir = filepath.Join("bench", ".work")
@@ -75,8 +69,6 @@ func run() error {
 			*out = o.WorkDir
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	start := time.Now()
 	c, err := bench.RunCapacity(ctx, o)
 	if err != nil {

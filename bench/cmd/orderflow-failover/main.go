@@ -10,27 +10,21 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/orderflow/orderflow/bench"
+	"github.com/orderflow/orderflow/bench/internal/cli"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "orderflow-failover:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("orderflow-failover", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	var (
 		fo       bench.FailoverOptions
-		brokers  = flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "seed brokers HOST:PORT[,...] (default $KAFKA_BROKERS)")
+		brokers  = cli.BrokersFlag()
 		out      = flag.String("out", "", "directory of the result files (default bench/results; tiny: bench/.work)")
 		stores   = flag.String("stores", "", "store sizes in orders, comma-separated (default 100000,1000000; tiny 2000)")
 		standbys = flag.String("standbys", "", "--standby-replicas values, comma-separated (default 0,1); a binary without the flag reports those above 0 as not available")
@@ -51,9 +45,9 @@ func run() error {
 	if fo.Standbys, err = ints(*standbys); err != nil {
 		return fmt.Errorf("-standbys: %w", err)
 	}
-	fo.Brokers = strings.FieldsFunc(*brokers, func(r rune) bool { return r == ',' || r == ' ' })
-	if len(fo.Brokers) == 0 {
-		return fmt.Errorf("no brokers: give -brokers or KAFKA_BROKERS (make bench-failover starts a broker)")
+	var berr error
+	if fo.Brokers, berr = cli.Brokers(*brokers, "bench-failover"); berr != nil {
+		return berr
 	}
 	// Paths are relative to the module root, where make runs this.
 	fo.WorkDir = filepath.Join("bench", ".work")
@@ -65,8 +59,6 @@ func run() error {
 			*out = fo.WorkDir
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	start := time.Now()
 	rep, err := bench.RunFailover(ctx, fo)
 	if rep != nil && len(rep.Runs) > 0 {
