@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -59,10 +60,26 @@ func parseFlags() (bench.Options, string, error) {
 	return o, *out, nil
 }
 
+// cpuProfile is -cpuprofile: where the whole run's CPU profile goes. The
+// throughput and latency runs of orderflow are in this process (the RSS
+// run is a child), so -only eos gives a profile of exactly_once's path.
+var cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (orderflow runs in this process, except for the RSS run; -only eos profiles exactly_once)")
+
 func run(ctx context.Context) error {
 	o, out, err := parseFlags()
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	rep, err := bench.Run(ctx, o)
