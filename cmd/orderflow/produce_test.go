@@ -60,32 +60,34 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// TestProduceNoBrokerFailsFast: with no broker at the address (nothing
-// listening, or a host that never answers), produce exits 1 by itself,
-// naming the address, instead of waiting for a broker. The test's own
-// deadline is far beyond --timeout; before, produce only ended when that
-// deadline cancelled it.
-func TestProduceNoBrokerFailsFast(t *testing.T) {
+// TestNoBrokerFailsFast: with no broker at the address (nothing
+// listening, or a host that never answers), produce and tail exit 1 by
+// themselves, naming the address, instead of waiting for a broker. The
+// test's own deadline is far beyond --timeout; before, they only ended when
+// that deadline cancelled them.
+func TestNoBrokerFailsFast(t *testing.T) {
 	clearEnv(t)
 	for name, addr := range map[string]string{"refused": closedPort(t), "silent": silentListener(t)} {
-		t.Run(name, func(t *testing.T) {
-			checkLeaks(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			r := cli(ctx, strings.NewReader(eventLine("e1", "o1", "place_order", 1)+"\n"),
-				"produce", "--brokers", addr, "--topic", "t", "--timeout", "1s")
-			if ctx.Err() != nil {
-				t.Fatalf("produce did not give up by itself: code %d err %v\n%s", r.code, r.err, r.stderr)
-			}
-			if r.code != 1 || r.err == nil {
-				t.Fatalf("exit code %d, err %v; want 1", r.code, r.err)
-			}
-			for _, w := range []string{"no broker answered at " + addr, "within 1s"} {
-				if !strings.Contains(r.err.Error(), w) {
-					t.Errorf("error lacks %q: %v", w, r.err)
+		for _, cmd := range [][]string{{"produce"}, {"tail", "--exit-at-end"}} {
+			t.Run(cmd[0]+"/"+name, func(t *testing.T) {
+				checkLeaks(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				r := cli(ctx, strings.NewReader(eventLine("e1", "o1", "place_order", 1)+"\n"),
+					append(cmd, "--brokers", addr, "--topic", "t", "--timeout", "1s")...)
+				if ctx.Err() != nil {
+					t.Fatalf("%s did not give up by itself: code %d err %v\n%s", cmd[0], r.code, r.err, r.stderr)
 				}
-			}
-		})
+				if r.code != 1 || r.err == nil {
+					t.Fatalf("exit code %d, err %v; want 1", r.code, r.err)
+				}
+				for _, w := range []string{"no broker answered at " + addr, "within 1s"} {
+					if !strings.Contains(r.err.Error(), w) {
+						t.Errorf("error lacks %q: %v", w, r.err)
+					}
+				}
+			})
+		}
 	}
 }
 

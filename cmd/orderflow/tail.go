@@ -49,9 +49,10 @@ func newTailCmd() *cobra.Command {
 		count         int
 		meta          bool
 		raw           bool
+		timeout       time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "tail --brokers B --topic T [--from-beginning | --offset O | --since T] [--partition P]... [--count N] [--exit-at-end] [--meta] [--raw] [--kind K]",
+		Use:   "tail --brokers B --topic T [--from-beginning | --offset O | --since T] [--partition P]... [--count N] [--exit-at-end] [--meta] [--raw] [--kind K] [--timeout D]",
 		Short: "Print the records of a topic as JSON lines",
 		Long: `Tail reads a topic with read_committed isolation (only committed
 transactions) and prints each record as one JSON line. The formats:
@@ -74,7 +75,8 @@ an RFC 3339 time or a duration before now such as 15m).
 
 With --exit-at-end tail stops when it reaches the end offsets the topic had
 when tail started; with --count N after N records; otherwise it runs until
-interrupted.
+interrupted. If no broker answers within --timeout at start, tail exits 1,
+naming the address.
 
 --meta adds to every line an object "kafka": {"topic", "partition",
 "offset", "timestamp" (RFC 3339, milliseconds), "key", "headers"}. --raw
@@ -125,6 +127,9 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>.`,
 			if count < 0 {
 				return configError(fmt.Errorf("--count %d: 0 (no limit) or more", count))
 			}
+			if timeout <= 0 {
+				return configError(fmt.Errorf("--timeout %v: must be positive", timeout))
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			codec, err := k.newCodec(ctx, avro.Topics{})
@@ -134,7 +139,7 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>.`,
 			t := &tailer{
 				brokers: brokers, opts: opts, topic: topic, kind: kind, codec: codec,
 				partitions: partitions, start: start, exitAtEnd: exitAtEnd, count: count,
-				meta: meta, raw: raw, stderr: cmd.ErrOrStderr(),
+				meta: meta, raw: raw, timeout: timeout, stderr: cmd.ErrOrStderr(),
 			}
 			if err := t.run(ctx, cmd.OutOrStdout()); err != nil {
 				return kafkaExit(err)
@@ -156,6 +161,7 @@ Flags can also be set in the environment as ORDERFLOW_<FLAG>.`,
 	fs.BoolVar(&meta, "meta", false, `add "kafka": {topic, partition, offset, timestamp, key, headers} to every line`)
 	fs.BoolVar(&raw, "raw", false, "print values as base64, without decoding them")
 	fs.StringVar(&kind, "kind", kindAuto, "record format: "+strings.Join(tailKinds, ", "))
+	fs.DurationVar(&timeout, "timeout", 10*time.Second, "exit 1 if no broker answers within this long at start")
 	return cmd
 }
 
@@ -220,6 +226,7 @@ type tailer struct {
 	exitAtEnd  bool
 	count      int // 0: no limit
 	meta, raw  bool
+	timeout    time.Duration // for the first broker's answer
 	stderr     io.Writer
 	noted      bool // the kind mismatch note was printed
 }
@@ -311,6 +318,9 @@ func (t *tailer) positions(ctx context.Context) (from, want map[int32]int64, err
 		return nil, nil, err
 	}
 	defer cl.Close()
+	if err := pingBrokers(ctx, cl, t.brokers, t.timeout); err != nil {
+		return nil, nil, err
+	}
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListCommittedOffsets(ctx, t.topic)
 	if err == nil {
