@@ -98,6 +98,7 @@ func TestProduceFlagErrors(t *testing.T) {
 		{"--header", "novalue"},
 		{"--header", "=v"},
 		{"--timeout", "0s"},
+		{"--schema-registry-timeout", "0s"}, // as run refuses it
 	} {
 		r := cli(ctx, nil, append([]string{"produce", "--brokers", "127.0.0.1:1"}, args...)...)
 		if r.code != 2 || !strings.Contains(r.err.Error(), args[0]) {

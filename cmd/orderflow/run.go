@@ -62,6 +62,9 @@ func (k *kafkaFlags) check() ([]string, error) {
 	if len(brokers) == 0 {
 		return nil, errors.New("no brokers: give --brokers HOST:PORT[,HOST:PORT] (or ORDERFLOW_BROKERS)")
 	}
+	if k.registry.Timeout <= 0 { // as run's limits say it
+		return nil, fmt.Errorf("--schema-registry-timeout %v: a positive duration (e.g. 10s)", k.registry.Timeout)
+	}
 	return brokers, nil
 }
 

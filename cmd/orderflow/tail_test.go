@@ -295,6 +295,7 @@ func TestTailFlagErrors(t *testing.T) {
 		{[]string{"--since", "5m", "--from-beginning"}},
 		{[]string{"--count", "-1"}},
 		{[]string{"--timeout", "0s"}},
+		{[]string{"--schema-registry-timeout", "0s"}},
 		{[]string{"--partition", "2"}},
 	} {
 		r := cli(ctx, nil, append([]string{"tail", "--brokers", brokersArg(c), "--topic", topic, "--exit-at-end"}, tc.args...)...)
