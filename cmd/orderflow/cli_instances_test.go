@@ -28,11 +28,20 @@ func (n runNames) args(c *kafkatest.Cluster, instance, stateDir string, extra ..
 		"--commit-interval", "50ms", "--session-timeout", "6s", "--http-addr", "", "--log-format", "json"}, extra...)
 }
 
-// waitTopics waits until run has created the topics the test uses.
+// waitTopics waits until run has created the topics the test uses, with
+// n.args's two partitions.
 func (n runNames) waitTopics(t *testing.T, ctx context.Context, c *kafkatest.Cluster) {
 	t.Helper()
+	n.waitTopicsOf(t, ctx, c, 2)
+}
+
+// waitTopicsOf is waitTopics for a run with --partitions partitions. run
+// creates the topics one by one: the events topic alone says nothing of the
+// outcome topics that outcomes reads.
+func (n runNames) waitTopicsOf(t *testing.T, ctx context.Context, c *kafkatest.Cluster, partitions int32) {
+	t.Helper()
 	for _, topic := range []string{n.events, n.status, n.rejections} {
-		if err := kafkatest.WaitTopic(ctx, c.Admin(t), topic, 2); err != nil {
+		if err := kafkatest.WaitTopic(ctx, c.Admin(t), topic, partitions); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -289,9 +298,7 @@ func TestRunInstanceIDsNeverCollide(t *testing.T) {
 	// one's producer commits transactions.
 	const partitions = "4"
 	b := startBinary(t, n.args(c, "b", t.TempDir(), "--threads", "2", "--partitions", partitions)...)
-	if err := kafkatest.WaitTopic(ctx, c.Admin(t), n.events, 4); err != nil {
-		t.Fatal(err)
-	}
+	n.waitTopicsOf(t, ctx, c, 4)
 	ids := n.produceOrders(t, ctx, c, "first", 20, nil)
 	n.waitOutcomes(t, ctx, c, ids, running(b))
 

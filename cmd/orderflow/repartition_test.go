@@ -61,9 +61,7 @@ func TestRepartitionSurvivesKills(t *testing.T) {
 	}
 
 	a := startBinary(t, n.args(c, "a", dir, "--partitions", "6")...)
-	if err := kafkatest.WaitTopic(ctx, c.Admin(t), n.events, 6); err != nil {
-		t.Fatal(err)
-	}
+	n.waitTopicsOf(t, ctx, c, 6)
 	ids := n.produceOrders(t, ctx, c, "o", 600, nil)
 	n.waitOutcomes(t, ctx, c, ids, running(a))
 
