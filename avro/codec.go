@@ -88,6 +88,8 @@ type Codec struct {
 	reject *record[Rejection]
 	state  *record[orderState]
 
+	stateWireEnc hamba.ValEncoder // hamba's encoder of an OrderState (stateWire)
+
 	reg *registry // nil without a schema registry
 
 	noFast bool // tests: always decode with hamba
@@ -158,6 +160,8 @@ func NewCodec(opts ...Option) (*Codec, error) {
 	if stateFast {
 		c.state.fast = decodeStateFast
 	}
+	c.state.slow = decodeTimersSlow
+	c.stateWireEnc = c.api.EncoderOf(c.state.reader, reflect2.TypeOf(stateWire{}))
 	c.state.fastEnc, c.status.fastEnc, c.reject.fastEnc = stateFast, statusFast, rejectFast
 	c.reg = &registry{timeout: o.registryTimeout, lookupOnly: o.lookupOnly}
 	return c, nil
@@ -204,8 +208,11 @@ func (c *Codec) EncodeStateCached(dst []byte, st *topology.State, hc *HistoryCac
 	s := (*orderState)(st)
 	hdr := fastHeader(c, c.state)
 	if hdr == nil {
-		v := *s // hamba's encoder would make s escape; it gets a copy
-		return encodeRecord(c, c.state, dst, &v)
+		if f := missingState(s); f != "" {
+			return dst, errMissing(c.state.name, f)
+		}
+		w := wireOfState(s) // hamba's encoder would make s escape; it gets a copy
+		return encodeWith(c, c.state.name, c.stateWireEnc, unsafe.Pointer(&w), stateHeader(c), dst)
 	}
 	// The fast encoders are called directly, here and below: a call
 	// through a func value would make s escape.
@@ -217,6 +224,17 @@ func (c *Codec) EncodeStateCached(dst []byte, st *topology.State, hc *HistoryCac
 		dst = slices.Grow(dst, len(hdr)+stateSizeHint(s))
 	}
 	return c.fitEncoded(c.state.name, encodeStateFast(append(dst, hdr...), s, hc), start)
+}
+
+// decodeTimersSlow decodes the timers of an OrderState body that hamba
+// decoded (it skips them: see stateWire), written with ws.
+func decodeTimersSlow(c *Codec, ws *writerSchema, body []byte, s *orderState) error {
+	var t timersWire
+	if err := c.api.Unmarshal(ws.resolved, body, &t); err != nil {
+		return err
+	}
+	s.Timers = clocksOf(t.Timers)
+	return nil
 }
 
 // DecodeState decodes a framed OrderState into st (see DecodeEvent).
@@ -300,18 +318,19 @@ type record[T any] struct {
 	text      string       // reader schema text (the newest version)
 	reader    hamba.Schema // reader schema; also the schema encoded with
 	soe       [soeHeaderLen]byte
-	byFP      map[uint64]*writerSchema      // known versions; immutable
-	readerFP  uint64                        // the fingerprint the encoders frame with (soe's), and
-	readerWS  *writerSchema                 // its entry in byFP: most records name it, and a compare beats the map
-	enc       hamba.ValEncoder              // encodes a T (not a *T) with reader
-	missing   func(*T) string               // name of an empty required field, or ""
-	normalize func(*T)                      // nil-ifies empty collections; may be nil
-	fast      func([]byte, string, *T)      // decodes a scanned body of the reader schema (and the string its strings come from: see bodyOf); may be nil
-	strict    func([]byte, string, *T) bool // decodes an unscanned body of the reader schema, or says to scan it (see fast); may be nil
-	reset     func(*T)                      // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
-	keep      func(*T)                      // like reset, before strict, which takes over what it leaves; nil: reset
-	limits    func(*T, int) *DecodeError    // the first limit a decoded T (from a body of that many bytes) is over, or nil; may be nil
-	fastEnc   bool                          // the Encode method calls its hand-written encoder of the reader schema
+	byFP      map[uint64]*writerSchema                      // known versions; immutable
+	readerFP  uint64                                        // the fingerprint the encoders frame with (soe's), and
+	readerWS  *writerSchema                                 // its entry in byFP: most records name it, and a compare beats the map
+	enc       hamba.ValEncoder                              // encodes a T (not a *T) with reader
+	missing   func(*T) string                               // name of an empty required field, or ""
+	normalize func(*T)                                      // nil-ifies empty collections; may be nil
+	fast      func([]byte, string, *T)                      // decodes a scanned body of the reader schema (and the string its strings come from: see bodyOf); may be nil
+	strict    func([]byte, string, *T) bool                 // decodes an unscanned body of the reader schema, or says to scan it (see fast); may be nil
+	reset     func(*T)                                      // zeroes a T for fast and strict, keeping memory they reuse; nil: assign the zero T
+	keep      func(*T)                                      // like reset, before strict, which takes over what it leaves; nil: reset
+	limits    func(*T, int) *DecodeError                    // the first limit a decoded T (from a body of that many bytes) is over, or nil; may be nil
+	fastEnc   bool                                          // the Encode method calls its hand-written encoder of the reader schema
+	slow      func(*Codec, *writerSchema, []byte, *T) error // after hamba's decoder: decodes what it cannot (see stateWire); may be nil
 
 	// Confluent framing; set once by NewConfluentCodec before use.
 	idHeader [confluentLen]byte
@@ -400,10 +419,20 @@ func encodeRecord[T any](c *Codec, rec *record[T], dst []byte, v *T) ([]byte, er
 	if f := rec.missing(v); f != "" {
 		return dst, errMissing(rec.name, f)
 	}
+	hdr := rec.soe[:]
+	if rec.hasID {
+		hdr = rec.idHeader[:]
+	}
+	return encodeWith(c, rec.name, rec.enc, unsafe.Pointer(v), hdr, dst)
+}
+
+// encodeWith appends hdr and the record named name that enc encodes from
+// v to dst.
+func encodeWith(c *Codec, name string, enc hamba.ValEncoder, v unsafe.Pointer, hdr, dst []byte) ([]byte, error) {
 	w := c.writers.Get().(*hamba.Writer)
 	w.Reset(nil)
 	w.Error = nil
-	rec.enc.Encode(unsafe.Pointer(v), w)
+	enc.Encode(v, w)
 	body, err := w.Buffer(), w.Error
 	defer func() {
 		w.Error = nil
@@ -412,17 +441,21 @@ func encodeRecord[T any](c *Codec, rec *record[T], dst []byte, v *T) ([]byte, er
 		}
 	}()
 	if err != nil {
-		return dst, fmt.Errorf("avro: encode %s: %w", rec.name, err)
-	}
-	hdr := rec.soe[:]
-	if rec.hasID {
-		hdr = rec.idHeader[:]
+		return dst, fmt.Errorf("avro: encode %s: %w", name, err)
 	}
 	if n := len(hdr) + len(body); n > c.maxRecordSize {
-		return dst, fmt.Errorf("avro: encode %s: %w: %d bytes, max %d", rec.name, ErrOversize, n, c.maxRecordSize)
+		return dst, fmt.Errorf("avro: encode %s: %w: %d bytes, max %d", name, ErrOversize, n, c.maxRecordSize)
 	}
 	dst = append(dst, hdr...)
 	return append(dst, body...), nil
+}
+
+// stateHeader is the framing of an OrderState.
+func stateHeader(c *Codec) []byte {
+	if c.state.hasID {
+		return c.state.idHeader[:]
+	}
+	return c.state.soe[:]
 }
 
 // fastHeader returns the framing to write before a body from rec's
@@ -505,6 +538,9 @@ func decodeRecord[T any](c *Codec, rec *record[T], b []byte, v *T, shared bool) 
 	rd.Error = nil
 	ws.dec.Decode(unsafe.Pointer(v), rd)
 	rerr := rd.Error
+	if rerr == nil && rec.slow != nil {
+		rerr = rec.slow(c, ws, body, v)
+	}
 	rd.Reset(nil)
 	rd.Error = nil
 	c.readers.Put(rd)

@@ -49,7 +49,7 @@ func sampleState() topology.State {
 		RecentEventIDs: ids,
 		Marks:          map[string]int64{"pay_order": t0.Add(-time.Minute).UnixMilli()},
 		History:        map[string]string{"fulfilment": "packing"},
-		Timers:         map[string]int64{"in_transit": t0.Add(-time.Minute).UnixMilli()},
+		Timers:         []topology.Clock{{State: "in_transit", Entered: t0.Add(-time.Minute).UnixMilli()}},
 		ClosedAt:       ptr(t0.Add(time.Second)),
 	}
 }

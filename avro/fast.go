@@ -4,6 +4,8 @@ import (
 	"math/bits"
 	"time"
 	"unsafe"
+
+	"github.com/orderflow/orderflow/topology"
 )
 
 // Hand-written decoders for the current OrderEvent and OrderState schemas,
@@ -292,13 +294,13 @@ func decodeStateFast(body []byte, str string, s *orderState) {
 	}
 	for n := r.blockCount(); n != 0; n = r.blockCount() {
 		if s.Timers == nil {
-			s.Timers = make(map[string]int64, n)
+			s.Timers = make([]topology.Clock, 0, n)
 		}
 		for range n {
-			k := r.str()
-			s.Timers[k] = r.long()
+			s.Timers = putClock(s.Timers, r.str(), r.long())
 		}
 	}
+	topology.SortClocks(s.Timers)
 	if r.long() == 1 {
 		t := millis(r.long())
 		s.ClosedAt = &t
@@ -432,7 +434,7 @@ func encodeStateFast(b []byte, s *orderState, hc *HistoryCache) []byte {
 		b = hc.appendHistory(b, s.History)
 	}
 	b = append(b, 0)
-	b = appendLongMap(b, s.Timers)
+	b = appendClocks(b, s.Timers)
 	if s.ClosedAt == nil {
 		b = append(b, 0)
 	} else {
@@ -454,6 +456,32 @@ func appendLongMap(b []byte, m map[string]int64) []byte {
 	return append(b, 0)
 }
 
+// appendClocks appends timers as a map<long> from state to entry time: one
+// block and the end marker.
+func appendClocks(b []byte, timers []topology.Clock) []byte {
+	if n := len(timers); n > 0 {
+		b = appendLong(b, int64(n))
+		for _, c := range timers {
+			b = appendStr(b, c.State)
+			b = appendLong(b, c.Entered)
+		}
+	}
+	return append(b, 0)
+}
+
+// putClock sets the clock of state in timers, a map<long> being decoded
+// into a slice: a key read twice keeps its last value, as in a map.
+// SortClocks puts the result in State.Timers' order.
+func putClock(timers []topology.Clock, state string, entered int64) []topology.Clock {
+	for i := range timers {
+		if timers[i].State == state {
+			timers[i].Entered = entered
+			return timers
+		}
+	}
+	return append(timers, topology.Clock{State: state, Entered: entered})
+}
+
 // stateSizeHint is an upper bound of the encoded size of s, short of
 // extreme numbers of map entries.
 func stateSizeHint(s *orderState) int {
@@ -467,8 +495,8 @@ func stateSizeHint(s *orderState) int {
 	for k, v := range s.History {
 		n += len(k) + len(v) + 4
 	}
-	for k := range s.Timers {
-		n += len(k) + 12
+	for _, c := range s.Timers {
+		n += len(c.State) + 12
 	}
 	return n
 }

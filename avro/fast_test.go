@@ -29,7 +29,7 @@ func fastStates() []topology.State {
 		{State: "x", Version: -1 << 62, CreatedAt: neg, UpdatedAt: time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC),
 			LastSequence: ptr(int64(-5)), ClosedAt: ptr(neg)},
 		{State: "delivered", Version: 1 << 40, LastSequence: ptr(int64(0)), RecentEventIDs: []string{""},
-			Marks: map[string]int64{"": -1}, History: map[string]string{"a": ""}, Timers: map[string]int64{"": math.MinInt64}, ClosedAt: ptr(time.Time{})},
+			Marks: map[string]int64{"": -1}, History: map[string]string{"a": ""}, Timers: []topology.Clock{{State: "", Entered: math.MinInt64}}, ClosedAt: ptr(time.Time{})},
 	}
 }
 
@@ -872,5 +872,39 @@ func TestEncodeStateCached(t *testing.T) {
 	fresh, _ := c.EncodeState(nil, &st)
 	if !bytes.Equal(after, before) || bytes.Equal(after, fresh) {
 		t.Errorf("a cached map was encoded again: the cache is not used")
+	}
+}
+
+// TestStateTimersOrder: an OrderState's timers, a map<long> on the wire in
+// whatever order its writer chose, decode into State.Timers' order (sorted
+// by state) with both decoders, and a state written twice keeps its last
+// entry, as a map would.
+func TestStateTimersOrder(t *testing.T) {
+	fast := newTestCodec(t)
+	slow := newTestCodec(t)
+	slow.noFast = true
+	want := []topology.Clock{{State: "a", Entered: 1}, {State: "b", Entered: 2}, {State: "c", Entered: 3}}
+	for _, tc := range []struct {
+		name   string
+		timers []topology.Clock
+	}{
+		{"reversed", []topology.Clock{{State: "c", Entered: 3}, {State: "b", Entered: 2}, {State: "a", Entered: 1}}},
+		{"shuffled", []topology.Clock{{State: "b", Entered: 2}, {State: "c", Entered: 3}, {State: "a", Entered: 1}}},
+		{"repeated", []topology.Clock{{State: "c", Entered: 9}, {State: "a", Entered: 1}, {State: "b", Entered: 2}, {State: "c", Entered: 3}}},
+	} {
+		st := topology.State{State: "placed", Version: 1, CreatedAt: t0, UpdatedAt: t0, Timers: tc.timers}
+		b, err := fast.EncodeState(nil, &st) // writes the slice's order, repeats included
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*Codec{fast, slow} {
+			var got topology.State
+			if err := c.DecodeState(b, &got); err != nil {
+				t.Fatalf("%s (noFast=%v): %v", tc.name, c.noFast, err)
+			}
+			if !reflect.DeepEqual(got.Timers, want) {
+				t.Errorf("%s (noFast=%v): timers %v, want %v", tc.name, c.noFast, got.Timers, want)
+			}
+		}
 	}
 }

@@ -512,7 +512,10 @@ func (r StateRecord) MarshalJSON() ([]byte, error) {
 		j.History = map[string]string{}
 	}
 	if len(st.Timers) > 0 {
-		j.Timers = formatMillisMap(st.Timers)
+		j.Timers = make(map[string]string, len(st.Timers))
+		for _, c := range st.Timers {
+			j.Timers[c.State] = formatTime(time.UnixMilli(c.Entered))
+		}
 	}
 	if r.NextTimer != nil {
 		j.NextTimer = &nextTimerJSON{Timer: r.NextTimer.String(), Due: formatTime(r.NextTimer.Due)}
@@ -590,9 +593,11 @@ func (r *StateRecord) UnmarshalJSON(b []byte) error {
 	if st.Marks, err = parseMillisMap("marks", j.Marks); err != nil {
 		return err
 	}
-	if st.Timers, err = parseMillisMap("timers", j.Timers); err != nil {
+	timers, err := parseMillisMap("timers", j.Timers)
+	if err != nil {
 		return err
 	}
+	st.Timers = clocksOf(timers)
 	if j.ClosedAt != nil {
 		t, err := parseTime("closed_at", *j.ClosedAt)
 		if err != nil {

@@ -1,6 +1,10 @@
 package avro
 
-import "time"
+import (
+	"time"
+
+	"github.com/orderflow/orderflow/topology"
+)
 
 // orderEvent is the Avro record orderflow.v1.OrderEvent: one event of one
 // order, as producers write it to the input topic.
@@ -30,8 +34,61 @@ type orderState struct {
 	RecentEventIDs []string          `avro:"recent_event_ids"`
 	Marks          map[string]int64  `avro:"marks"`
 	History        map[string]string `avro:"history"`
-	Timers         map[string]int64  `avro:"timers"`
+	Timers         []topology.Clock  `avro:"-"`         // map<long>: hamba cannot map it to a slice (see stateWire)
 	ClosedAt       *time.Time        `avro:"closed_at"` // ["null", timestamp-millis]
+}
+
+// stateWire is orderState as hamba encodes and decodes it: Timers as the
+// map<long> the schema says (orderState keeps topology.State's sorted
+// slice, which hamba cannot map). Only the slow paths use it: encoding
+// without the hand-written encoder, and decoding a writer version other
+// than the reader's (timersWire).
+type stateWire struct {
+	State          string            `avro:"state"`
+	Version        int64             `avro:"version"`
+	CreatedAt      time.Time         `avro:"created_at"`
+	UpdatedAt      time.Time         `avro:"updated_at"`
+	LastSequence   *int64            `avro:"last_sequence"`
+	RecentEventIDs []string          `avro:"recent_event_ids"`
+	Marks          map[string]int64  `avro:"marks"`
+	History        map[string]string `avro:"history"`
+	Timers         map[string]int64  `avro:"timers"`
+	ClosedAt       *time.Time        `avro:"closed_at"`
+}
+
+// timersWire is the timers field of an OrderState alone: hamba skips the
+// other fields.
+type timersWire struct {
+	Timers map[string]int64 `avro:"timers"`
+}
+
+func wireOfState(s *orderState) stateWire {
+	w := stateWire{
+		State: s.State, Version: s.Version, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		LastSequence: s.LastSequence, RecentEventIDs: s.RecentEventIDs, Marks: s.Marks,
+		History: s.History, ClosedAt: s.ClosedAt,
+	}
+	if len(s.Timers) > 0 {
+		w.Timers = make(map[string]int64, len(s.Timers))
+		for _, c := range s.Timers {
+			w.Timers[c.State] = c.Entered
+		}
+	}
+	return w
+}
+
+// clocksOf returns a decoded map<long> of timers as State.Timers holds
+// them: sorted by state; nil when empty.
+func clocksOf(m map[string]int64) []topology.Clock {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]topology.Clock, 0, len(m))
+	for state, entered := range m {
+		out = append(out, topology.Clock{State: state, Entered: entered})
+	}
+	topology.SortClocks(out)
+	return out
 }
 
 // StatusChange is the Avro record orderflow.v1.StatusChange: one accepted

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/internal/workload"
 	"github.com/orderflow/orderflow/statestore"
+	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -254,4 +256,87 @@ func newStoreProcessor(t *testing.T, g Guarantee) *Processor {
 	t.Cleanup(func() { _ = store.Close() })
 	p.store = store
 	return p
+}
+
+// TestEntryDueFollowsState: an entry's first due time, which the check
+// before every event and commitStore's index entry read instead of asking
+// the machine, is the machine's NextDue of its state however the entry got
+// it: a new order, a state read from the store, a warm state of the last
+// batch, an accepted event, and a timer fired before an event.
+func TestEntryDueFollowsState(t *testing.T) {
+	p := newStoreProcessor(t, AtLeastOnce)
+	if !p.timers {
+		t.Fatal("the default machine has no timers")
+	}
+	m := p.cfg.Machine
+	var recs []*kgo.Record
+	encode := func(ev *topology.Event) []byte {
+		v, err := p.codec.EncodeEvent(nil, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var late *topology.Event // an order's first event, to repeat late
+	for _, it := range workload.Generate(workload.Options{Orders: 60, Seed: 5}) {
+		if it.Malformed != nil {
+			continue
+		}
+		if late == nil && it.Event.Type == "place_order" {
+			late = &topology.Event{}
+			*late = it.Event
+		}
+		recs = append(recs, &kgo.Record{Topic: "events", Key: []byte(it.Key), Value: encode(&it.Event)})
+	}
+	// An unpaid order whose next event comes 25h after it was placed: the
+	// placed timer (24h) fires before the event.
+	placed := *late
+	placed.OrderID, placed.EventID = "late-order", "late-1"
+	again := placed
+	again.EventID, again.Type, again.OccurredAt = "late-2", "cancel_order", placed.OccurredAt.Add(25*time.Hour)
+	lateRecs := []*kgo.Record{
+		{Topic: "events", Key: []byte(placed.OrderID), Value: encode(&placed)},
+		{Topic: "events", Key: []byte(again.OrderID), Value: encode(&again)},
+	}
+
+	check := func(b *batch, when string) (timed int) {
+		for id, e := range b.overlay[0] {
+			due, ok := topology.NextDue(m, e.current())
+			if e.due != due || e.timed != ok {
+				t.Errorf("%s: order %s in %q: entry due %d (timed %v), NextDue %d (%v)", when, id, e.state.State, e.due, e.timed, due, ok)
+			}
+			if ok {
+				timed++
+			}
+		}
+		return timed
+	}
+	now := time.Now()
+	half := len(recs) / 2
+	known := newKnownOrders(0)
+	var warm overlay
+	for i, part := range [][]*kgo.Record{recs[:half], recs[half:], recs[:half], lateRecs[:1], lateRecs[1:]} {
+		b := newBatch(p.changelog, newOutputMemory(), p.leaves, warm)
+		b.timers = m
+		b.setPartition(0, known, nil)
+		rp := &recordingProducer{b: b, next: map[string]int64{}}
+		p.processRecords(rp, b, part, now)
+		if err := b.commitStore(p.store); err != nil {
+			t.Fatal(err)
+		}
+		if n := check(b, fmt.Sprintf("batch %d", i)); i == 0 && n == 0 {
+			t.Fatalf("batch %d: no order with a pending timer: the test checks nothing", i)
+		}
+		if i == 1 {
+			warm = nil // batch 2 reads the first half's orders from the store
+		} else {
+			warm = b.overlay
+		}
+		if i == 4 {
+			e := b.overlay[0]["late-order"]
+			if e == nil || e.state.State != "cancelled" || e.timed {
+				t.Fatalf("late order: %+v, want cancelled by its timer, nothing pending", e)
+			}
+		}
+	}
 }

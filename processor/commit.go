@@ -10,7 +10,6 @@ import (
 
 	"github.com/orderflow/orderflow/internal/ksession"
 	"github.com/orderflow/orderflow/statestore"
-	"github.com/orderflow/orderflow/topology"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -347,10 +346,8 @@ func (b *batch) commitStore(s *statestore.Store) error {
 					at = closedAt.UnixMilli()
 				}
 				err = sb.PutClosed(part, []byte(w.id), w.e.value, at, closedAt != nil)
-				if b.timers != nil && err == nil {
-					if tm, ok := topology.NextTimer(b.timers, &w.e.state); ok {
-						err = sb.IndexDue(part, []byte(w.id), tm.Due.UnixMilli())
-					}
+				if b.timers != nil && err == nil && w.e.timed {
+					err = sb.IndexDue(part, []byte(w.id), w.e.due)
 				}
 			}
 			// The batch copied the value; its slab is recycled below (and

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"slices"
 	"unsafe"
 
 	"github.com/orderflow/orderflow/topology"
@@ -31,6 +32,22 @@ type entry struct {
 	value  []byte         // the encoded state this batch wrote to the changelog, while dirty (slab memory)
 	dirty  bool           // written by this batch
 	was    censusKey      // where the committed state stands in the census
+	// due is when the state's first pending timer is due (Unix ms), if
+	// timed: topology.NextDue, kept with the state (setState) so that
+	// neither the check before every event nor commitStore's index entry
+	// looks for it again.
+	due   int64
+	timed bool
+}
+
+// setState sets the entry's state to st, an existing order's, and its
+// first pending timer under machine m (nil: the processor has no timers).
+func (e *entry) setState(st *topology.State, m *topology.Machine) {
+	e.state, e.exists = *st, true
+	e.due, e.timed = 0, false
+	if m != nil {
+		e.due, e.timed = topology.NextDue(m, st)
+	}
 }
 
 // current returns the entry's state for topology.Apply: nil when the order
@@ -120,7 +137,7 @@ func (s *states) keepInput(v []byte) []byte {
 
 // own makes st, a state of the last batch, independent of that batch's
 // memory (see states.input): it copies st's event IDs into one new
-// allocation, and its sequence. Without it an order touched batch after
+// allocation, its sequence and its timers. Without it an order touched batch after
 // batch would keep every one of those batches' memory reachable.
 func own(st *topology.State) {
 	if ids := st.RecentEventIDs; len(ids) > 0 {
@@ -141,6 +158,9 @@ func own(st *topology.State) {
 	if st.LastSequence != nil {
 		seq := *st.LastSequence
 		st.LastSequence = &seq
+	}
+	if len(st.Timers) > 0 {
+		st.Timers = slices.Clone(st.Timers) // from the batch's slab
 	}
 }
 

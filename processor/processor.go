@@ -733,7 +733,7 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	}
 	if p.timers {
 		// Timers due strictly before the event fire first.
-		if tm, ok := topology.NextTimer(p.cfg.Machine, e.current()); ok && tm.FiresBefore(ev.OccurredAt) {
+		if e.timed && topology.DueBefore(e.due, ev.OccurredAt) {
 			if !p.fireTimers(b, r.Partition, r.Key, e, ev.OccurredAt, false, r.Timestamp, now) {
 				return
 			}
@@ -771,7 +771,8 @@ func (p *Processor) process(b *batch, r *kgo.Record, now time.Time) {
 	if !e.exists {
 		b.known.add(ev.OrderID)
 	}
-	e.state, e.exists, e.value, e.dirty = *next, true, recs.state, true
+	e.setState(next, p.timerMachine())
+	e.value, e.dirty = recs.state, true
 	b.produce(recs.changelog)
 	b.produce(recs.status)
 }
@@ -784,7 +785,7 @@ func (p *Processor) load(b *batch, id string) (*entry, error) {
 	}
 	e := b.newEntry()
 	if w, ok := b.prev[id]; ok {
-		e.state, e.exists = w.state, w.exists
+		e.state, e.exists, e.due, e.timed = w.state, w.exists, w.due, w.timed
 		own(&e.state)
 		e.was = censusKeyOf(e.current())
 		b.cur[id] = e
@@ -802,7 +803,7 @@ func (p *Processor) load(b *batch, id string) (*entry, error) {
 		if err := p.stateCodec.DecodeState(v, &e.state); err != nil {
 			return nil, fmt.Errorf("decoding the stored state of %s: %w", id, err)
 		}
-		e.exists = true
+		e.setState(&e.state, p.timerMachine())
 		e.was = censusKeyOf(&e.state)
 	}
 	b.cur[id] = e

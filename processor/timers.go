@@ -34,8 +34,16 @@ func (p *Processor) dueAt(value []byte) (int64, bool) {
 	if err := p.stateCodec.DecodeState(value, &st); err != nil {
 		return 0, false
 	}
-	tm, ok := topology.NextTimer(p.cfg.Machine, &st)
-	return tm.Due.UnixMilli(), ok
+	return topology.NextDue(p.cfg.Machine, &st)
+}
+
+// timerMachine returns the machine when it has timers, for entry.setState;
+// nil otherwise.
+func (p *Processor) timerMachine() *topology.Machine {
+	if p.timers {
+		return p.cfg.Machine
+	}
+	return nil
 }
 
 // fireTimers fires the timers of order key (entry e, of partition part) due
@@ -49,7 +57,7 @@ func (p *Processor) fireTimers(b *batch, part int32, key []byte, e *entry, limit
 		if !ok || !tm.FiresBefore(limit) && !(inclusive && tm.Due.Equal(limit)) {
 			return true
 		}
-		out := topology.Fire(p.cfg.Machine, st, tm)
+		out := topology.FireWith(p.cfg.Machine, st, tm, &b.slab)
 		next := &out.Next
 		if next.ClosedAt == nil && p.terminal[out.ToLeaf] {
 			next.ClosedAt = b.closedAtPtr(now)
@@ -70,7 +78,8 @@ func (p *Processor) fireTimers(b *batch, part int32, key []byte, e *entry, limit
 		}
 		b.counts.moved(out.FromLeaf, out.ToLeaf)
 		b.counts.timerFired(tm.State)
-		e.state, e.exists, e.value, e.dirty = *next, true, recs.state, true
+		e.setState(next, p.cfg.Machine)
+		e.value, e.dirty = recs.state, true
 		b.produce(recs.changelog)
 		b.produce(recs.status)
 	}

@@ -136,6 +136,9 @@ var (
 // wrapped (time.Time holds times far beyond it). Decoded events are well
 // inside it; Apply takes any Event.
 func unixMilli(t time.Time) int64 {
+	if s := t.Unix(); s > math.MinInt64/1000+1 && s < math.MaxInt64/1000-1 {
+		return t.UnixMilli() // the common case: two comparisons of seconds
+	}
 	switch {
 	case t.Before(minMilliTime):
 		return math.MinInt64
@@ -215,7 +218,7 @@ func (m *Machine) accept(st *State, ev *Event, e, source, target int32, memo map
 	}
 
 	next.History = m.nextHistory(prevHistory, source, target, memo)
-	next.Timers = m.nextTimers(st, source, target, -1, unixMilli(ev.OccurredAt))
+	next.Timers = m.nextTimers(st, source, target, -1, unixMilli(ev.OccurredAt), slab)
 	fromLeaf := -1
 	if source >= 0 {
 		fromLeaf = int(m.leafOf[source])

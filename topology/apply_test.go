@@ -262,7 +262,11 @@ func formatState(st *State) string {
 	fmt.Fprintf(&b, "marks:%s\n", formatMap(st.Marks, func(v int64) string { return time.UnixMilli(v).UTC().Format(time.RFC3339Nano) }))
 	fmt.Fprintf(&b, "history:%s\n", formatMap(st.History, func(v string) string { return v }))
 	if len(st.Timers) > 0 {
-		fmt.Fprintf(&b, "timers:%s\n", formatMap(st.Timers, func(v int64) string { return time.UnixMilli(v).UTC().Format(time.RFC3339Nano) }))
+		b.WriteString("timers:") // in the slice's order, which is by name
+		for _, c := range st.Timers {
+			fmt.Fprintf(&b, " %s=%s", c.State, time.UnixMilli(c.Entered).UTC().Format(time.RFC3339Nano))
+		}
+		b.WriteString("\n")
 	}
 	if st.ClosedAt != nil {
 		fmt.Fprintf(&b, "closed_at: %s\n", st.ClosedAt.Format(time.RFC3339Nano))
@@ -324,6 +328,11 @@ func checkOutcome(m *Machine, before, st *State, ev *Event, out Outcome) error {
 	}
 	if !m.IsLeaf(next.State) || out.To != next.State {
 		return fmt.Errorf("accepted into %q (To %q), not a leaf", next.State, out.To)
+	}
+	for i := 1; i < len(next.Timers); i++ {
+		if next.Timers[i-1].State >= next.Timers[i].State {
+			return fmt.Errorf("timers not sorted by state, or a state twice: %v", next.Timers)
+		}
 	}
 	leaves := m.Leaves()
 	if out.ToLeaf < 0 || out.ToLeaf >= len(leaves) || leaves[out.ToLeaf] != out.To {
@@ -420,7 +429,7 @@ func cloneState(st *State) *State {
 	c.RecentEventIDs = slices.Clone(st.RecentEventIDs)
 	c.Marks = maps.Clone(st.Marks)
 	c.History = maps.Clone(st.History)
-	c.Timers = maps.Clone(st.Timers)
+	c.Timers = slices.Clone(st.Timers)
 	if st.LastSequence != nil {
 		v := *st.LastSequence
 		c.LastSequence = &v

@@ -69,7 +69,7 @@ func TestDefaultMachineTimers(t *testing.T) {
 			s, _ = m.Parent(s)
 		}
 		st := &State{State: leaf, Version: 3, CreatedAt: entered, UpdatedAt: entered,
-			Timers: map[string]int64{declaring: entered.UnixMilli()}}
+			Timers: []Clock{{State: declaring, Entered: entered.UnixMilli()}}}
 		tm, ok := NextTimer(m, st)
 		if declaring == "" {
 			if ok {

@@ -1,8 +1,9 @@
 package topology
 
 // Slab hands out the memory of the states ApplyWith builds that every
-// accepted event needs, the RecentEventIDs slice and (when the event has a
-// sequence) the LastSequence int64, from chunks: one allocation per many
+// accepted event needs, the RecentEventIDs slice, (when the event has a
+// sequence) the LastSequence int64 and (when the order enters a state with
+// timers) the Timers slice, from chunks: one allocation per many
 // states instead of one or two per state: the processor builds a state for
 // most records it reads, and small allocations at that rate cost it both the
 // allocation and the garbage collector's work.
@@ -15,11 +16,13 @@ package topology
 type Slab struct {
 	ids  []string
 	seqs []int64
+	clks []Clock
 }
 
 const (
-	slabIDs  = 1024 // strings per chunk: 16 KiB
-	slabSeqs = 512  // int64s per chunk: 4 KiB
+	slabIDs    = 1024 // strings per chunk: 16 KiB
+	slabSeqs   = 512  // int64s per chunk: 4 KiB
+	slabClocks = 512  // clocks per chunk: 12 KiB
 )
 
 // strings returns a zeroed slice of n strings with no spare capacity.
@@ -49,4 +52,17 @@ func (s *Slab) int64(v int64) *int64 {
 	s.seqs = s.seqs[1:]
 	*p = v
 	return p
+}
+
+// clocks returns a zeroed slice of n clocks with no spare capacity.
+func (s *Slab) clocks(n int) []Clock {
+	if s == nil || n > slabClocks/8 {
+		return make([]Clock, n)
+	}
+	if len(s.clks) < n {
+		s.clks = make([]Clock, slabClocks)
+	}
+	t := s.clks[:n:n]
+	s.clks = s.clks[n:]
+	return t
 }

@@ -28,8 +28,9 @@ type Event struct {
 // copy-on-write, so the state it returns may share its Marks and History
 // maps and its LastSequence pointer with the state it was given (and with
 // every earlier state of the order), and its History with the states of
-// other orders (a map the Machine keeps for a move). Never modify the maps, the
-// RecentEventIDs slice (elements or, by appending, its backing array) or the
+// other orders (a map the Machine keeps for a move), and its Timers with the
+// state it was given. Never modify the maps, the RecentEventIDs and Timers
+// slices (elements or, by appending, their backing arrays) or the
 // pointees of a State you did not build yourself; to change one, assign a
 // new map, slice or pointer to the field of your own copy of the State
 // value. Decoders build fresh states and may fill them in as they go.
@@ -54,13 +55,42 @@ type State struct {
 	// History maps a superstate onto the child the order last left
 	// (shallow history).
 	History map[string]string
-	// Timers maps every state on the order's path that declares timed
-	// transitions onto when the order entered it (Unix milliseconds, event
-	// time): its timers are due that long after. Nil when no such state is
-	// on the path.
-	Timers map[string]int64
+	// Timers holds a clock for every state on the order's path that
+	// declares timed transitions: when the order entered it (Unix
+	// milliseconds, event time); its timers are due that long after. Sorted
+	// by state name, each state at most once; nil when no such state is on
+	// the path. A slice, not a map: most moves give an order a new clock,
+	// and a map would cost two allocations each time (see Slab).
+	Timers []Clock
 	// ClosedAt is the processor's wall clock when the transition into a
 	// terminal state was processed; nil while the order is open. Apply never
 	// sets it (it has no clock): the processor does, and retention reads it.
 	ClosedAt *time.Time
+}
+
+// Clock is when an order entered a state that declares timed transitions.
+type Clock struct {
+	State   string
+	Entered int64 // Unix milliseconds, event time
+}
+
+// ClockOf returns when the order entered state, and whether it holds a
+// clock for it.
+func (st *State) ClockOf(state string) (int64, bool) {
+	for i := range st.Timers {
+		if st.Timers[i].State == state {
+			return st.Timers[i].Entered, true
+		}
+	}
+	return 0, false
+}
+
+// SortClocks sorts clocks by state name, as State.Timers keeps them; a
+// decoder calls it on what it read.
+func SortClocks(clocks []Clock) {
+	for i := 1; i < len(clocks); i++ { // insertion sort: one or two clocks
+		for j := i; j > 0 && clocks[j].State < clocks[j-1].State; j-- {
+			clocks[j], clocks[j-1] = clocks[j-1], clocks[j]
+		}
+	}
 }

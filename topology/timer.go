@@ -50,7 +50,11 @@ func (t Timer) ID() string {
 // of the deadline still meets the order in its state, like the inclusive
 // bound of a within guard, and at the same millisecond precision (the
 // wire's): an event a fraction of a millisecond after the deadline is at it.
-func (t Timer) FiresBefore(at time.Time) bool { return unixMilli(t.Due) < unixMilli(at) }
+func (t Timer) FiresBefore(at time.Time) bool { return DueBefore(unixMilli(t.Due), at) }
+
+// DueBefore is FiresBefore for a timer due at due (Unix ms, as NextDue
+// returns it).
+func DueBefore(due int64, at time.Time) bool { return due < unixMilli(at) }
 
 // HasTimers reports whether the machine declares any timed transition.
 func (m *Machine) HasTimers() bool { return m.hasTimers }
@@ -74,36 +78,50 @@ func (m *Machine) TimedStates() []string {
 // same instant, the deepest state's comes first, as the deepest declaration
 // wins for events.
 func NextTimer(m *Machine, st *State) (Timer, bool) {
+	due, entered, ti, ok := m.nextDue(st)
+	if !ok {
+		return Timer{}, false
+	}
+	t := &m.transitions[ti]
+	return Timer{
+		State: m.nodes[t.source].name, After: t.after, AfterText: t.afterText,
+		Entered: time.UnixMilli(entered).UTC(), Due: time.UnixMilli(due).UTC(), ti: ti,
+	}, true
+}
+
+// NextDue returns when NextTimer's timer is due, in Unix milliseconds,
+// without building it: the processor asks before every event.
+func NextDue(m *Machine, st *State) (int64, bool) {
+	due, _, _, ok := m.nextDue(st)
+	return due, ok
+}
+
+// nextDue finds the order's first pending timer: when it is due and its
+// state was entered (Unix ms), and its transition.
+func (m *Machine) nextDue(st *State) (due, entered int64, ti int32, ok bool) {
 	if !m.hasTimers || st == nil {
-		return Timer{}, false
+		return 0, 0, 0, false
 	}
-	leaf, ok := m.stateIx.index(st.State)
-	if !ok || int(leaf) >= len(m.timedPath) {
-		return Timer{}, false
+	leaf, known := m.stateIx.index(st.State)
+	if !known || int(leaf) >= len(m.timedPath) {
+		return 0, 0, 0, false
 	}
-	var best Timer
-	found := false
 	for _, n := range m.timedPath[leaf] {
-		entered, ok := st.Timers[m.nodes[n].name]
-		if !ok {
+		e, has := st.ClockOf(m.nodes[n].name)
+		if !has {
 			// A state entered under a machine without this timer: count
 			// from the last accepted transition.
-			entered = unixMilli(st.UpdatedAt)
+			e = unixMilli(st.UpdatedAt)
 		}
-		for _, ti := range m.nodes[n].timers {
-			t := &m.transitions[ti]
-			due := satAdd(entered, t.afterMS)
-			if found && due >= unixMilli(best.Due) {
+		for _, i := range m.nodes[n].timers {
+			d := satAdd(e, m.transitions[i].afterMS)
+			if ok && d >= due {
 				continue
 			}
-			found = true
-			best = Timer{
-				State: m.nodes[n].name, After: t.after, AfterText: t.afterText,
-				Entered: time.UnixMilli(entered).UTC(), Due: time.UnixMilli(due).UTC(), ti: ti,
-			}
+			due, entered, ti, ok = d, e, i, true
 		}
 	}
-	return best, found
+	return due, entered, ti, ok
 }
 
 // satAdd is a+b (b >= 0) saturated at the int64 range.
@@ -119,7 +137,11 @@ func satAdd(a, b int64) int64 {
 // builds the next state copy-on-write; it does not touch the order's
 // recent event IDs, sequence or marks (no event was accepted). The caller
 // decides when a timer is due (FiresBefore, or its clock).
-func Fire(m *Machine, st *State, tm Timer) Outcome {
+func Fire(m *Machine, st *State, tm Timer) Outcome { return FireWith(m, st, tm, nil) }
+
+// FireWith is Fire taking the new state's Timers from slab (nil:
+// allocated), as ApplyWith does.
+func FireWith(m *Machine, st *State, tm Timer, slab *Slab) Outcome {
 	leaf, _ := m.stateIx.index(st.State)
 	t := &m.transitions[tm.ti]
 	var target int32
@@ -134,7 +156,7 @@ func Fire(m *Machine, st *State, tm Timer) Outcome {
 	next.UpdatedAt = tm.Due
 	due := unixMilli(tm.Due)
 	next.History = m.nextHistory(st.History, leaf, target, nil)
-	next.Timers = m.nextTimers(st, leaf, target, t.source, due)
+	next.Timers = m.nextTimers(st, leaf, target, t.source, due, slab)
 	return Outcome{
 		Accepted: true, From: st.State, To: next.State,
 		FromLeaf: int(m.leafOf[leaf]), ToLeaf: int(m.leafOf[target]), Next: next,
@@ -143,9 +165,10 @@ func Fire(m *Machine, st *State, tm Timer) Outcome {
 
 // nextTimers returns the Timers of an order moving from leaf source (-1:
 // it is created; st is then nil) to leaf target at (Unix ms), by a timer of
-// state exited (-1 for an event). It returns st.Timers itself when nothing
-// changes, nil when no state on the new path has timers.
-func (m *Machine) nextTimers(st *State, source, target, exited int32, at int64) map[string]int64 {
+// state exited (-1 for an event), new ones from slab. It returns st.Timers
+// itself when nothing changes, nil when no state on the new path has
+// timers.
+func (m *Machine) nextTimers(st *State, source, target, exited int32, at int64, slab *Slab) []Clock {
 	if !m.hasTimers {
 		return nil
 	}
@@ -153,34 +176,35 @@ func (m *Machine) nextTimers(st *State, source, target, exited int32, at int64) 
 	if len(path) == 0 {
 		return nil
 	}
-	var prev map[string]int64
-	if st != nil {
-		prev = st.Timers
-	}
-	same := len(prev) == len(path)
-	for _, n := range path {
-		if !m.keepsClock(n, source, exited) {
-			same = false
-		} else if _, ok := prev[m.nodes[n].name]; !ok {
-			same = false
-		}
-	}
-	if same {
-		return prev
-	}
-	next := make(map[string]int64, len(path))
-	for _, n := range path {
-		name := m.nodes[n].name
-		v := at
-		if m.keepsClock(n, source, exited) {
-			if old, ok := prev[name]; ok {
-				v = old
-			} else {
-				v = unixMilli(st.UpdatedAt)
+	if st != nil && len(st.Timers) == len(path) {
+		same := true
+		for _, n := range path {
+			if !m.keepsClock(n, source, exited) {
+				same = false
+				break
+			}
+			if _, ok := st.ClockOf(m.nodes[n].name); !ok {
+				same = false
+				break
 			}
 		}
-		next[name] = v
+		if same {
+			return st.Timers
+		}
 	}
+	next := slab.clocks(len(path))
+	for i, n := range path {
+		c := Clock{State: m.nodes[n].name, Entered: at}
+		if m.keepsClock(n, source, exited) {
+			if old, ok := st.ClockOf(c.State); ok {
+				c.Entered = old
+			} else {
+				c.Entered = unixMilli(st.UpdatedAt)
+			}
+		}
+		next[i] = c
+	}
+	SortClocks(next)
 	return next
 }
 
