@@ -512,10 +512,7 @@ func (r StateRecord) MarshalJSON() ([]byte, error) {
 		j.History = map[string]string{}
 	}
 	if len(st.Timers) > 0 {
-		j.Timers = make(map[string]string, len(st.Timers))
-		for _, c := range st.Timers {
-			j.Timers[c.State] = formatTime(time.UnixMilli(c.Entered))
-		}
+		j.Timers = formatMillisMap(clockMap(st.Timers))
 	}
 	if r.NextTimer != nil {
 		j.NextTimer = &nextTimerJSON{Timer: r.NextTimer.String(), Due: formatTime(r.NextTimer.Due)}

@@ -68,13 +68,21 @@ func wireOfState(s *orderState) stateWire {
 		LastSequence: s.LastSequence, RecentEventIDs: s.RecentEventIDs, Marks: s.Marks,
 		History: s.History, ClosedAt: s.ClosedAt,
 	}
-	if len(s.Timers) > 0 {
-		w.Timers = make(map[string]int64, len(s.Timers))
-		for _, c := range s.Timers {
-			w.Timers[c.State] = c.Entered
-		}
-	}
+	w.Timers = clockMap(s.Timers)
 	return w
+}
+
+// clockMap returns timers as the map<long> the schema holds; nil when
+// empty. clocksOf is its inverse.
+func clockMap(timers []topology.Clock) map[string]int64 {
+	if len(timers) == 0 {
+		return nil
+	}
+	m := make(map[string]int64, len(timers))
+	for _, c := range timers {
+		m[c.State] = c.Entered
+	}
+	return m
 }
 
 // clocksOf returns a decoded map<long> of timers as State.Timers holds

@@ -32,9 +32,6 @@ type batch struct {
 
 	ev  topology.Event   // the event being processed, reused
 	out topology.Outcome // its outcome, reused
-	// timers is the machine when it has timers (nil otherwise): commitStore
-	// indexes the due time of every state it writes.
-	timers *topology.Machine
 	// closedAt is the ClosedAt of the orders the batch closes at one
 	// processing time: states are immutable, so they share it.
 	closedAt *time.Time

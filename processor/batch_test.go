@@ -317,7 +317,6 @@ func TestEntryDueFollowsState(t *testing.T) {
 	var warm overlay
 	for i, part := range [][]*kgo.Record{recs[:half], recs[half:], recs[:half], lateRecs[:1], lateRecs[1:]} {
 		b := newBatch(p.changelog, newOutputMemory(), p.leaves, warm)
-		b.timers = m
 		b.setPartition(0, known, nil)
 		rp := &recordingProducer{b: b, next: map[string]int64{}}
 		p.processRecords(rp, b, part, now)

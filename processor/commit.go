@@ -346,7 +346,7 @@ func (b *batch) commitStore(s *statestore.Store) error {
 					at = closedAt.UnixMilli()
 				}
 				err = sb.PutClosed(part, []byte(w.id), w.e.value, at, closedAt != nil)
-				if b.timers != nil && err == nil && w.e.timed {
+				if err == nil && w.e.timed { // only with a machine with timers
 					err = sb.IndexDue(part, []byte(w.id), w.e.due)
 				}
 			}

@@ -161,9 +161,6 @@ func BenchmarkProcess(b *testing.B) {
 			b.StartTimer()
 
 			bt := newBatch(p.changelog, mems[n%2], p.leaves, warm)
-			if p.timers {
-				bt.timers = p.cfg.Machine // as the loop does: commitStore indexes due times
-			}
 			ts := p.cfg.Now()
 			for part := range partitions {
 				bt.setPartition(int32(part), known[part], censuses[part])
@@ -251,7 +248,6 @@ func BenchmarkFireDue(b *testing.B) {
 		p.mu.Unlock()
 		// Place every order (no timer is due before these events).
 		bt := newBatch(p.changelog, mems[0], p.leaves, nil)
-		bt.timers = p.cfg.Machine
 		for part := range partitions {
 			ps := p.mu.parts[int32(part)]
 			bt.setPartition(int32(part), ps.known, ps.census)
@@ -266,7 +262,6 @@ func BenchmarkFireDue(b *testing.B) {
 		fired := int64(0)
 		for n := 1; ; n++ {
 			bt := newBatch(p.changelog, mems[n%2], p.leaves, nil)
-			bt.timers = p.cfg.Machine
 			behind, err := p.fireDue(context.Background(), cl, 0, bt)
 			if err != nil || bt.abort {
 				b.Fatalf("fireDue: %v (abort %v)", err, bt.abort)

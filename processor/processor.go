@@ -374,9 +374,6 @@ func (p *Processor) runSession(ctx context.Context, i int) (err error) {
 		}
 		b := newBatch(p.changelog, c.memory(), p.leaves, warm)
 		b.limits, cur = limits, b
-		if p.timers {
-			b.timers = p.cfg.Machine
-		}
 		if lastSweep, lastTimers, err = p.processBatch(ctx, c, cl, i, b, fs, lastSweep, lastTimers); err != nil {
 			return err
 		}

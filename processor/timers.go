@@ -78,7 +78,7 @@ func (p *Processor) fireTimers(b *batch, part int32, key []byte, e *entry, limit
 		}
 		b.counts.moved(out.FromLeaf, out.ToLeaf)
 		b.counts.timerFired(tm.State)
-		e.setState(next, p.cfg.Machine)
+		e.setState(next, p.timerMachine())
 		e.value, e.dirty = recs.state, true
 		b.produce(recs.changelog)
 		b.produce(recs.status)

@@ -27,14 +27,24 @@ const (
 
 // strings returns a zeroed slice of n strings with no spare capacity.
 func (s *Slab) strings(n int) []string {
-	if s == nil || n > slabIDs/8 {
+	if s == nil {
 		return make([]string, n)
 	}
-	if len(s.ids) < n {
-		s.ids = make([]string, slabIDs)
+	return take(&s.ids, n, slabIDs)
+}
+
+// take cuts a zeroed slice of n elements with no spare capacity from
+// *chunk, starting a new chunk of size elements when it has too few; n over
+// an eighth of a chunk gets its own allocation.
+func take[T any](chunk *[]T, n, size int) []T {
+	if n > size/8 {
+		return make([]T, n)
 	}
-	t := s.ids[:n:n]
-	s.ids = s.ids[n:]
+	if len(*chunk) < n {
+		*chunk = make([]T, size)
+	}
+	t := (*chunk)[:n:n]
+	*chunk = (*chunk)[n:]
 	return t
 }
 
@@ -56,13 +66,8 @@ func (s *Slab) int64(v int64) *int64 {
 
 // clocks returns a zeroed slice of n clocks with no spare capacity.
 func (s *Slab) clocks(n int) []Clock {
-	if s == nil || n > slabClocks/8 {
+	if s == nil {
 		return make([]Clock, n)
 	}
-	if len(s.clks) < n {
-		s.clks = make([]Clock, slabClocks)
-	}
-	t := s.clks[:n:n]
-	s.clks = s.clks[n:]
-	return t
+	return take(&s.clks, n, slabClocks)
 }

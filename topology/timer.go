@@ -90,7 +90,8 @@ func NextTimer(m *Machine, st *State) (Timer, bool) {
 }
 
 // NextDue returns when NextTimer's timer is due, in Unix milliseconds,
-// without building it: the processor asks before every event.
+// without building it: the processor asks once per transition, and keeps
+// the answer for the check before each event and the due-time index.
 func NextDue(m *Machine, st *State) (int64, bool) {
 	due, _, _, ok := m.nextDue(st)
 	return due, ok
